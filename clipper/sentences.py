@@ -1,0 +1,146 @@
+"""Group recognised words into sentences, for Chinese and English.
+
+ASR output for Chinese often has no punctuation at all, so punctuation is only one signal: a sentence also ends
+at a long enough pause, and a run-on sentence is split at its longest internal pause once it grows past a length
+limit. Sentence boundaries are the only places clips may start or end, so they must never fall inside a word:
+every boundary here is between two words.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from clipper.types import Sentence, Word
+
+_END_PUNCT = re.compile(r"[.!?。！？…]+[\"'”’）)]*$")
+_SOFT_PUNCT = re.compile(r"[,;:，；：、]+[\"'”’）)]*$")
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+@dataclass(frozen=True, slots=True)
+class SentenceOptions:
+    """Thresholds for :func:`split_sentences`. Defaults suit livestream speech.
+
+    ``pause`` ends a sentence on silence alone (it is what unpunctuated Chinese relies on); ``min_chars`` keeps
+    a short hesitation from becoming a sentence of its own; ``max_seconds``/``max_chars`` split run-ons at
+    their longest pause (preferring soft punctuation).
+    """
+
+    pause: float = 0.45
+    min_chars: int = 4
+    max_seconds: float = 12.0
+    max_chars_cjk: int = 40
+    max_chars_latin: int = 160
+
+
+def is_cjk(text: str) -> bool:
+    """Whether ``text`` is mostly CJK (decides joining without spaces and length units)."""
+    letters = [c for c in text if not c.isspace()]
+    if not letters:
+        return False
+    return sum(1 for c in letters if _CJK.match(c)) / len(letters) > 0.3
+
+
+def join_words(words: Sequence[Word]) -> str:
+    """Join word texts as they were spoken: faster-whisper keeps the leading space on Latin words."""
+    return "".join(w.text for w in words).strip()
+
+
+def split_sentences(
+    words: Sequence[Word], language: str = "", options: SentenceOptions | None = None
+) -> tuple[Sentence, ...]:
+    """Split ``words`` (in time order) into sentences indexed from 0.
+
+    Args:
+        words: recognised words; for Chinese each word may be one or a few characters.
+        language: ``zh`` or ``en``; empty guesses from the text.
+        options: thresholds, see :class:`SentenceOptions`.
+
+    Returns:
+        Sentences covering every word exactly once, in order.
+    """
+    opts = options or SentenceOptions()
+    if not words:
+        return ()
+    cjk = language.startswith("zh") if language else is_cjk("".join(w.text for w in words[:200]))
+    max_chars = opts.max_chars_cjk if cjk else opts.max_chars_latin
+    groups: list[list[Word]] = []
+    current: list[Word] = []
+    for i, word in enumerate(words):
+        current.append(word)
+        nxt = words[i + 1] if i + 1 < len(words) else None
+        if nxt is None:
+            break
+        text = word.text.strip()
+        gap = nxt.start - word.end
+        length = len(join_words(current))
+        if _END_PUNCT.search(text) or (gap >= opts.pause and length >= opts.min_chars):
+            groups.append(current)
+            current = []
+    if current:
+        groups.append(current)
+    pieces: list[list[Word]] = []
+    for group in groups:
+        pieces.extend(_split_long(group, opts.max_seconds, max_chars))
+    return tuple(
+        Sentence(index=i, start=g[0].start, end=g[-1].end, text=join_words(g), words=tuple(g))
+        for i, g in enumerate(pieces)
+    )
+
+
+def _split_long(group: list[Word], max_seconds: float, max_chars: int) -> list[list[Word]]:
+    """Split a run-on sentence at its best internal boundary until every piece fits."""
+    if len(group) < 2:
+        return [group]
+    too_long = group[-1].end - group[0].start > max_seconds or len(join_words(group)) > max_chars
+    if not too_long:
+        return [group]
+    best_index, best_score = 0, float("-inf")
+    n = len(group)
+    for i in range(n - 1):
+        gap = group[i + 1].start - group[i].end
+        # Prefer soft punctuation and long pauses; stay away from the ends so no piece is a scrap.
+        balance = min(i + 1, n - i - 1) / n
+        score = gap + (0.5 if _SOFT_PUNCT.search(group[i].text.strip()) else 0.0) + 0.2 * balance
+        if score > best_score:
+            best_index, best_score = i, score
+    left, right = group[: best_index + 1], group[best_index + 1 :]
+    return _split_long(left, max_seconds, max_chars) + _split_long(right, max_seconds, max_chars)
+
+
+def words_from_text(text: str, start: float, end: float) -> tuple[Word, ...]:
+    """Interpolate word times inside a subtitle cue: characters for CJK, whitespace words otherwise.
+
+    Times are spread in proportion to character counts, which is how subtitle-based cutters place words when no
+    forced aligner is available.
+    """
+    text = " ".join(text.split())
+    if not text:
+        return ()
+    if is_cjk(text):
+        tokens = re.findall(r"[\u3400-\u9fff\uf900-\ufaff]|[^\u3400-\u9fff\uf900-\ufaff\s]+", text)
+        # Attach punctuation to the preceding character so it never becomes a word of its own.
+        merged: list[str] = []
+        for tok in tokens:
+            if merged and not _CJK.match(tok) and not tok[0].isalnum():
+                merged[-1] += tok
+            else:
+                merged.append(tok)
+        pieces = merged
+        texts = pieces
+    else:
+        pieces = text.split(" ")
+        # Leading space like faster-whisper's words, so joining words across cues keeps the spaces.
+        texts = [" " + p for p in pieces]
+    weights = [max(len(p), 1) for p in pieces]
+    total = float(sum(weights))
+    span = max(end - start, 0.0)
+    out: list[Word] = []
+    t = start
+    for piece_text, weight in zip(texts, weights, strict=True):
+        step = span * weight / total
+        out.append(Word(start=round(t, 3), end=round(t + step, 3), text=piece_text))
+        t += step
+    return tuple(out)

@@ -1,0 +1,1 @@
+"""Prefect flows: one runnable flow per file. Flows only orchestrate; the work lives in the core packages."""
