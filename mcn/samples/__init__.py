@@ -13,6 +13,7 @@ picture whose look changes per product (so scene detection has real cuts) and wr
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import shutil
 import subprocess
@@ -206,7 +207,7 @@ def _render_picture(
 ) -> None:
     edges = [0.0, *bounds, duration]
     parts = []
-    for i, (a, b) in enumerate(zip(edges, edges[1:], strict=False)):
+    for i, (a, b) in enumerate(itertools.pairwise(edges)):
         hue = (i * 67) % 360
         parts.append(
             f"testsrc2=s={width}x{height}:r={fps}:d={max(b - a, 0.04):.3f},hue=h={hue}:s={1 + (i % 3) * 0.5}[p{i}]"
@@ -222,8 +223,21 @@ def _render_picture(
                     str(out),
                     maps=("[v]", "0:a"),
                     options=(
-                        "-c:v", "libx264", "-preset", preset, "-crf", "30", "-g", str(fps * 2),
-                        "-c:a", "aac", "-b:a", "64k", "-shortest", "-movflags", "+faststart",
+                        "-c:v",
+                        "libx264",
+                        "-preset",
+                        preset,
+                        "-crf",
+                        "30",
+                        "-g",
+                        str(fps * 2),
+                        "-c:a",
+                        "aac",
+                        "-b:a",
+                        "64k",
+                        "-shortest",
+                        "-movflags",
+                        "+faststart",
                     ),
                 ),
             ),
