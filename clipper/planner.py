@@ -1,0 +1,225 @@
+"""Turn selling points into clip ranges: sentence boundaries, padded into pauses, 15-60 s, no price calls.
+
+Rules, in the order they apply:
+
+1. Sentences flagged by :func:`clipper.cues.sentence_cues` as price/urgency calls or chatter (greetings,
+   comment replies) never go into a clip, whatever a detector said: a clip posted next week must not promise
+   tonight's price. A selling point is trimmed at its ends and split around such sentences.
+2. Adjacent selling points of the same product merge; a range shorter than ``min_seconds`` grows into
+   neighbouring clean sentences of the same product segment (the strongest neighbour first), a range longer
+   than ``max_seconds`` is split on sentence boundaries; what still does not fit is dropped.
+3. Cut points sit in the pause around the range: ``padding`` seconds outside the first and last word, never
+   past the middle of the pause (so no part of a neighbouring word is heard), moved onto a scene cut when one
+   falls in that pause.
+4. Overlapping clips are removed, best score first; at most ``max_clips`` are kept, ranked by score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from clipper.cues import sentence_cues
+from clipper.scenes import SceneCuts
+from clipper.types import PlannedClip, ProductSegment, SellingPoint, Sentence, Transcript
+
+
+@dataclass(frozen=True, slots=True)
+class PlanOptions:
+    """Settings for :func:`plan_clips`. Durations include the padding."""
+
+    min_seconds: float = 15.0
+    max_seconds: float = 60.0
+    max_clips: int = 10
+    padding: float = 0.25
+    id_prefix: str = "clip"
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_seconds < self.max_seconds:
+            raise ValueError(f"need 0 < min_seconds < max_seconds, got {self.min_seconds} and {self.max_seconds}")
+        if self.max_clips < 1:
+            raise ValueError("max_clips must be at least 1")
+
+
+@dataclass(frozen=True, slots=True)
+class _Range:
+    first: int
+    last: int
+    product_id: str | None
+    points: tuple[str, ...]
+    hook: str
+    title: str
+    score: float
+    reasons: tuple[str, ...]
+
+
+def excluded_sentences(transcript: Transcript) -> frozenset[int]:
+    """Indices of sentences that may never appear in a clip (price/urgency calls, chatter)."""
+    return frozenset(s.index for s in transcript.sentences if sentence_cues(s.text, transcript.language).excluded)
+
+
+def plan_clips(
+    transcript: Transcript,
+    points: Sequence[SellingPoint],
+    segments: Sequence[ProductSegment] = (),
+    scenes: SceneCuts | None = None,
+    options: PlanOptions | None = None,
+) -> tuple[PlannedClip, ...]:
+    """Plan clips from ``points``, best first.
+
+    Args:
+        transcript: the source's sentences (clip boundaries are only ever sentence boundaries).
+        points: selling points from any detector; ranges may be messy, they are cleaned here.
+        segments: product segments; a clip never grows across a segment boundary.
+        scenes: scene cuts, preferred as cut points when they fall in the pause at a boundary.
+        options: see :class:`PlanOptions`.
+
+    Returns:
+        Non-overlapping clips sorted by score (best first), ids ``{id_prefix}-01`` upward in rank order.
+    """
+    opts = options or PlanOptions()
+    sentences = transcript.sentences
+    if not sentences:
+        return ()
+    banned = excluded_sentences(transcript)
+    ranges: list[_Range] = []
+    for point in points:
+        ranges.extend(_clean(point, banned, len(sentences), transcript.language))
+    ranges = _merge_adjacent(sorted(ranges, key=lambda r: (r.first, r.last)))
+    fitted: list[_Range] = []
+    for rng in ranges:
+        fitted.extend(_fit_duration(rng, sentences, banned, segments, opts))
+    candidates = [_to_clip(r, sentences, transcript.duration, scenes, opts) for r in fitted]
+    chosen: list[PlannedClip] = []
+    for clip in sorted(candidates, key=lambda c: (-c.score, c.source_start)):
+        if all(clip.source_end <= c.source_start or clip.source_start >= c.source_end for c in chosen):
+            chosen.append(clip)
+        if len(chosen) == opts.max_clips:
+            break
+    return tuple(replace(c, id=f"{opts.id_prefix}-{rank:02d}") for rank, c in enumerate(chosen, start=1))
+
+
+def _clean(point: SellingPoint, banned: frozenset[int], count: int, language: str) -> list[_Range]:
+    """Clamp a point to real sentences and split it around banned ones."""
+    first, last = max(point.first_sentence, 0), min(point.last_sentence, count - 1)
+    hook = point.hook
+    if not hook.strip() or sentence_cues(hook, language).price_or_urgency:
+        hook = point.point  # the hook is burned into the video: it must not carry a price call either
+    title = point.title if not sentence_cues(point.title, language).price_or_urgency else point.point
+    out: list[_Range] = []
+    run_start: int | None = None
+    for i in range(first, last + 2):
+        clean = i <= last and i not in banned
+        if clean and run_start is None:
+            run_start = i
+        elif not clean and run_start is not None:
+            out.append(
+                _Range(run_start, i - 1, point.product_id, (point.point,), hook, title, point.score, (point.reason,))
+            )
+            run_start = None
+    return out
+
+
+def _merge_adjacent(ranges: list[_Range]) -> list[_Range]:
+    merged: list[_Range] = []
+    for rng in ranges:
+        prev = merged[-1] if merged else None
+        if prev is not None and prev.product_id == rng.product_id and rng.first <= prev.last + 1:
+            best = prev if prev.score >= rng.score else rng
+            points = prev.points + tuple(p for p in rng.points if p not in prev.points)
+            reasons = prev.reasons + tuple(r for r in rng.reasons if r not in prev.reasons)
+            merged[-1] = _Range(
+                prev.first,
+                max(prev.last, rng.last),
+                prev.product_id,
+                points,
+                best.hook,
+                best.title,
+                max(prev.score, rng.score),
+                reasons,
+            )
+        else:
+            merged.append(rng)
+    return merged
+
+
+def _span(sentences: Sequence[Sentence], first: int, last: int, padding: float) -> float:
+    return sentences[last].end - sentences[first].start + 2 * padding
+
+
+def _segment_of(index: int, segments: Sequence[ProductSegment]) -> tuple[int, int] | None:
+    for seg in segments:
+        if seg.contains(index):
+            return seg.first_sentence, seg.last_sentence
+    return None
+
+
+def _fit_duration(
+    rng: _Range,
+    sentences: Sequence[Sentence],
+    banned: frozenset[int],
+    segments: Sequence[ProductSegment],
+    opts: PlanOptions,
+) -> list[_Range]:
+    lo_bound, hi_bound = _segment_of(rng.first, segments) or (0, len(sentences) - 1)
+    first, last = rng.first, rng.last
+    # Grow a short range into clean neighbours of the same segment, the longer-spoken neighbour first
+    # (detectors leave out weak-but-relevant context sentences; growing into them keeps the clip on topic).
+    while _span(sentences, first, last, opts.padding) < opts.min_seconds:
+        options = []
+        if first - 1 >= lo_bound and first - 1 not in banned:
+            options.append((sentences[first - 1].duration, "left"))
+        if last + 1 <= hi_bound and last + 1 not in banned:
+            options.append((sentences[last + 1].duration, "right"))
+        if not options:
+            return []
+        _, side = max(options)
+        if side == "left":
+            first -= 1
+        else:
+            last += 1
+    if _span(sentences, first, last, opts.padding) <= opts.max_seconds:
+        return [replace(rng, first=first, last=last)]
+    # Too long: cut into consecutive pieces that each fit, keeping every piece at least min_seconds.
+    pieces: list[_Range] = []
+    start = first
+    for i in range(first, last + 1):
+        if _span(sentences, start, i, opts.padding) > opts.max_seconds:
+            if i - 1 >= start and _span(sentences, start, i - 1, opts.padding) >= opts.min_seconds:
+                pieces.append(replace(rng, first=start, last=i - 1))
+            start = i
+    if _span(sentences, start, last, opts.padding) >= opts.min_seconds:
+        pieces.append(replace(rng, first=start, last=last))
+    return pieces
+
+
+def _to_clip(
+    rng: _Range, sentences: Sequence[Sentence], duration: float, scenes: SceneCuts | None, opts: PlanOptions
+) -> PlannedClip:
+    first, last = sentences[rng.first], sentences[rng.last]
+    prev_end = sentences[rng.first - 1].end if rng.first > 0 else 0.0
+    next_start = sentences[rng.last + 1].start if rng.last + 1 < len(sentences) else duration
+    # Never past the middle of the pause: the neighbouring sentence's words stay out of the clip.
+    earliest = (prev_end + first.start) / 2 if rng.first > 0 else 0.0
+    latest = (last.end + next_start) / 2 if rng.last + 1 < len(sentences) else duration
+    start = max(first.start - opts.padding, earliest, 0.0)
+    end = min(last.end + opts.padding, latest, duration)
+    if scenes is not None:
+        cut = scenes.nearest(start, window=first.start - earliest)
+        if cut is not None and earliest <= cut <= first.start:
+            start = cut
+        cut = scenes.nearest(end, window=latest - last.end)
+        if cut is not None and last.end <= cut <= latest:
+            end = cut
+    return PlannedClip(
+        id="",
+        source_start=round(start, 3),
+        source_end=round(end, 3),
+        sentences=tuple(range(rng.first, rng.last + 1)),
+        product_id=rng.product_id,
+        points=rng.points,
+        hook=rng.hook,
+        title=rng.title,
+        score=round(min(max(rng.score, 0.0), 1.0), 4),
+        reason="; ".join(r for r in rng.reasons if r),
+    )

@@ -1,0 +1,332 @@
+"""Make ranked 9:16 selling-point clips from one livestream recording.
+
+Tasks: probe -> transcribe -> scenes -> selling points -> plan -> render. Every setting is a flow parameter
+(defaults come from ``MCN_*`` settings). Expected failures (bad media, bad CSV, no speech, a render that does not
+probe right) end the run *Failed* with a one-line reason recorded in the database and shown in the Prefect UI,
+without a traceback. Run it directly::
+
+    python flows/make_clips.py path/to/stream.mp4 --products products.csv
+
+or through ``mcn clips make``. It uses a local ephemeral Prefect server unless ``PREFECT_API_URL`` is set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from clipper.products import load_products
+from clipper.render import RenderOptions, render_clip
+from clipper.segments import find_product_segments, find_topic_segments
+from clipper.subtitles import read_subtitles, transcript_from_json, transcript_to_json, write_srt
+from clipper.transcribe import TranscribeOptions, transcribe
+from prefect import flow, get_run_logger, runtime, task
+from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.states import Failed, State
+
+from clipper.detectors import DetectionResult, detect_selling_points
+from clipper.errors import ClipperError
+from clipper.fetch import download, is_url
+from clipper.manifest import build_manifest, write_json
+from clipper.media import probe
+from clipper.planner import PlanOptions, plan_clips
+from clipper.scenes import SceneCuts, detect_scenes
+from clipper.types import MediaInfo, PlannedClip, Product, ProductSegment, RenderedClip, Transcript
+from mcn import progress, store
+from mcn.settings import Settings, get_settings
+from mcn.whisper_model import resolve_model
+
+STEPS = ("probe", "transcribe", "scenes", "selling points", "plan", "render")
+
+
+@dataclass(frozen=True, slots=True)
+class _Tracker:
+    """Forwards step progress to the CLI sink and the run's Prefect progress artifact."""
+
+    artifact_id: Any
+
+    def __call__(self, step: str, fraction: float, detail: str = "") -> None:
+        progress.report(step, fraction, detail)
+        overall = (STEPS.index(step) + fraction) / len(STEPS) * 100
+        if self.artifact_id is not None:
+            update_progress_artifact(self.artifact_id, overall, description=f"{step}: {detail or f'{fraction:.0%}'}")
+
+
+def _expected(step: str, func: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run a step; turn an expected error into a Failed task state (no traceback in the logs)."""
+    try:
+        return func(*args, **kwargs)
+    except ClipperError as exc:
+        return Failed(message=f"{step}: {exc}", data=exc)
+
+
+@task(name="probe")
+def probe_task(source: str, downloads: Path, max_bytes: int) -> tuple[str, MediaInfo] | State:
+    def work() -> tuple[str, MediaInfo]:
+        local = str(download(source, downloads, max_bytes=max_bytes)) if is_url(source) else source
+        return local, probe(local)
+
+    return _expected("probe", work)
+
+
+def _transcript_cache_key(info: MediaInfo, options: TranscribeOptions) -> str:
+    stat = Path(info.path).stat()
+    raw = json.dumps([str(Path(info.path).resolve()), stat.st_size, stat.st_mtime_ns, asdict(options)], sort_keys=True)
+    return hashlib.sha256(raw.encode()).hexdigest()[:20]
+
+
+@task(name="transcribe")
+def transcribe_task(
+    info: MediaInfo, transcript_file: str | None, options: TranscribeOptions, cache_dir: Path, tracker: _Tracker
+) -> Transcript | State:
+    """ASR with faster-whisper (cached per file and options), or a supplied SRT/VTT."""
+    if transcript_file:
+        return _expected("transcribe", read_subtitles, transcript_file, options.language)
+    cache = cache_dir / f"{_transcript_cache_key(info, options)}.json"
+    if cache.exists():
+        return transcript_from_json(json.loads(cache.read_text(encoding="utf-8")))
+
+    def work() -> Transcript:
+        result = transcribe(info.path, options, on_progress=lambda f: tracker("transcribe", f))
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        write_json(cache, transcript_to_json(result))
+        return result
+
+    return _expected("transcribe", work)
+
+
+@task(name="scenes")
+def scenes_task(info: MediaInfo, ffmpeg: str | None) -> SceneCuts | State:
+    from clipper.scenes import SceneOptions
+
+    return _expected("scenes", detect_scenes, info.path, SceneOptions(ffmpeg=ffmpeg))
+
+
+@task(name="selling points")
+def selling_points_task(
+    transcript: Transcript, products: tuple[Product, ...], backend: str, options: dict[str, Any]
+) -> tuple[tuple[ProductSegment, ...], DetectionResult] | State:
+    def work() -> tuple[tuple[ProductSegment, ...], DetectionResult]:
+        if products:
+            segments = find_product_segments(transcript.sentences, products, transcript.language)
+        else:
+            segments = find_topic_segments(transcript.sentences, transcript.language)
+        return segments, detect_selling_points(transcript, segments, products, backend=backend, **options)
+
+    return _expected("selling points", work)
+
+
+@task(name="plan")
+def plan_task(
+    transcript: Transcript,
+    detection: DetectionResult,
+    segments: tuple[ProductSegment, ...],
+    scenes: SceneCuts,
+    options: PlanOptions,
+) -> tuple[PlannedClip, ...]:
+    return plan_clips(transcript, detection.points, segments, scenes, options)
+
+
+@task(name="render")
+def render_task(
+    info: MediaInfo,
+    plans: tuple[PlannedClip, ...],
+    transcript: Transcript,
+    out_dir: Path,
+    options: RenderOptions,
+    tracker: _Tracker,
+) -> list[RenderedClip] | State:
+    def work() -> list[RenderedClip]:
+        rendered = []
+        for n, plan in enumerate(plans):
+
+            def on_clip(seconds: float, n: int = n, plan: PlannedClip = plan) -> None:
+                tracker("render", (n + min(seconds / max(plan.duration, 0.1), 1.0)) / len(plans), plan.id)
+
+            rendered.append(
+                render_clip(info, plan, transcript.words, out_dir / f"{plan.id}.mp4", options, on_progress=on_clip)
+            )
+        tracker("render", 1.0)
+        return rendered
+
+    return _expected("render", work)
+
+
+def detector_options(settings: Settings, backend: str) -> dict[str, Any]:
+    """Backend options from settings; secrets stay SecretStr until the backend uses them."""
+    if backend == "openai":
+        return {
+            "base_url": settings.llm_base_url,
+            "api_key": settings.llm_api_key,
+            "model": settings.llm_model,
+            "timeout": settings.llm_timeout_seconds,
+            "price_per_1k_input": settings.llm_price_per_1k_input,
+            "price_per_1k_output": settings.llm_price_per_1k_output,
+        }
+    if backend == "transformers":
+        return {"model_dir": settings.transformers_model_dir}
+    return {}
+
+
+@flow(name="make-clips", log_prints=True)
+def make_clips(
+    source: str,
+    products: str | None = None,
+    transcript: str | None = None,
+    language: str = "auto",
+    max_clips: int = 10,
+    min_seconds: float = 15.0,
+    max_seconds: float = 60.0,
+    out: str | None = None,
+    detector: str | None = None,
+) -> dict[str, Any] | State:
+    """Make clips from ``source`` (a video file or an http(s) URL) into ``out``; return the manifest.
+
+    ``products`` is a CSV/JSON product list; ``transcript`` an SRT/VTT used instead of ASR; ``language`` is
+    ``auto``, ``zh`` or ``en``; ``detector`` overrides ``MCN_DETECTOR`` (heuristic, openai, transformers).
+    """
+    settings = get_settings()
+    data_dir = settings.resolved_data_dir
+    backend = detector or settings.detector
+    lang = None if language == "auto" else language
+    params = {
+        "products": products,
+        "transcript": transcript,
+        "language": language,
+        "max_clips": max_clips,
+        "min_seconds": min_seconds,
+        "max_seconds": max_seconds,
+        "detector": backend,
+    }
+    run_id, source_id = store.start_run("make_clips", source, params, flow_run_id=str(runtime.flow_run.id or ""))
+    out_dir = Path(out) if out else data_dir / "renders" / run_id[:12]
+    logger = get_run_logger()
+    artifact = create_progress_artifact(0.0, description=f"make clips: {source}")
+    tracker = _Tracker(artifact)
+
+    def failed(state: State) -> State:
+        message = state.message or "failed"
+        store.fail_run(run_id, message.split(":", 1)[0], source, message.split(": ", 1)[-1])
+        logger.warning("%s", message)
+        return Failed(message=message.split(": ", 1)[-1])
+
+    try:
+        product_list: tuple[Product, ...] = load_products(products) if products else ()
+        plan_options = PlanOptions(
+            min_seconds=min_seconds, max_seconds=max_seconds, max_clips=max_clips, id_prefix="clip"
+        )
+    except (ClipperError, ValueError) as exc:
+        return failed(Failed(message=f"input: {exc}"))
+    if product_list:
+        store.upsert_products(product_list)
+
+    tracker("probe", 0.0, source)
+    probed = probe_task(source, data_dir / "sources", settings.max_download_bytes, return_state=True)
+    if probed.is_failed():
+        return failed(probed)
+    local_path, info = probed.result()
+    store.record_probe(source_id, local_path, info)
+    tracker("probe", 1.0)
+
+    transcribe_options = TranscribeOptions(
+        model=resolve_model(settings.whisper_model),
+        device=settings.whisper_device,
+        compute_type=settings.whisper_compute_type,
+        cpu_threads=settings.whisper_threads,
+        batch_size=settings.whisper_batch_size,
+        language=lang,
+        hotwords=tuple(name for p in product_list for name in p.names),
+    )
+    scenes_future = scenes_task.submit(info, settings.ffmpeg)
+    transcribed = transcribe_task(
+        info, transcript, transcribe_options, data_dir / "transcripts", tracker, return_state=True
+    )
+    if transcribed.is_failed():
+        scenes_future.wait()
+        return failed(transcribed)
+    text: Transcript = transcribed.result()
+    tracker("transcribe", 1.0, f"{len(text.sentences)} sentences")
+    scenes_state = scenes_future.wait() or scenes_future.state
+    if scenes_state.is_failed():
+        return failed(scenes_state)
+    scenes: SceneCuts = scenes_state.result()
+    tracker("scenes", 1.0, f"{len(scenes.cuts)} cuts")
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    transcript_path = out_dir / "transcript.json"
+    write_json(transcript_path, transcript_to_json(text))
+    write_srt(text, out_dir / "transcript.srt")
+    store.record_transcript(
+        source_id, text.language, text.origin, str(transcript_path), len(text.sentences), len(text.words)
+    )
+
+    detected = selling_points_task(text, product_list, backend, detector_options(settings, backend), return_state=True)
+    if detected.is_failed():
+        return failed(detected)
+    segments, detection = detected.result()
+    tracker("selling points", 1.0, f"{len(detection.points)} points")
+
+    plans = plan_task(text, detection, segments, scenes, plan_options)
+    tracker("plan", 1.0, f"{len(plans)} clips")
+
+    rendered_state = render_task(
+        info,
+        plans,
+        text,
+        out_dir,
+        RenderOptions(ffmpeg=settings.ffmpeg, font_family=settings.font_family),
+        tracker,
+        return_state=True,
+    )
+    if rendered_state.is_failed():
+        return failed(rendered_state)
+    rendered: list[RenderedClip] = rendered_state.result()
+
+    manifest = build_manifest(source, info.duration, text.language, rendered, out_dir)
+    write_json(out_dir / "clips.json", manifest)
+    store.record_clips(run_id, source_id, rendered)
+    stats = {
+        "clips": len(rendered),
+        "sentences": len(text.sentences),
+        "segments": len(segments),
+        "detector": detection.backend,
+        "llm_calls": detection.calls,
+        "prompt_tokens": detection.prompt_tokens,
+        "completion_tokens": detection.completion_tokens,
+        "llm_cost": detection.cost,
+        "fallbacks": detection.fallbacks,
+        "out_dir": str(out_dir),
+    }
+    store.finish_run(run_id, stats)
+    create_table_artifact(
+        [
+            {
+                "rank": i,
+                "id": c["id"],
+                "product": c["product"] or "",
+                "start": c["source_start"],
+                "end": c["source_end"],
+                "score": c["score"],
+                "hook": c["hook"],
+                "title": c["title"],
+                "path": c["path"],
+            }
+            for i, c in enumerate(manifest["clips"], start=1)
+        ],
+        key="clips",
+        description=f"Clips from {source} (run {run_id[:12]}), best first; files in {out_dir}",
+    )
+    if not rendered:
+        logger.warning("no clips: no selling-point range of %.0f-%.0f s was found", min_seconds, max_seconds)
+    return {**manifest, "run_id": run_id, "out_dir": str(out_dir)}
+
+
+if __name__ == "__main__":
+    import sys
+
+    from mcn.cli import app
+
+    sys.exit(app(["clips", "make", *sys.argv[1:]]))

@@ -1,0 +1,144 @@
+"""Recording what the clip factory does: sources, runs, failures, transcripts, products and clips.
+
+Each function opens its own short transaction, so a failure in one step never rolls back what earlier steps
+recorded, and a failed run always ends with its reason stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlmodel import select
+
+from clipper.types import MediaInfo, Product, RenderedClip
+from mcn.db import session
+from mcn.tables import (
+    ClipRecord,
+    ProductRecord,
+    RunFailure,
+    RunRecord,
+    SourceRecord,
+    TranscriptRecord,
+    utcnow,
+)
+
+
+def start_run(kind: str, source_uri: str, params: dict[str, Any], flow_run_id: str | None = None) -> tuple[str, str]:
+    """Create a source row (or reuse the one for this URI) and a running run; return ``(run_id, source_id)``."""
+    with session() as db:
+        source = db.exec(select(SourceRecord).where(SourceRecord.uri == source_uri)).first()
+        if source is None:
+            source = SourceRecord(uri=source_uri)
+        source.status = "processing"
+        source.error = None
+        source.updated_at = utcnow()
+        db.add(source)
+        db.flush()
+        run = RunRecord(kind=kind, source_id=source.id, params=params, flow_run_id=flow_run_id)
+        db.add(run)
+        db.commit()
+        return run.id, source.id
+
+
+def record_probe(source_id: str, local_path: str, info: MediaInfo) -> None:
+    with session() as db:
+        source = db.get(SourceRecord, source_id)
+        if source is None:
+            return
+        source.local_path = local_path
+        source.size_bytes = info.size_bytes
+        source.duration = info.duration
+        source.width = info.display_width
+        source.height = info.display_height
+        source.updated_at = utcnow()
+        db.add(source)
+        db.commit()
+
+
+def record_transcript(source_id: str, language: str, origin: str, path: str, sentences: int, words: int) -> None:
+    with session() as db:
+        db.add(
+            TranscriptRecord(
+                source_id=source_id,
+                language=language,
+                origin=origin,
+                path=path,
+                sentence_count=sentences,
+                word_count=words,
+            )
+        )
+        db.commit()
+
+
+def upsert_products(products: Sequence[Product]) -> None:
+    with session() as db:
+        for p in products:
+            row = db.get(ProductRecord, p.id) or ProductRecord(id=p.id, name=p.name)
+            row.name, row.aliases, row.price = p.name, list(p.aliases), p.price
+            row.commission_rate, row.link, row.updated_at = p.commission_rate, p.link, utcnow()
+            db.add(row)
+        db.commit()
+
+
+def record_clips(run_id: str, source_id: str, clips: Sequence[RenderedClip]) -> None:
+    with session() as db:
+        for rank, c in enumerate(clips, start=1):
+            db.add(
+                ClipRecord(
+                    id=f"{run_id[:12]}-{c.plan.id}",
+                    run_id=run_id,
+                    source_id=source_id,
+                    product_id=c.plan.product_id,
+                    rank=rank,
+                    source_start=c.plan.source_start,
+                    source_end=c.plan.source_end,
+                    duration=c.duration,
+                    score=c.plan.score,
+                    hook=c.plan.hook,
+                    title=c.plan.title,
+                    reason=c.plan.reason,
+                    points=list(c.plan.points),
+                    sentences=list(c.plan.sentences),
+                    path=c.path,
+                )
+            )
+        db.commit()
+
+
+def finish_run(run_id: str, stats: dict[str, Any]) -> None:
+    with session() as db:
+        run = db.get(RunRecord, run_id)
+        if run is None:
+            return
+        run.status, run.stats, run.finished_at = "succeeded", stats, utcnow()
+        db.add(run)
+        if run.source_id and (source := db.get(SourceRecord, run.source_id)) is not None:
+            source.status, source.error, source.updated_at = "done", None, utcnow()
+            db.add(source)
+        db.commit()
+
+
+def fail_run(run_id: str, step: str, subject: str, message: str) -> None:
+    """Mark the run and its source failed with a one-line reason, and log the failure row."""
+    with session() as db:
+        run = db.get(RunRecord, run_id)
+        if run is None:
+            return
+        db.add(RunFailure(run_id=run_id, step=step, subject=subject, message=message))
+        run.status, run.error, run.finished_at = "failed", message, utcnow()
+        db.add(run)
+        if run.source_id and (source := db.get(SourceRecord, run.source_id)) is not None:
+            source.status, source.error, source.updated_at = "failed", message, utcnow()
+            db.add(source)
+        db.commit()
+
+
+def run_summary(run_id: str) -> RunRecord | None:
+    with session() as db:
+        return db.get(RunRecord, run_id)
+
+
+def failures(run_id: str) -> list[RunFailure]:
+    with session() as db:
+        return list(db.exec(select(RunFailure).where(RunFailure.run_id == run_id)))
