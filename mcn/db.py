@@ -19,6 +19,7 @@ from mcn.settings import get_settings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 0x6D636E  # "mcn": one migrator at a time across processes
+_live_engines: list[Engine] = []
 
 
 def normalise_url(url: str) -> str:
@@ -54,6 +55,7 @@ def make_engine(url: str) -> Engine:
 def _engine_for(url: str) -> Engine:
     engine = make_engine(url)
     upgrade(engine)
+    _live_engines.append(engine)
     return engine
 
 
@@ -93,3 +95,11 @@ def current_revision(engine: Engine) -> str | None:
 
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
+
+
+def dispose_engines() -> None:
+    """Close every cached engine's connections (tests dropping a database, forked workers)."""
+    for engine in list(_live_engines):
+        engine.dispose()
+    _live_engines.clear()
+    _engine_for.cache_clear()

@@ -1,0 +1,22 @@
+"""Builders shared by unit tests: transcripts from plain lines without audio."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from clipper.sentences import split_sentences, words_from_text
+from clipper.types import Transcript, Word
+
+
+def transcript_from_lines(lines: Sequence[str], language: str = "en", seconds_per_char: float = 0.07,
+                          pause: float = 0.6) -> Transcript:
+    """One sentence per line, spoken back to back with ``pause`` between lines; word times interpolated."""
+    words: list[Word] = []
+    t = 0.5
+    for line in lines:
+        span = max(len(line) * seconds_per_char, 0.5)
+        words.extend(words_from_text(line, t, t + span))
+        t += span + pause
+    sentences = split_sentences(words, language)
+    assert len(sentences) == len(lines), [s.text for s in sentences]
+    return Transcript(language=language, duration=t + 1.0, words=tuple(words), sentences=sentences, origin="srt")

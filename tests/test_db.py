@@ -1,0 +1,83 @@
+"""The schema migrates and the store records runs on SQLite (WAL) and on the real Postgres server."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlmodel import Session, select
+
+from clipper.types import MediaInfo, PlannedClip, Product, RenderedClip
+from mcn import store
+from mcn.db import current_revision, dispose_engines, get_engine, make_engine, upgrade
+from mcn.settings import get_settings
+from mcn.tables import ClipRecord, RunFailure, RunRecord, SourceRecord
+
+POSTGRES_ADMIN = os.environ.get("MCN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, data_dir: object, monkeypatch: pytest.MonkeyPatch
+                 ) -> Iterator[str]:
+    """A fresh database per test: a file in the data dir, or a throwaway Postgres database."""
+    if request.param == "sqlite":
+        yield get_settings().sqlalchemy_url
+        return
+    name = f"mcn_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    monkeypatch.setenv("MCN_DATABASE_URL", url)
+    get_settings.cache_clear()
+    try:
+        yield url
+    finally:
+        dispose_engines()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_upgrade_is_idempotent_and_sqlite_uses_wal(database_url: str) -> None:
+    engine = make_engine(database_url)
+    upgrade(engine)
+    upgrade(engine)
+    assert current_revision(engine) == "0001"
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+            assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def _rendered(path: str) -> RenderedClip:
+    plan = PlannedClip("clip-01", 1.0, 20.0, (1, 2, 3), "p1", ("waterproof",), "Stay dry", "Jacket", 0.9, "cues")
+    return RenderedClip(plan, path, 1080, 1920, 19.0, 1234)
+
+
+def test_store_records_success_and_failure(database_url: str) -> None:
+    del database_url
+    run_id, source_id = store.start_run("make_clips", "/videos/a.mp4", {"max_clips": 3})
+    store.upsert_products([Product("p1", "Jacket", ("shell",), 79.0, 0.2, "https://x")])
+    store.upsert_products([Product("p1", "Rain jacket", (), 69.0, 0.2, None)])
+    info = MediaInfo("/videos/a.mp4", 100, 60.0, "mp4", True, True, 1920, 1080)
+    store.record_probe(source_id, "/videos/a.mp4", info)
+    store.record_clips(run_id, source_id, [_rendered("/out/clip-01.mp4")])
+    store.finish_run(run_id, {"clips": 1})
+    run2, source2 = store.start_run("make_clips", "/videos/b.mp4", {})
+    store.fail_run(run2, "probe", "/videos/b.mp4", "/videos/b.mp4: file is empty (0 bytes)")
+    with Session(get_engine()) as db:
+        ok = db.get(RunRecord, run_id)
+        assert ok is not None and ok.status == "succeeded" and ok.stats == {"clips": 1}
+        clip = db.exec(select(ClipRecord)).one()
+        assert clip.points == ["waterproof"] and clip.sentences == [1, 2, 3]
+        bad = db.get(RunRecord, run2)
+        assert bad is not None and bad.status == "failed" and "0 bytes" in (bad.error or "")
+        src = db.get(SourceRecord, source2)
+        assert src is not None and src.status == "failed"
+        failure = db.exec(select(RunFailure)).one()
+        assert failure.step == "probe"
+        assert db.get(SourceRecord, source_id).duration == 60.0  # type: ignore[union-attr]

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import pytest
+
+from clipper.planner import PlanOptions, plan_clips
+from clipper.scenes import SceneCuts
+from clipper.types import ProductSegment, SellingPoint
+from tests.helpers import transcript_from_lines
+
+LINES = [
+    "Hello everyone, welcome to the live room!",  # 0 greeting
+    "This jacket is fully waterproof, so you stay dry even in heavy rain.",  # 1
+    "The fabric is breathable, which means you will not sweat on a long hike.",  # 2
+    "It folds into its own pocket and weighs only three hundred grams.",  # 3
+    "The seams are taped and the zippers are sealed against water.",  # 4
+    "Link three, only seventy nine dollars, tonight only!",  # 5 price
+    "The hood adjusts with one hand and stays put in strong wind.",  # 6
+    "The cuffs close with soft velcro so rain never runs up your sleeves.",  # 7
+    "There are two deep hand pockets lined with warm fleece.",  # 8
+    "Reflective trim keeps you visible to cars on dark evenings.",  # 9
+]
+
+
+def point(first: int, last: int, score: float = 0.8, hook: str = "Stay dry in any storm") -> SellingPoint:
+    return SellingPoint(first, last, "waterproof", hook, "Rain jacket", score, "cues", "p-jacket")
+
+
+def test_clip_never_contains_price_call_even_if_detector_says_so() -> None:
+    t = transcript_from_lines(LINES)
+    clips = plan_clips(t, [point(1, 9)], options=PlanOptions(min_seconds=5, max_seconds=60))
+    assert clips
+    for clip in clips:
+        assert 5 not in clip.sentences
+        price = t.sentences[5]
+        assert clip.source_end <= price.start or clip.source_start >= price.end
+
+
+def test_boundaries_are_in_pauses_never_inside_words() -> None:
+    t = transcript_from_lines(LINES)
+    clips = plan_clips(t, [point(1, 4), point(6, 9, 0.7)], options=PlanOptions(min_seconds=5, max_seconds=60))
+    for clip in clips:
+        for word in t.words:
+            assert not (word.start < clip.source_start < word.end), "start cuts a word"
+            assert not (word.start < clip.source_end < word.end), "end cuts a word"
+        first, last = t.sentences[clip.sentences[0]], t.sentences[clip.sentences[-1]]
+        assert clip.source_start <= first.start and clip.source_end >= last.end
+        # the padding never reaches the neighbouring sentences
+        if clip.sentences[0] > 0:
+            assert clip.source_start > t.sentences[clip.sentences[0] - 1].end
+        if clip.sentences[-1] + 1 < len(t.sentences):
+            assert clip.source_end < t.sentences[clip.sentences[-1] + 1].start
+
+
+def test_ranked_by_score_without_overlap_and_capped() -> None:
+    t = transcript_from_lines(LINES)
+    clips = plan_clips(t, [point(1, 4, 0.5), point(2, 3, 0.9), point(6, 9, 0.7)],
+                       options=PlanOptions(min_seconds=5, max_seconds=60, max_clips=5))
+    scores = [c.score for c in clips]
+    assert scores == sorted(scores, reverse=True)
+    for a in clips:
+        for b in clips:
+            if a is not b:
+                assert a.source_end <= b.source_start or b.source_end <= a.source_start
+    assert [c.id for c in clips] == [f"clip-{i:02d}" for i in range(1, len(clips) + 1)]
+    capped = plan_clips(t, [point(1, 4), point(6, 9)], options=PlanOptions(min_seconds=5, max_clips=1))
+    assert len(capped) == 1
+
+
+def test_short_point_grows_within_its_segment_and_long_one_is_split() -> None:
+    t = transcript_from_lines(LINES)
+    segs = [ProductSegment("p-jacket", 0, 4), ProductSegment("p-other", 5, 9)]
+    min_len = t.sentences[4].end - t.sentences[2].start + 1.0
+    clips = plan_clips(t, [point(3, 3)], segs, options=PlanOptions(min_seconds=min_len, max_seconds=60))
+    assert len(clips) == 1 and clips[0].sentences[0] >= 1 and clips[0].sentences[-1] <= 4
+    assert clips[0].duration >= min_len
+    # cannot grow across the segment boundary (sentence 5) nor into the greeting: dropped, not stretched
+    too_long_min = t.sentences[4].end - t.sentences[1].start + 5
+    assert plan_clips(t, [point(3, 3)], segs, options=PlanOptions(min_seconds=too_long_min, max_seconds=90)) == ()
+    split = plan_clips(t, [point(6, 9)], options=PlanOptions(min_seconds=3, max_seconds=9))
+    assert len(split) >= 2
+    assert all(3 <= c.duration <= 9 for c in split)
+
+
+def test_scene_cut_in_the_pause_becomes_the_cut_point() -> None:
+    t = transcript_from_lines(LINES)
+    pause_mid = (t.sentences[0].end + t.sentences[1].start) / 2
+    cut = (pause_mid + t.sentences[1].start) / 2
+    clips = plan_clips(t, [point(1, 4)], scenes=SceneCuts((cut,), 4.0), options=PlanOptions(min_seconds=5))
+    assert clips[0].source_start == pytest.approx(cut, abs=1e-3)
+
+
+def test_price_hook_is_replaced_by_the_point() -> None:
+    t = transcript_from_lines(LINES)
+    clips = plan_clips(t, [point(1, 4, hook="Only $79 tonight!")], options=PlanOptions(min_seconds=5))
+    assert clips[0].hook == "waterproof"
+
+
+def test_invalid_options_rejected() -> None:
+    with pytest.raises(ValueError, match="min_seconds"):
+        PlanOptions(min_seconds=60, max_seconds=15)
