@@ -264,7 +264,7 @@ def install_offline_base(
     dest = (dest or default_offline_dir()).expanduser().resolve()
     if dest.exists() and not force:
         try:
-            verify_model_dir(dest)
+            verify_model_dir(dest, OFFLINE_BASE_FILES)
         except ModelInstallError as exc:
             report(f"existing model is damaged ({exc.problem}); rebuilding")
         else:
@@ -377,7 +377,7 @@ def _replace_dir(build: Path, dest: Path) -> None:
             old.rename(dest)
         # Another process may have installed it at the same moment; theirs is as good as ours.
         with contextlib.suppress(ModelInstallError):
-            verify_model_dir(dest)
+            verify_model_dir(dest, OFFLINE_BASE_FILES)
             return
         raise ModelInstallError(str(dest), f"cannot move the model into place: {exc}") from exc
     if old is not None:

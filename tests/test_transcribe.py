@@ -1,0 +1,280 @@
+"""faster-whisper on generated speech (the offline base model), and the hallucination guard on its own.
+
+espeak-ng speech is clear, so recognition should be nearly perfect and word times should match the true line
+times of the generated stream closely. The model is loaded once for the whole module (see ``load_model``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import re
+from pathlib import Path
+
+import pytest
+
+from clipper.errors import MediaError, NoSpeechError
+from clipper.ffmpeg import Command, Input, Output, run
+from clipper.transcribe import (
+    AsrSegment,
+    HallucinationGuard,
+    ModelLoadError,
+    TranscribeOptions,
+    drop_hallucinations,
+    load_model,
+    transcribe,
+)
+from clipper.types import Transcript, Word
+from mcn.samples import GeneratedStream
+
+# --- real model on generated speech ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def options(whisper_model_dir: Path) -> TranscribeOptions:
+    return TranscribeOptions(model=str(whisper_model_dir))
+
+
+@pytest.fixture(scope="module")
+def batched_en(sample_stream_en: GeneratedStream, options: TranscribeOptions) -> tuple[Transcript, list[float]]:
+    """Default options: batched pipeline, language detected."""
+    progress: list[float] = []
+    return transcribe(sample_stream_en.video, options, on_progress=progress.append), progress
+
+
+@pytest.fixture(scope="module")
+def plain_en(sample_stream_en: GeneratedStream, options: TranscribeOptions) -> Transcript:
+    """Sequential pipeline with the language forced."""
+    return transcribe(
+        sample_stream_en.video,
+        TranscribeOptions(model=options.model, batch_size=0, language="en", hotwords=("rain jacket", "steel bottle")),
+    )
+
+
+def _tokens(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower())
+
+
+def _check_against_truth(t: Transcript, stream: GeneratedStream) -> None:
+    assert t.origin == "asr"
+    assert t.duration == pytest.approx(stream.duration, abs=0.1)
+    # Word times increase, never overlap, and stay inside the recording.
+    assert t.words
+    for a, b in itertools.pairwise(t.words):
+        assert 0.0 <= a.start <= a.end <= b.start
+    assert t.words[-1].end <= t.duration
+    assert [w for s in t.sentences for w in s.words] == list(t.words)
+    # espeak-ng is clear speech: nearly every script word is recognised (numbers come back as digits).
+    script = [tok for line in stream.lines for tok in _tokens(line.text)]
+    heard = [tok for w in t.words for tok in _tokens(w.text)]
+    matcher = difflib.SequenceMatcher(a=script, b=heard, autojunk=False)
+    recognised = sum(block.size for block in matcher.get_matching_blocks()) / len(script)
+    assert recognised >= 0.8, f"only {recognised:.0%} of the script recognised"
+    assert 0.75 * len(stream.lines) <= len(t.sentences) <= 1.5 * len(stream.lines)
+    # Each true line's first and last recognised word land within 0.5 s of the line's true boundaries.
+    by_line: dict[int, list[Word]] = {line.index: [] for line in stream.lines}
+    for word in t.words:
+        mid = (word.start + word.end) / 2
+        nearest = min(stream.lines, key=lambda ln: max(ln.start - mid, mid - ln.end, 0.0))
+        by_line[nearest.index].append(word)
+    for line in stream.lines:
+        words = by_line[line.index]
+        assert words, f"nothing recognised for line {line.index}: {line.text!r}"
+        assert abs(words[0].start - line.start) <= 0.5, (line, words[0])
+        assert abs(words[-1].end - line.end) <= 0.5, (line, words[-1])
+
+
+def test_batched_transcription_matches_the_script(
+    batched_en: tuple[Transcript, list[float]], sample_stream_en: GeneratedStream
+) -> None:
+    transcript, _ = batched_en
+    assert transcript.language == "en"  # detected, not forced
+    _check_against_truth(transcript, sample_stream_en)
+
+
+def test_progress_is_monotonic_and_finishes(batched_en: tuple[Transcript, list[float]]) -> None:
+    _, progress = batched_en
+    assert len(progress) >= 2
+    assert progress == sorted(progress)
+    assert all(0.0 <= p <= 1.0 for p in progress)
+    assert progress[-1] == 1.0
+
+
+def test_plain_pipeline_with_forced_language_and_hotwords(
+    plain_en: Transcript, sample_stream_en: GeneratedStream
+) -> None:
+    assert plain_en.language == "en"
+    _check_against_truth(plain_en, sample_stream_en)
+    assert "rain jacket" in " ".join(s.text.lower() for s in plain_en.sentences)
+
+
+def test_model_is_loaded_once(options: TranscribeOptions, batched_en: tuple[Transcript, list[float]]) -> None:
+    first = load_model(options)
+    assert load_model(TranscribeOptions(model=options.model, batch_size=0, language="zh")) is first
+
+
+@pytest.fixture(scope="module")
+def short_en(sample_stream_en: GeneratedStream, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first 7 s of the English stream (two greeting lines), audio only."""
+    out = tmp_path_factory.mktemp("asr") / "short.m4a"
+    run(
+        Command(
+            inputs=(Input(str(sample_stream_en.video), duration=7.0),),
+            outputs=(Output(str(out), options=("-vn", "-c:a", "aac")),),
+        ),
+        subject=str(out),
+    )
+    return out
+
+
+def test_detection_is_restricted_to_allowed_languages(short_en: Path, options: TranscribeOptions) -> None:
+    # English audio, but only Chinese allowed: the result is decoded as Chinese instead of leaking "en".
+    restricted = TranscribeOptions(model=options.model, languages=("zh",))
+    assert transcribe(short_en, restricted).language == "zh"
+    # Forcing a language skips detection entirely.
+    forced = transcribe(short_en, TranscribeOptions(model=options.model, language="en", batch_size=0))
+    assert forced.language == "en"
+    assert "welcome" in forced.sentences[0].text.lower()
+
+
+@pytest.fixture(scope="module")
+def silent_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("asr") / "silent.mp4"
+    run(
+        Command(
+            inputs=(
+                Input("anullsrc=r=16000:cl=mono", options=("-f", "lavfi")),
+                Input("color=c=black:s=64x64:r=10", options=("-f", "lavfi")),
+            ),
+            outputs=(Output(str(out), options=("-t", "6", "-c:v", "libx264", "-c:a", "aac", "-shortest")),),
+        ),
+        subject=str(out),
+    )
+    return out
+
+
+@pytest.mark.parametrize("batch_size", [8, 0])
+def test_silence_raises_no_speech(silent_video: Path, options: TranscribeOptions, batch_size: int) -> None:
+    with pytest.raises(NoSpeechError) as info:
+        transcribe(silent_video, TranscribeOptions(model=options.model, batch_size=batch_size))
+    assert str(info.value).startswith(f"{silent_video}: no speech found")
+    assert "\n" not in str(info.value)
+
+
+def test_unusable_inputs_are_one_line_errors(tmp_path: Path, options: TranscribeOptions, silent_video: Path) -> None:
+    video_only = tmp_path / "video-only.mp4"
+    run(
+        Command(
+            inputs=(Input("color=c=black:s=64x64:r=10:d=1", options=("-f", "lavfi")),),
+            outputs=(Output(str(video_only), options=("-c:v", "libx264")),),
+        ),
+        subject=str(video_only),
+    )
+    with pytest.raises(MediaError, match="no audio stream"):
+        transcribe(video_only, options)
+    with pytest.raises(MediaError, match="cannot decode audio"):
+        transcribe(tmp_path / "missing.mp4", options)
+    with pytest.raises(ModelLoadError, match="cannot load whisper model"):
+        transcribe(silent_video, TranscribeOptions(model=str(tmp_path)))
+
+
+# --- the hallucination guard, no model --------------------------------------------------------------------------
+
+
+def _words(texts: list[str], start: float = 0.0, step: float = 0.3) -> tuple[Word, ...]:
+    return tuple(Word(start + i * step, start + (i + 1) * step, t) for i, t in enumerate(texts))
+
+
+def _seg(text: str, *, words: tuple[Word, ...] = (), no_speech: float = 0.0, logprob: float = -0.2) -> AsrSegment:
+    start = words[0].start if words else 0.0
+    end = words[-1].end if words else 5.0
+    return AsrSegment(start, end, text, words, avg_logprob=logprob, no_speech_prob=no_speech)
+
+
+def test_guard_drops_silent_low_confidence_segments() -> None:
+    silent = _seg(" Thank you.", no_speech=0.9, logprob=-1.4)
+    confident = _seg(" Link three.", no_speech=0.9, logprob=-0.3)  # high no-speech alone is not enough
+    unsure = _seg(" maybe a word", no_speech=0.1, logprob=-1.4)  # nor is low log-probability alone
+    assert drop_hallucinations([silent, confident, unsure]) == (confident, unsure)
+
+
+def test_guard_cuts_an_english_loop_keeping_the_first_occurrence() -> None:
+    texts = [" Nice", " jacket.", *[" I", " don't", " know."] * 6]
+    seg = _seg("".join(texts), words=_words(texts))
+    (kept,) = drop_hallucinations([seg])
+    assert kept.text == "Nice jacket. I don't know."
+    assert kept.words == seg.words[:5]
+    assert (kept.start, kept.end) == (seg.words[0].start, seg.words[4].end)
+
+
+def test_guard_cuts_a_chinese_loop_from_text_alone() -> None:
+    seg = _seg("这个价格真的很划算谢谢大家谢谢大家谢谢大家谢谢大家谢谢大家三二一上链接")
+    (kept,) = drop_hallucinations([seg])
+    assert kept.text == "这个价格真的很划算谢谢大家三二一上链接"
+    assert kept.words == ()
+
+
+def test_guard_keeps_natural_repetition() -> None:
+    natural = [
+        _seg(" No, no, no, no, that's the old price."),
+        _seg("对对对对，这个颜色特别好看"),
+        _seg(" Link three, link three, link three!"),
+    ]
+    assert drop_hallucinations(natural) == tuple(natural)
+
+
+def test_guard_collapses_runs_of_identical_segments() -> None:
+    loop = [_seg(" I don't know.") for _ in range(5)]
+    twice = [_seg(" Thank you!"), _seg(" thank you")]
+    result = drop_hallucinations([_seg(" Hello."), *loop, *twice])
+    assert [s.text for s in result] == [" Hello.", " I don't know.", " Thank you!", " thank you"]
+
+
+def test_guard_removes_credit_lines() -> None:
+    assert drop_hallucinations([_seg("字幕由Amara.org社区提供")]) == ()
+    texts = [" 好", "的", "字幕", "由", " Amara", ".org", " 社区", "提供"]
+    (kept,) = drop_hallucinations([_seg("".join(texts), words=_words(texts))])
+    assert kept.text == "好的"
+
+
+def test_guard_drops_highly_compressible_text() -> None:
+    varied = " ".join(f"buy it now number {n % 3} buy it now" for n in range(12))
+    no_loops = HallucinationGuard(loop_min_repeats=1000)
+    assert drop_hallucinations([_seg(varied)], no_loops) == ()
+    assert drop_hallucinations(
+        [_seg(varied)], HallucinationGuard(compression_ratio_threshold=100.0, loop_min_repeats=1000)
+    )
+
+
+# --- word clean-up helpers, no model -----------------------------------------------------------------------------
+
+
+def test_chinese_words_join_without_spaces_and_times_are_made_monotonic() -> None:
+    from clipper.transcribe import _clean_words
+
+    texts = [" 这个", "价格", " iPhone", " Pro", "很", "好", " OK,", " go"]
+    words = list(_words(texts))
+    words[3] = Word(words[2].start + 0.1, words[3].end, words[3].text)  # starts inside the previous word
+    words[-1] = Word(words[-1].start, 99.0, words[-1].text)  # runs past the end of the audio
+    cleaned = _clean_words([_seg("".join(texts), words=tuple(words))], duration=2.3, cjk=True)
+    assert "".join(w.text for w in cleaned) == "这个价格iPhone Pro很好OK, go"
+    for a, b in itertools.pairwise(cleaned):
+        assert a.start <= a.end <= b.start
+    assert cleaned[-1].end == 2.3
+
+
+def test_word_starts_snap_past_silence_but_not_into_quiet_speech() -> None:
+    import numpy as np
+
+    from clipper.transcribe import SAMPLE_RATE, _snap_starts_to_voice
+
+    rng = np.random.default_rng(0)
+    audio = np.zeros(2 * SAMPLE_RATE, dtype=np.float32)
+    audio[: int(0.3 * SAMPLE_RATE)] = 0.3 * rng.standard_normal(int(0.3 * SAMPLE_RATE))  # previous word's tail
+    audio[int(0.8 * SAMPLE_RATE) :] = 0.3 * rng.standard_normal(int(1.2 * SAMPLE_RATE))  # the word itself
+    word = Word(0.1, 1.2, " Link")
+    (snapped,) = _snap_starts_to_voice((word,), audio)
+    assert snapped.start == pytest.approx(0.75, abs=0.02)
+    # Background noise instead of digital silence: nothing is trusted to be a pause, nothing moves.
+    noisy = audio + 0.02 * rng.standard_normal(len(audio)).astype(np.float32)
+    assert _snap_starts_to_voice((word,), noisy) == (word,)
