@@ -51,7 +51,7 @@ class CaptionStyle:
     font_family: str = "Noto Sans CJK SC"
     fonts_dir: str | None = None
     bold: bool = True
-    font_size: int = 76
+    font_size: int = 88
     text_colour: str = "#FFFFFF"
     highlight_colour: str = "#FFE600"
     outline_colour: str = "#000000"
@@ -70,7 +70,7 @@ class CaptionStyle:
     position_y: float = 0.76
     side_margin: int = 60
     hook_seconds: float = 3.0
-    hook_font_size: int = 92
+    hook_font_size: int = 104
     hook_text_colour: str = "#FFFFFF"
     hook_box_colour: str = "#E5162D"
     #: Centre of the hook card as a fraction of the frame height: in the top band, clear of the subject.
@@ -78,7 +78,7 @@ class CaptionStyle:
     hook_max_chars_cjk: int = 10
     hook_max_chars_latin: int = 18
     label_text: str = "AI生成 / AI-generated"
-    label_font_size: int = 34
+    label_font_size: int = 40
     label_text_colour: str = "#FFFFFF"
     label_box_colour: str = "#000000"
     #: Opacity of the label's box, 0 (invisible) to 1 (solid): the text stays legible on any picture.
