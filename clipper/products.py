@@ -1,0 +1,237 @@
+"""Load the brand's product list from CSV or JSON.
+
+The format is the ``--products`` file: columns ``id,name,aliases,price,commission_rate,link``. Only ``id`` and
+``name`` are required. ``aliases`` are separated by ``|`` (in JSON they may also be a list); ``price`` and
+``commission_rate`` are optional numbers, and ``commission_rate`` accepts a fraction (``0.2``) or a percentage
+(``"20%"``). JSON is a list of objects or an object ``{"products": [...]}``.
+
+Every problem is reported at once, as one line naming the file and each bad CSV line or JSON index, so a brand
+manager can fix the whole file in one go.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from clipper.errors import InputFileError
+from clipper.types import Product
+
+COLUMNS = ("id", "name", "aliases", "price", "commission_rate", "link")
+REQUIRED_COLUMNS = ("id", "name")
+MAX_REPORTED_PROBLEMS = 8
+
+_CURRENCY = re.compile(r"^(?:[¥￥$€£]|rmb|cny|usd)\s*|\s*(?:元|块|rmb|cny|usd|dollars?)$", re.IGNORECASE)
+
+
+def load_products(path: str | Path) -> tuple[Product, ...]:
+    """Read a product list.
+
+    Args:
+        path: a ``.csv`` or ``.json`` file; any other suffix is sniffed (``[`` or ``{`` first means JSON).
+            CSV may be UTF-8 (with or without BOM) or GB18030, as Excel saves it on Chinese Windows.
+
+    Returns:
+        The products in file order.
+
+    Raises:
+        InputFileError: the file is missing, unreadable, empty or has bad rows; the message names the file and
+            every bad CSV line number (the header is line 1) or JSON index (``products[3]``) with what is wrong.
+    """
+    file = Path(path)
+    subject = str(file)
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise InputFileError(subject, f"cannot read the products file ({exc.strerror or exc})") from exc
+    text = _decode(raw, subject)
+    if not text.strip():
+        raise InputFileError(subject, "the products file is empty")
+    suffix = file.suffix.lower()
+    is_json = suffix == ".json" or (suffix != ".csv" and text.lstrip()[:1] in "[{")
+    rows = _json_rows(text, subject) if is_json else _csv_rows(text, subject)
+    return _build(rows, subject)
+
+
+def _decode(raw: bytes, subject: str) -> str:
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise InputFileError(subject, "the products file is neither UTF-8 nor GB18030 text")
+
+
+def _csv_rows(text: str, subject: str) -> list[tuple[str, Mapping[str, Any]]]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error) as exc:
+        raise InputFileError(subject, f"line 1: cannot read the CSV header ({exc})") from exc
+    names = [h.strip().lower() for h in header]
+    missing = [c for c in REQUIRED_COLUMNS if c not in names]
+    if missing:
+        raise InputFileError(
+            subject,
+            f"line 1: missing required column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+            f"(the header must name {','.join(COLUMNS)}; found {','.join(names) or 'nothing'})",
+        )
+    duplicated = sorted({n for n in names if n and names.count(n) > 1})
+    if duplicated:
+        raise InputFileError(subject, f"line 1: column {', '.join(duplicated)} appears more than once")
+    rows: list[tuple[str, Mapping[str, Any]]] = []
+    try:
+        for cells in reader:
+            line = f"line {reader.line_num}"
+            if not any(c.strip() for c in cells):
+                continue
+            if len(cells) > len(names):
+                rows.append((line, {"__error__": f"{len(cells)} cells but the header has {len(names)} columns"}))
+                continue
+            rows.append((line, {n: c for n, c in zip(names, cells, strict=False) if n}))
+    except csv.Error as exc:
+        raise InputFileError(subject, f"line {reader.line_num}: {exc}") from exc
+    return rows
+
+
+def _json_rows(text: str, subject: str) -> list[tuple[str, Mapping[str, Any]]]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputFileError(subject, f"line {exc.lineno}: invalid JSON ({exc.msg})") from exc
+    where = "products"
+    if isinstance(data, dict):
+        if "products" not in data:
+            raise InputFileError(subject, 'a JSON object must have a "products" list')
+        data = data["products"]
+    else:
+        where = ""
+    if not isinstance(data, list):
+        raise InputFileError(subject, "expected a list of product objects")
+    rows: list[tuple[str, Mapping[str, Any]]] = []
+    missing_everywhere = set(REQUIRED_COLUMNS)
+    for i, item in enumerate(data):
+        label = f"{where}[{i}]" if where else f"item {i}"
+        if not isinstance(item, dict):
+            rows.append((label, {"__error__": f"expected an object, got {type(item).__name__}"}))
+            continue
+        lowered = {str(k).strip().lower(): v for k, v in item.items()}
+        missing_everywhere &= {c for c in REQUIRED_COLUMNS if c not in lowered}
+        rows.append((label, lowered))
+    if data and missing_everywhere:
+        cols = ", ".join(sorted(missing_everywhere))
+        raise InputFileError(subject, f"missing required field {cols} in every product")
+    return rows
+
+
+def _build(rows: Iterable[tuple[str, Mapping[str, Any]]], subject: str) -> tuple[Product, ...]:
+    products: list[Product] = []
+    problems: list[str] = []
+    seen: dict[str, str] = {}
+    for where, row in rows:
+        if "__error__" in row:
+            problems.append(f"{where}: {row['__error__']}")
+            continue
+        errors: list[str] = []
+        pid = _text(row.get("id"))
+        name = _text(row.get("name"))
+        if not pid:
+            errors.append("id is empty")
+        elif pid in seen:
+            errors.append(f"duplicate id {pid!r} (first at {seen[pid]})")
+        if not name:
+            errors.append("name is empty")
+        price = _number(row.get("price"), "price", errors)
+        if price is not None and price < 0:
+            errors.append(f"price {price:g} is negative")
+        commission = _commission(row.get("commission_rate"), errors)
+        aliases = _aliases(row.get("aliases"), name, errors)
+        link = _text(row.get("link")) or None
+        if link is not None and any(c.isspace() for c in link):
+            errors.append(f"link {link!r} contains spaces")
+        if errors:
+            problems.append(f"{where}: {'; '.join(errors)}")
+            continue
+        seen[pid] = where
+        products.append(Product(pid, name, aliases, price, commission, link))
+    if problems:
+        shown = problems[:MAX_REPORTED_PROBLEMS]
+        more = len(problems) - len(shown)
+        raise InputFileError(subject, " | ".join(shown) + (f" | and {more} more bad rows" if more else ""))
+    if not products:
+        raise InputFileError(subject, "the products file lists no products")
+    return tuple(products)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return " ".join(str(value).split())
+
+
+def _number(value: Any, column: str, errors: list[str]) -> float | None:
+    if value is None or isinstance(value, bool):
+        if isinstance(value, bool):
+            errors.append(f"{column} {value!r} is not a number")
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    text = _CURRENCY.sub("", str(value).strip()).replace(",", "").strip()
+    if not text:
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        errors.append(f"{column} {str(value).strip()!r} is not a number")
+        return None
+    if not math.isfinite(number):
+        errors.append(f"{column} {str(value).strip()!r} is not a finite number")
+        return None
+    return number
+
+
+def _commission(value: Any, errors: list[str]) -> float | None:
+    if isinstance(value, str) and value.strip().endswith(("%", "％")):
+        text = value.strip()[:-1].strip()
+        try:
+            rate = float(text) / 100.0
+        except ValueError:
+            errors.append(f"commission_rate {value.strip()!r} is not a percentage")
+            return None
+    else:
+        number = _number(value, "commission_rate", errors)
+        if number is None:
+            return None
+        if number > 1:
+            errors.append(f"commission_rate {number:g} is above 1; write a fraction (0.2) or a percentage (20%)")
+            return None
+        rate = number
+    if not 0 <= rate <= 1:
+        errors.append(f"commission_rate {rate:g} is outside 0..1 (0%..100%)")
+        return None
+    return rate
+
+
+def _aliases(value: Any, name: str, errors: list[str]) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, list | tuple):
+        items = [_text(v) for v in value]
+    elif isinstance(value, str | int | float):
+        items = [_text(v) for v in str(value).split("|")]
+    else:
+        errors.append(f"aliases must be text separated by | or a list, got {type(value).__name__}")
+        return ()
+    out: list[str] = []
+    for alias in items:
+        if alias and alias.casefold() != name.casefold() and alias.casefold() not in {a.casefold() for a in out}:
+            out.append(alias)
+    return tuple(out)
