@@ -74,11 +74,12 @@ def probe(path: str | Path, *, require_video: bool = True, require_audio: bool =
                 height=int(ctx.height or 0),
                 fps=float(rate),
                 video_codec=ctx.name or "",
-                variable_frame_rate=_is_vfr(video),
+                variable_frame_rate=_is_vfr(container, video),
                 rotation=_decode_first_frames(container, name, video),
             )
             if info.width <= 0 or info.height <= 0:
                 raise MediaError(name, "video stream has no frame size (file truncated?)")
+        _check_tail(container, name, video or audio, duration)
     return info
 
 
@@ -117,8 +118,44 @@ def _decode_first_frames(container: Any, name: str, stream: Any, frames: int = 3
     return rotation
 
 
-def _is_vfr(stream: Any) -> bool:
-    avg, base = stream.average_rate, stream.base_rate
-    if not avg or not base:
+def _check_tail(container: Any, name: str, stream: Any, duration: float) -> None:
+    """Decode up to the declared end: a download cut short keeps its header (and, with faststart, its whole
+    index), so only the missing tail gives it away. Decoding starts at the keyframe before the target."""
+    import av
+
+    target = max(duration - 1.0, 0.0)
+    try:
+        container.seek(int(target / float(stream.time_base)), stream=stream, backward=True)
+        for frame in container.decode(stream):
+            if frame.time is None:
+                continue
+            if frame.time < target - 60.0:
+                return  # the demuxer could not seek (some raw streams): do not decode hours to find out
+            if frame.time >= target - 0.5:
+                return
+    except av.error.FFmpegError:
+        pass
+    raise MediaError(name, f"truncated or corrupt: no decodable data near the end of its declared {duration:.1f} s")
+
+
+def _is_vfr(container: Any, stream: Any, packets: int = 240) -> bool:
+    """Whether frame durations vary, from the first packets' timestamps (demuxed, not decoded).
+
+    Phones write variable-frame-rate video; the renderer always outputs a constant rate, and the flag is kept so
+    an operator can see why a source's frame count does not match its nominal rate.
+    """
+    container.seek(0)
+    stamps: list[int] = []
+    for packet in container.demux(stream):
+        if packet.pts is not None:
+            stamps.append(int(packet.pts))
+        if len(stamps) >= packets:
+            break
+    stamps.sort()  # B-frames arrive out of presentation order
+    deltas = [b - a for a, b in zip(stamps, stamps[1:], strict=False) if b > a]
+    if len(deltas) < 10:
         return False
-    return bool(abs(float(avg) - float(base)) / float(base) > 0.01)
+    deltas.sort()
+    median = deltas[len(deltas) // 2]
+    spread = deltas[int(len(deltas) * 0.95)] - deltas[int(len(deltas) * 0.05)]
+    return spread > 0.2 * median

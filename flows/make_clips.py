@@ -272,15 +272,10 @@ def make_clips(
     plans = plan_task(text, detection, segments, scenes, plan_options)
     tracker("plan", 1.0, f"{len(plans)} clips")
 
-    rendered_state = render_task(
-        info,
-        plans,
-        text,
-        out_dir,
-        RenderOptions(ffmpeg=settings.ffmpeg, font_family=settings.font_family),
-        tracker,
-        return_state=True,
+    render_options = RenderOptions(
+        ffmpeg=settings.ffmpeg, font_family=settings.font_family, produce_id_prefix=f"{run_id[:12]}-"
     )
+    rendered_state = render_task(info, plans, text, out_dir, render_options, tracker, return_state=True)
     if rendered_state.is_failed():
         return failed(rendered_state)
     rendered: list[RenderedClip] = rendered_state.result()

@@ -121,7 +121,7 @@ def test_batch_with_bad_inputs_fails_each_with_one_line_and_good_one_carries_on(
     bad = {
         str(empty): "empty",
         str(text): "not a readable media file",
-        str(truncated): "",
+        str(truncated): "truncated",
         str(no_audio): "no audio",
         str(silent): "no speech",
         f"{base_url}/missing.mp4": "404",
