@@ -18,17 +18,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from clipper.detectors import detect_selling_points  # noqa: E402
-from clipper.media import probe  # noqa: E402
-from clipper.planner import PlanOptions, plan_clips  # noqa: E402
-from clipper.render import RenderOptions, render_clip  # noqa: E402
-from clipper.scenes import detect_scenes  # noqa: E402
-from clipper.segments import find_product_segments  # noqa: E402
-from clipper.transcribe import TranscribeOptions, transcribe  # noqa: E402
-from mcn.samples import build_script, generate_stream  # noqa: E402
-from mcn.samples.evaluate import evaluate  # noqa: E402
-from mcn.samples.scripts import DEV_EN, HELDOUT_EN  # noqa: E402
-from mcn.whisper_model import resolve_model  # noqa: E402
+from clipper.detectors import detect_selling_points
+from clipper.media import probe
+from clipper.planner import PlanOptions, plan_clips
+from clipper.render import RenderOptions, render_clip
+from clipper.scenes import detect_scenes
+from clipper.segments import find_product_segments
+from clipper.transcribe import TranscribeOptions, transcribe
+from mcn.samples import build_script, generate_stream
+from mcn.samples.evaluate import evaluate
+from mcn.samples.scripts import DEV_EN, HELDOUT_EN
+from mcn.whisper_model import resolve_model
 
 
 def peak_rss_mb() -> float:
@@ -48,8 +48,13 @@ def main() -> None:
     bank = type(bank)(bank.language, bank.intro, DEV_EN.segments + HELDOUT_EN.segments, bank.outro)
     per_segment = 32.0  # seconds a segment takes when spoken, measured on the banks
     t0 = time.perf_counter()
-    stream = generate_stream(build_script(bank, products=max(1, round(args.minutes * 60 / per_segment))),
-                             workdir / "stream", width=1280, height=720, preset="ultrafast")
+    stream = generate_stream(
+        build_script(bank, products=max(1, round(args.minutes * 60 / per_segment))),
+        workdir / "stream",
+        width=1280,
+        height=720,
+        preset="ultrafast",
+    )
     print(f"generated {stream.duration / 60:.1f} min recording in {time.perf_counter() - t0:.0f} s: {stream.video}")
 
     timings: dict[str, float] = {}
@@ -81,10 +86,14 @@ def main() -> None:
     print(f"recording: {stream.duration / 60:.1f} min; clips rendered: {len(plans)}")
     for name, seconds in timings.items():
         print(f"  {name:<15} {seconds:8.1f} s")
-    print(f"total {total:.0f} s = {total / 60:.1f} min (target <= 10 min for 60 min -> 30 clips); "
-          f"{stream.duration / total:.1f}x realtime")
-    print(f"ASR {stream.duration / timings['transcribe']:.1f}x realtime; "
-          f"render {sum(p.duration for p in plans) / timings['render']:.2f}x realtime")
+    print(
+        f"total {total:.0f} s = {total / 60:.1f} min (target <= 10 min for 60 min -> 30 clips); "
+        f"{stream.duration / total:.1f}x realtime"
+    )
+    print(
+        f"ASR {stream.duration / timings['transcribe']:.1f}x realtime; "
+        f"render {sum(p.duration for p in plans) / timings['render']:.2f}x realtime"
+    )
     print(f"peak RSS {peak_rss_mb():.0f} MB (target < 4096 MB for a 6-hour source)")
     print("quality:", evaluate(plans, stream.lines, transcript.words).summary())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
@@ -152,7 +153,7 @@ def _is_vfr(container: Any, stream: Any, packets: int = 240) -> bool:
         if len(stamps) >= packets:
             break
     stamps.sort()  # B-frames arrive out of presentation order
-    deltas = [b - a for a, b in zip(stamps, stamps[1:], strict=False) if b > a]
+    deltas = [b - a for a, b in itertools.pairwise(stamps) if b > a]
     if len(deltas) < 10:
         return False
     deltas.sort()

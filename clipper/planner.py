@@ -16,6 +16,7 @@ Rules, in the order they apply:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -39,6 +40,23 @@ class PlanOptions:
             raise ValueError(f"need 0 < min_seconds < max_seconds, got {self.min_seconds} and {self.max_seconds}")
         if self.max_clips < 1:
             raise ValueError("max_clips must be at least 1")
+
+
+# A sentence opening with one of these after a short pause usually finishes the previous one (ASR often puts a
+# period at a comma pause): a clip boundary between the two would cut a spoken sentence in half.
+_CONTINUATION = re.compile(
+    r"^\s*(?:(?:so|and|but|or|which|because|that|then|plus|while)\b|所以|而且|但是|因为|然后|并且|还有)",
+    re.IGNORECASE,
+)
+_CONTINUATION_PAUSE = 0.5
+
+
+def _continues(sentences: Sequence[Sentence], index: int) -> bool:
+    """Whether sentence ``index`` continues sentence ``index - 1``."""
+    if index <= 0 or index >= len(sentences):
+        return False
+    pause = sentences[index].start - sentences[index - 1].end
+    return pause < _CONTINUATION_PAUSE and bool(_CONTINUATION.match(sentences[index].text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,9 +121,9 @@ def _clean(point: SellingPoint, banned: frozenset[int], count: int, language: st
     """Clamp a point to real sentences and split it around banned ones."""
     first, last = max(point.first_sentence, 0), min(point.last_sentence, count - 1)
     hook = point.hook
-    if not hook.strip() or sentence_cues(hook, language).price_or_urgency:
+    if not hook.strip() or sentence_cues(hook, language).excluded:
         hook = point.point  # the hook is burned into the video: it must not carry a price call either
-    title = point.title if not sentence_cues(point.title, language).price_or_urgency else point.point
+    title = point.title if not sentence_cues(point.title, language).excluded else point.point
     out: list[_Range] = []
     run_start: int | None = None
     for i in range(first, last + 2):
@@ -163,6 +181,11 @@ def _fit_duration(
 ) -> list[_Range]:
     lo_bound, hi_bound = _segment_of(rng.first, segments) or (0, len(sentences) - 1)
     first, last = rng.first, rng.last
+    # Keep spoken sentences whole: take in a continuation on either side (a banned one ends the range instead).
+    while first > lo_bound and _continues(sentences, first) and first - 1 not in banned:
+        first -= 1
+    while last < hi_bound and _continues(sentences, last + 1) and last + 1 not in banned:
+        last += 1
     # Grow a short range into clean neighbours of the same segment, the longer-spoken neighbour first
     # (detectors leave out weak-but-relevant context sentences; growing into them keeps the clip on topic).
     while _span(sentences, first, last, opts.padding) < opts.min_seconds:

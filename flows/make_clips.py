@@ -18,11 +18,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from clipper.products import load_products
-from clipper.render import RenderOptions, render_clip
-from clipper.segments import find_product_segments, find_topic_segments
-from clipper.subtitles import read_subtitles, transcript_from_json, transcript_to_json, write_srt
-from clipper.transcribe import TranscribeOptions, transcribe
 from prefect import flow, get_run_logger, runtime, task
 from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
 from prefect.states import Failed, State
@@ -33,7 +28,12 @@ from clipper.fetch import download, is_url
 from clipper.manifest import build_manifest, write_json
 from clipper.media import probe
 from clipper.planner import PlanOptions, plan_clips
+from clipper.products import load_products
+from clipper.render import RenderOptions, render_clip
 from clipper.scenes import SceneCuts, detect_scenes
+from clipper.segments import find_product_segments, find_topic_segments
+from clipper.subtitles import read_subtitles, transcript_from_json, transcript_to_json, write_srt
+from clipper.transcribe import TranscribeOptions, transcribe
 from clipper.types import MediaInfo, PlannedClip, Product, ProductSegment, RenderedClip, Transcript
 from mcn import progress, store
 from mcn.settings import Settings, get_settings
@@ -53,6 +53,11 @@ class _Tracker:
         overall = (STEPS.index(step) + fraction) / len(STEPS) * 100
         if self.artifact_id is not None:
             update_progress_artifact(self.artifact_id, overall, description=f"{step}: {detail or f'{fraction:.0%}'}")
+
+
+def _value(state: State[Any]) -> Any:
+    """The result of a completed task state (typed Any: each call site annotates what its task returns)."""
+    return state.result()
 
 
 def _expected(step: str, func: Any, *args: Any, **kwargs: Any) -> Any:
@@ -227,7 +232,8 @@ def make_clips(
     probed = probe_task(source, data_dir / "sources", settings.max_download_bytes, return_state=True)
     if probed.is_failed():
         return failed(probed)
-    local_path, info = probed.result()
+    local_path, info = _value(probed)
+    assert isinstance(info, MediaInfo)
     store.record_probe(source_id, local_path, info)
     tracker("probe", 1.0)
 
@@ -247,12 +253,12 @@ def make_clips(
     if transcribed.is_failed():
         scenes_future.wait()
         return failed(transcribed)
-    text: Transcript = transcribed.result()
+    text: Transcript = _value(transcribed)
     tracker("transcribe", 1.0, f"{len(text.sentences)} sentences")
     scenes_state = scenes_future.wait() or scenes_future.state
     if scenes_state.is_failed():
         return failed(scenes_state)
-    scenes: SceneCuts = scenes_state.result()
+    scenes: SceneCuts = _value(scenes_state)
     tracker("scenes", 1.0, f"{len(scenes.cuts)} cuts")
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -266,7 +272,8 @@ def make_clips(
     detected = selling_points_task(text, product_list, backend, detector_options(settings, backend), return_state=True)
     if detected.is_failed():
         return failed(detected)
-    segments, detection = detected.result()
+    segments, detection = _value(detected)
+    assert isinstance(detection, DetectionResult)
     tracker("selling points", 1.0, f"{len(detection.points)} points")
 
     plans = plan_task(text, detection, segments, scenes, plan_options)
@@ -278,7 +285,7 @@ def make_clips(
     rendered_state = render_task(info, plans, text, out_dir, render_options, tracker, return_state=True)
     if rendered_state.is_failed():
         return failed(rendered_state)
-    rendered: list[RenderedClip] = rendered_state.result()
+    rendered: list[RenderedClip] = _value(rendered_state)
 
     manifest = build_manifest(source, info.duration, text.language, rendered, out_dir)
     write_json(out_dir / "clips.json", manifest)

@@ -134,7 +134,7 @@ def _make_one(
         message = state.message or "failed"
         console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
         return message
-    manifest: dict[str, Any] = state.result()
+    manifest: dict[str, Any] = state.result()  # type: ignore[assignment]  # Completed: the flow's dict
     _print_clips(manifest)
     return None
 

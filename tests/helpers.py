@@ -8,8 +8,9 @@ from clipper.sentences import split_sentences, words_from_text
 from clipper.types import Transcript, Word
 
 
-def transcript_from_lines(lines: Sequence[str], language: str = "en", seconds_per_char: float = 0.07,
-                          pause: float = 0.6) -> Transcript:
+def transcript_from_lines(
+    lines: Sequence[str], language: str = "en", seconds_per_char: float = 0.07, pause: float = 0.6
+) -> Transcript:
     """One sentence per line, spoken back to back with ``pause`` between lines; word times interpolated."""
     words: list[Word] = []
     t = 0.5

@@ -20,8 +20,7 @@ POSTGRES_ADMIN = os.environ.get("MCN_TEST_POSTGRES_URL", "postgresql+psycopg://p
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, data_dir: object, monkeypatch: pytest.MonkeyPatch
-                 ) -> Iterator[str]:
+def database_url(request: pytest.FixtureRequest, data_dir: object, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A fresh database per test: a file in the data dir, or a throwaway Postgres database."""
     if request.param == "sqlite":
         yield get_settings().sqlalchemy_url

@@ -48,8 +48,19 @@ def _silent_video(path: Path, *, audio: bool = True) -> Path:
     if audio:
         inputs.append(Input("anullsrc=r=16000:cl=mono", options=("-f", "lavfi", "-t", "4")))
         maps.append("1:a")
-    run(Command(inputs=tuple(inputs), outputs=(Output(str(path), maps=tuple(maps),
-                options=("-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest")),)), subject=str(path))
+    run(
+        Command(
+            inputs=tuple(inputs),
+            outputs=(
+                Output(
+                    str(path),
+                    maps=tuple(maps),
+                    options=("-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest"),
+                ),
+            ),
+        ),
+        subject=str(path),
+    )
     return path
 
 
@@ -59,8 +70,13 @@ def test_flow_makes_ranked_clips_and_records_them(
     from flows.make_clips import make_clips
 
     out = tmp_path / "clips"
-    state = make_clips(source=str(sample_stream_en.video), products=str(sample_stream_en.products_csv),
-                       out=str(out), max_clips=5, return_state=True)
+    state = make_clips(
+        source=str(sample_stream_en.video),
+        products=str(sample_stream_en.products_csv),
+        out=str(out),
+        max_clips=5,
+        return_state=True,
+    )
     assert state.is_completed(), state.message
     manifest = json.loads((out / "clips.json").read_text())
     assert manifest["language"] == "en" and manifest["clips"]
@@ -68,8 +84,20 @@ def test_flow_makes_ranked_clips_and_records_them(
     scores = [c["score"] for c in manifest["clips"]]
     assert scores == sorted(scores, reverse=True)
     for clip in manifest["clips"]:
-        assert set(clip) >= {"id", "source_start", "source_end", "duration", "product", "points", "hook", "title",
-                             "score", "reason", "sentences", "path"}
+        assert set(clip) >= {
+            "id",
+            "source_start",
+            "source_end",
+            "duration",
+            "product",
+            "points",
+            "hook",
+            "title",
+            "score",
+            "reason",
+            "sentences",
+            "path",
+        }
         assert clip["product"] in {p.id for p in sample_stream_en.products}
         info = probe(out / clip["path"])
         assert (info.width, info.height) == (1080, 1920)
@@ -84,7 +112,7 @@ def test_flow_makes_ranked_clips_and_records_them(
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - keep test output quiet
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 
@@ -99,9 +127,14 @@ def http_root(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     server.shutdown()
 
 
+@pytest.mark.expect_error_logs
 def test_batch_with_bad_inputs_fails_each_with_one_line_and_good_one_carries_on(
-    prefect_server: None, env: Path, sample_stream_en: GeneratedStream, tmp_path: Path,
-    http_root: tuple[str, Path], monkeypatch: pytest.MonkeyPatch,
+    prefect_server: None,
+    env: Path,
+    sample_stream_en: GeneratedStream,
+    tmp_path: Path,
+    http_root: tuple[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     base_url, root = http_root
     empty = tmp_path / "empty.mp4"
@@ -128,8 +161,20 @@ def test_batch_with_bad_inputs_fails_each_with_one_line_and_good_one_carries_on(
         f"{base_url}/big.mp4": "too large",
     }
     sources = [*bad, str(sample_stream_en.video)]
-    result = CliRunner().invoke(app, ["clips", "make", *sources, "--products", str(sample_stream_en.products_csv),
-                                      "--out", str(tmp_path / "batch"), "--max-clips", "2"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "clips",
+            "make",
+            *sources,
+            "--products",
+            str(sample_stream_en.products_csv),
+            "--out",
+            str(tmp_path / "batch"),
+            "--max-clips",
+            "2",
+        ],
+    )
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
     error_lines = [ln for ln in result.output.splitlines() if ln.startswith("error:")]
@@ -149,8 +194,13 @@ def test_cli_subprocess_prints_one_line_and_no_traceback(env: Path, tmp_path: Pa
     empty = tmp_path / "zero.mp4"
     empty.write_bytes(b"")
     mcn = Path(sys.executable).with_name("mcn")
-    proc = subprocess.run([str(mcn), "clips", "make", str(empty)], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")})
+    proc = subprocess.run(
+        [str(mcn), "clips", "make", str(empty)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")},
+    )
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr + proc.stdout
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]

@@ -11,15 +11,27 @@ from clipper.ffmpeg import Command, Input, Output, run
 from clipper.media import probe
 
 
-def _make(path: Path, video: str = "testsrc2=s=640x360:r=25:d=3", *, audio: bool = True,
-          extra: tuple[str, ...] = ()) -> Path:
+def _make(
+    path: Path, video: str = "testsrc2=s=640x360:r=25:d=3", *, audio: bool = True, extra: tuple[str, ...] = ()
+) -> Path:
     inputs = [Input(video, options=("-f", "lavfi"))]
     maps = ["0:v"]
     if audio:
         inputs.append(Input("sine=f=440:d=3", options=("-f", "lavfi")))
         maps.append("1:a")
-    run(Command(inputs=tuple(inputs), outputs=(Output(str(path), maps=tuple(maps), options=(
-        "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", *extra)),)), subject=str(path))
+    run(
+        Command(
+            inputs=tuple(inputs),
+            outputs=(
+                Output(
+                    str(path),
+                    maps=tuple(maps),
+                    options=("-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", *extra),
+                ),
+            ),
+        ),
+        subject=str(path),
+    )
     return path
 
 
@@ -29,15 +41,21 @@ def test_probe_reads_streams_and_rotation(tmp_path: Path) -> None:
     assert (info.width, info.height, info.rotation) == (640, 360, 0)
     assert info.has_audio and info.has_video and abs(info.duration - 3.0) < 0.1
     rotated = tmp_path / "rotated.mp4"
-    run(Command(inputs=(Input(str(plain), options=("-display_rotation", "90")),),
-                outputs=(Output(str(rotated), options=("-c", "copy")),)), subject="rotate")
+    run(
+        Command(
+            inputs=(Input(str(plain), options=("-display_rotation", "90")),),
+            outputs=(Output(str(rotated), options=("-c", "copy")),),
+        ),
+        subject="rotate",
+    )
     info = probe(rotated)
     assert info.rotation in (90, 270) and (info.display_width, info.display_height) == (360, 640)
 
 
 def test_variable_frame_rate_is_flagged(tmp_path: Path) -> None:
-    vfr = _make(tmp_path / "vfr.mp4", "testsrc2=s=320x240:r=30:d=3,select='gt(random(0),0.3)'",
-                extra=("-fps_mode", "vfr"))
+    vfr = _make(
+        tmp_path / "vfr.mp4", "testsrc2=s=320x240:r=30:d=3,select='gt(random(0),0.3)'", extra=("-fps_mode", "vfr")
+    )
     assert probe(vfr).variable_frame_rate
 
 
@@ -55,11 +73,12 @@ def test_unusable_bytes(tmp_path: Path, content: bytes, needle: str) -> None:
 
 @pytest.mark.parametrize("faststart", [True, False], ids=["index-first", "index-last"])
 def test_truncated_download_is_detected(tmp_path: Path, faststart: bool) -> None:
-    src = _make(tmp_path / "src.mp4", "testsrc2=s=640x360:r=25:d=12", extra=("-movflags", "+faststart") if
-                faststart else ())
+    src = _make(
+        tmp_path / "src.mp4", "testsrc2=s=640x360:r=25:d=12", extra=("-movflags", "+faststart") if faststart else ()
+    )
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(src.read_bytes()[: src.stat().st_size // 3])
-    with pytest.raises(MediaError, match="truncated|not a readable"):
+    with pytest.raises(MediaError, match=r"truncated|not a readable"):
         probe(cut)
 
 

@@ -53,8 +53,11 @@ def test_boundaries_are_in_pauses_never_inside_words() -> None:
 
 def test_ranked_by_score_without_overlap_and_capped() -> None:
     t = transcript_from_lines(LINES)
-    clips = plan_clips(t, [point(1, 4, 0.5), point(2, 3, 0.9), point(6, 9, 0.7)],
-                       options=PlanOptions(min_seconds=5, max_seconds=60, max_clips=5))
+    clips = plan_clips(
+        t,
+        [point(1, 4, 0.5), point(2, 3, 0.9), point(6, 9, 0.7)],
+        options=PlanOptions(min_seconds=5, max_seconds=60, max_clips=5),
+    )
     scores = [c.score for c in clips]
     assert scores == sorted(scores, reverse=True)
     for a in clips:
@@ -98,3 +101,13 @@ def test_price_hook_is_replaced_by_the_point() -> None:
 def test_invalid_options_rejected() -> None:
     with pytest.raises(ValueError, match="min_seconds"):
         PlanOptions(min_seconds=60, max_seconds=15)
+
+
+def test_a_continuation_sentence_stays_with_its_first_half() -> None:
+    lines = [*LINES[:4], "The whole thing folds flat.", "So it slides into a drawer when you need the space."]
+    t = transcript_from_lines(lines, pause=0.3)
+    clips = plan_clips(t, [point(1, 4)], options=PlanOptions(min_seconds=5))
+    assert clips[0].sentences[-1] == 5
+    # ...but not across a real pause
+    t = transcript_from_lines(lines, pause=0.8)
+    assert plan_clips(t, [point(1, 4)], options=PlanOptions(min_seconds=5))[0].sentences[-1] == 4

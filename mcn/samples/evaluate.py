@@ -65,9 +65,7 @@ def evaluate(clips: Sequence[PlannedClip], lines: Sequence[TimedLine], words: Se
     """Measure ``clips`` against the truth ``lines``; ``words`` (ASR words) are checked for cuts inside them."""
     spans = [(c.source_start, c.source_end) for c in clips]
     selling = [ln for ln in lines if ln.kind == "selling"]
-    covered = sum(
-        1 for ln in selling if any(s <= ln.start + _TOLERANCE and e >= ln.end - _TOLERANCE for s, e in spans)
-    )
+    covered = sum(1 for ln in selling if any(s <= ln.start + _TOLERANCE and e >= ln.end - _TOLERANCE for s, e in spans))
     regions = selling_regions(lines)
     clip_seconds = sum(e - s for s, e in spans)
     selling_seconds = sum(_overlap(span, r) for span in spans for r in regions)
@@ -76,6 +74,8 @@ def evaluate(clips: Sequence[PlannedClip], lines: Sequence[TimedLine], words: Se
         inside += any(ln.start + _TOLERANCE < cut < ln.end - _TOLERANCE for ln in lines)
         inside += any(w.start + 0.02 < cut < w.end - 0.02 for w in words)
     price = sum(
-        1 for ln in lines if ln.kind == "price" and any(_overlap(span, (ln.start, ln.end)) > _TOLERANCE for span in spans)
+        1
+        for ln in lines
+        if ln.kind == "price" and any(_overlap(span, (ln.start, ln.end)) > _TOLERANCE for span in spans)
     )
     return Quality(len(selling), covered, clip_seconds, selling_seconds, inside, price, len(clips))
