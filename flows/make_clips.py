@@ -36,7 +36,7 @@ from clipper.subtitles import read_subtitles, transcript_from_json, transcript_t
 from clipper.transcribe import TranscribeOptions, transcribe
 from clipper.types import MediaInfo, PlannedClip, Product, ProductSegment, RenderedClip, Transcript
 from mcn import progress, store
-from mcn.settings import Settings, get_settings
+from mcn.settings import get_settings
 from mcn.whisper_model import resolve_model
 
 STEPS = ("probe", "transcribe", "scenes", "selling points", "plan", "render")
@@ -112,14 +112,16 @@ def scenes_task(info: MediaInfo, ffmpeg: str | None) -> SceneCuts | State:
 
 @task(name="selling points")
 def selling_points_task(
-    transcript: Transcript, products: tuple[Product, ...], backend: str, options: dict[str, Any]
+    transcript: Transcript, products: tuple[Product, ...], backend: str
 ) -> tuple[tuple[ProductSegment, ...], DetectionResult] | State:
+    """Product (or topic) segments, then the selling points; LLM backends read ``MCN_LLM_*`` themselves."""
+
     def work() -> tuple[tuple[ProductSegment, ...], DetectionResult]:
         if products:
             segments = find_product_segments(transcript.sentences, products, transcript.language)
         else:
             segments = find_topic_segments(transcript.sentences, transcript.language)
-        return segments, detect_selling_points(transcript, segments, products, backend=backend, **options)
+        return segments, detect_selling_points(transcript, segments, products, backend=backend)
 
     return _expected("selling points", work)
 
@@ -158,22 +160,6 @@ def render_task(
         return rendered
 
     return _expected("render", work)
-
-
-def detector_options(settings: Settings, backend: str) -> dict[str, Any]:
-    """Backend options from settings; secrets stay SecretStr until the backend uses them."""
-    if backend == "openai":
-        return {
-            "base_url": settings.llm_base_url,
-            "api_key": settings.llm_api_key,
-            "model": settings.llm_model,
-            "timeout": settings.llm_timeout_seconds,
-            "price_per_1k_input": settings.llm_price_per_1k_input,
-            "price_per_1k_output": settings.llm_price_per_1k_output,
-        }
-    if backend == "transformers":
-        return {"model_dir": settings.transformers_model_dir}
-    return {}
 
 
 @flow(name="make-clips", log_prints=True)
@@ -269,7 +255,7 @@ def make_clips(
         source_id, text.language, text.origin, str(transcript_path), len(text.sentences), len(text.words)
     )
 
-    detected = selling_points_task(text, product_list, backend, detector_options(settings, backend), return_state=True)
+    detected = selling_points_task(text, product_list, backend, return_state=True)
     if detected.is_failed():
         return failed(detected)
     segments, detection = _value(detected)

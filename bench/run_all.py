@@ -1,0 +1,34 @@
+"""Run every benchmark in turn; each prints its own baseline measured in the same run and the ratio.
+
+    .venv/bin/python bench/run_all.py            # ASR, render, and the 60-minute pipeline
+    .venv/bin/python bench/run_all.py --quick    # the pipeline on 10 minutes instead of 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    runs = [
+        ["bench_asr.py"],
+        ["bench_render.py"],
+        ["bench_pipeline.py", "--minutes", "10" if args.quick else "60", "--clips", "5" if args.quick else "30"],
+    ]
+    failed = 0
+    for script, *rest in runs:
+        print(f"\n=== {script} {' '.join(rest)}", flush=True)
+        failed += subprocess.run([sys.executable, str(HERE / script), *rest], cwd=HERE.parent).returncode != 0
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
