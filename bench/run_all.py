@@ -1,7 +1,7 @@
 """Run every benchmark in turn; each prints its own baseline measured in the same run and the ratio.
 
-    .venv/bin/python bench/run_all.py            # ASR, render, and the 60-minute pipeline
-    .venv/bin/python bench/run_all.py --quick    # the pipeline on 10 minutes instead of 60
+.venv/bin/python bench/run_all.py            # ASR, render, and the 60-minute pipeline
+.venv/bin/python bench/run_all.py --quick    # the pipeline on 10 minutes instead of 60
 """
 
 from __future__ import annotations
