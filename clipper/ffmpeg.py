@@ -18,10 +18,13 @@ from pathlib import Path
 from clipper.errors import RenderError
 
 
-@lru_cache(maxsize=8)
 def locate_ffmpeg(override: str | None = None) -> str:
     """Return the ffmpeg binary to run: ``override``, then ``$MCN_FFMPEG``, then imageio-ffmpeg's static build."""
-    chosen = override or os.environ.get("MCN_FFMPEG")
+    return _locate(override or os.environ.get("MCN_FFMPEG") or None)
+
+
+@lru_cache(maxsize=8)
+def _locate(chosen: str | None) -> str:
     if chosen:
         found = shutil.which(chosen) or (chosen if Path(chosen).is_file() else None)
         if not found:
