@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
+from clipper.ffmpeg import Command, Input, Output, run
 from clipper.sentences import split_sentences, words_from_text
 from clipper.types import Transcript, Word
 
@@ -21,3 +23,18 @@ def transcript_from_lines(
     sentences = split_sentences(words, language)
     assert len(sentences) == len(lines), [s.text for s in sentences]
     return Transcript(language=language, duration=t + 1.0, words=tuple(words), sentences=sentences, origin="srt")
+
+
+def lavfi_video(path: Path, video: str, audio: str | None, extra: tuple[str, ...] = ()) -> Path:
+    """Encode a lavfi picture (and optional lavfi sound) to an H.264/AAC file: the suite's media fixtures."""
+    inputs = [Input(video, options=("-f", "lavfi"))]
+    maps = ["0:v"]
+    if audio is not None:
+        inputs.append(Input(audio, options=("-f", "lavfi")))
+        maps.append("1:a")
+    options = ("-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", *extra)
+    run(
+        Command(inputs=tuple(inputs), outputs=(Output(str(path), maps=tuple(maps), options=options),)),
+        subject=str(path),
+    )
+    return path

@@ -16,12 +16,12 @@ import pytest
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from clipper.ffmpeg import Command, Input, Output, run
 from clipper.media import probe
 from mcn.cli import app
 from mcn.db import get_engine
 from mcn.samples import GeneratedStream
 from mcn.tables import ClipRecord, RunFailure, RunRecord
+from tests.helpers import lavfi_video
 
 
 @pytest.fixture(scope="module")
@@ -43,25 +43,7 @@ def env(data_dir: Path, whisper_model_dir: Path, monkeypatch: pytest.MonkeyPatch
 
 
 def _silent_video(path: Path, *, audio: bool = True) -> Path:
-    inputs = [Input("color=c=gray:s=320x240:r=25:d=4", options=("-f", "lavfi"))]
-    maps = ["0:v"]
-    if audio:
-        inputs.append(Input("anullsrc=r=16000:cl=mono", options=("-f", "lavfi", "-t", "4")))
-        maps.append("1:a")
-    run(
-        Command(
-            inputs=tuple(inputs),
-            outputs=(
-                Output(
-                    str(path),
-                    maps=tuple(maps),
-                    options=("-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest"),
-                ),
-            ),
-        ),
-        subject=str(path),
-    )
-    return path
+    return lavfi_video(path, "color=c=gray:s=320x240:r=25:d=4", "anullsrc=r=16000:cl=mono:d=4" if audio else None)
 
 
 def test_flow_makes_ranked_clips_and_records_them(

@@ -9,30 +9,13 @@ import pytest
 from clipper.errors import MediaError
 from clipper.ffmpeg import Command, Input, Output, run
 from clipper.media import probe
+from tests.helpers import lavfi_video
 
 
 def _make(
     path: Path, video: str = "testsrc2=s=640x360:r=25:d=3", *, audio: bool = True, extra: tuple[str, ...] = ()
 ) -> Path:
-    inputs = [Input(video, options=("-f", "lavfi"))]
-    maps = ["0:v"]
-    if audio:
-        inputs.append(Input("sine=f=440:d=3", options=("-f", "lavfi")))
-        maps.append("1:a")
-    run(
-        Command(
-            inputs=tuple(inputs),
-            outputs=(
-                Output(
-                    str(path),
-                    maps=tuple(maps),
-                    options=("-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", *extra),
-                ),
-            ),
-        ),
-        subject=str(path),
-    )
-    return path
+    return lavfi_video(path, video, "sine=f=440:d=3" if audio else None, extra)
 
 
 def test_probe_reads_streams_and_rotation(tmp_path: Path) -> None:

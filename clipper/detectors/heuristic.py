@@ -375,29 +375,18 @@ def make_hook(texts: Sequence[str], cues: Sequence[SentenceCues], name: str, lan
 
 def make_title(name: str, terms: Sequence[str], lang: str, fallback: str = "") -> str:
     """``Name: term & term`` (en) or ``名称｜词、词`` (zh), within the title length limit."""
-    if lang == "zh":
-        picked: list[str] = []
-        for term in terms:
-            candidate = "、".join([*picked, term])
-            if len(f"{name}｜{candidate}" if name else candidate) > TITLE_MAX_ZH:
-                break
-            picked.append(term)
-            if len(picked) == 3:
-                break
-        phrase = "、".join(picked) or _truncate(fallback, TITLE_MAX_ZH - len(name) - 1, lang)
-        title = f"{name}｜{phrase}" if name and phrase else (name or phrase)
-        title = title[:TITLE_MAX_ZH]
-    else:
-        display = name[:1].upper() + name[1:] if name else ""
-        picked = []
-        for term in terms:
-            candidate = " & ".join([*picked, term])
-            if len(f"{display}: {candidate}" if display else candidate) > TITLE_MAX_EN:
-                break
-            picked.append(term)
-            if len(picked) == 2:
-                break
-        phrase = " & ".join(picked) or _truncate(fallback, TITLE_MAX_EN - len(display) - 2, lang)
-        title = f"{display}: {phrase}" if display and phrase else (display or phrase)
-        title = title[:1].upper() + title[1:TITLE_MAX_EN]
+    zh = lang == "zh"
+    sep, joiner, limit, most = ("｜", "、", TITLE_MAX_ZH, 3) if zh else (": ", " & ", TITLE_MAX_EN, 2)
+    display = name if zh or not name else name[:1].upper() + name[1:]
+    picked: list[str] = []
+    for term in terms:
+        candidate = joiner.join([*picked, term])
+        if len(f"{display}{sep}{candidate}" if display else candidate) > limit:
+            break
+        picked.append(term)
+        if len(picked) == most:
+            break
+    phrase = joiner.join(picked) or _truncate(fallback, limit - len(display) - len(sep), lang)
+    title = f"{display}{sep}{phrase}" if display and phrase else (display or phrase)
+    title = title[:limit] if zh else title[:1].upper() + title[1:limit]
     return title if _safe(title, lang) else (name or title)[: TITLE_MAX_ZH if lang == "zh" else TITLE_MAX_EN]
