@@ -62,7 +62,7 @@ class UploadInit(BaseModel):
     """Start an upload; ``file_size`` lets the platform refuse an oversized file before any byte is sent."""
 
     model_config = ConfigDict(extra="forbid")
-    file_size: int | None = Field(default=None, ge=1)
+    file_size: int | None = Field(default=None, ge=1, le=2**53)
     file_name: str | None = Field(default=None, max_length=255)
 
 
@@ -280,8 +280,8 @@ class ClockChange(BaseModel):
     """Advance the simulated clock (seconds and days add up), jump forward to a time, or change its mode."""
 
     model_config = ConfigDict(extra="forbid")
-    advance_seconds: float = Field(default=0, ge=0)
-    advance_days: float = Field(default=0, ge=0)
+    advance_seconds: float = Field(default=0, ge=0, le=3650 * 86_400)
+    advance_days: float = Field(default=0, ge=0, le=3650)
     set_time: int | float | str | None = None
     mode: Literal["running", "manual"] | None = None
 

@@ -84,7 +84,7 @@ async def _sandbox_error(request: Request, err: SandboxError) -> Response:
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
     first = exc.errors()[0] if exc.errors() else {}
-    where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path"))
+    where = ".".join(p for p in first.get("loc", ()) if isinstance(p, str) and p not in ("body", "query", "path"))
     message = f"{where}: {first.get('msg', 'invalid value')}" if where else str(first.get("msg", "invalid request"))
     return error_response(request, SandboxError("invalid_request", message, status=422))
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from sandbox.config import ClockMode
 
+MAX_ADVANCE = 3650 * 86_400.0  # keeps every simulated time a valid calendar date
 # Douyin's business day and the buyin time strings are China Standard Time (no daylight saving).
 CST = timezone(timedelta(hours=8), "CST")
 
@@ -59,8 +60,8 @@ class SimClock:
 
     def advance(self, seconds: float) -> float:
         """Move the clock forward by ``seconds`` (>= 0); returns the new time."""
-        if seconds < 0:
-            raise ValueError("the clock only moves forward")
+        if not 0 <= seconds <= MAX_ADVANCE:
+            raise ValueError("the clock moves forward by at most 10 years at a time")
         with self._lock:
             wall = self._wall()
             current = self.now()
@@ -115,12 +116,13 @@ def parse_time(value: str | int | float) -> float:
     if isinstance(value, bool):
         raise ValueError("a time must be epoch seconds or 'YYYY-MM-DD HH:MM[:SS]'")
     if isinstance(value, int | float):
-        return float(value)
+        return _in_range(float(value))
     text = value.strip()
     try:
-        return float(text)
-    except ValueError:
-        pass
+        return _in_range(float(text))
+    except ValueError as exc:
+        if "out of range" in str(exc):
+            raise
     for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"):
         try:
             return datetime.strptime(text, fmt).replace(tzinfo=CST).timestamp()
@@ -133,3 +135,10 @@ def parse_time(value: str | int | float) -> float:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=CST)
     return parsed.astimezone(UTC).timestamp()
+
+
+def _in_range(ts: float) -> float:
+    # 1970..9999: every time the platform formats must be a real calendar date
+    if not 0 <= ts < 253_402_300_800:
+        raise ValueError(f"time {ts!r} is out of range (epoch seconds between 1970 and 9999)")
+    return ts

@@ -45,8 +45,16 @@ class Rules:
 
     def validate(self) -> Rules:
         """Return ``self`` or raise ``ValueError`` naming the first bad value."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{f.name} must be a finite number")
         if self.daily_cap < 1:
             raise ValueError("daily_cap must be at least 1")
+        if self.max_upload_bytes > 64 * 1024**3 or self.min_interval_seconds > 30 * DAY:
+            raise ValueError("max_upload_bytes is limited to 64 GiB and min_interval_seconds to 30 days")
+        if self.session_ttl_seconds > 3650 * DAY or self.spam_cooldown_seconds > 3650 * DAY:
+            raise ValueError("lifetimes are limited to 10 years")
         if self.min_interval_seconds < 0 or self.spam_cooldown_seconds < 0:
             raise ValueError("intervals must not be negative")
         if self.spam_strikes < 1:

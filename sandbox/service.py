@@ -57,10 +57,10 @@ def public_post_id(pk: int) -> str:
 def parse_post_id(text: str) -> int:
     """The database key of a public post id; raise ``post_not_found`` for anything else."""
     try:
-        pk = int(text) - POST_ID_BASE
+        pk = int(text) - POST_ID_BASE if text.isdigit() and len(text) <= 19 else 0
     except ValueError:
         pk = 0
-    if pk <= 0 or not text.isdigit():
+    if not 0 < pk < 2**62:
         raise SandboxError("post_not_found", f"no post with id {text[:40]!r}", status=404)
     return pk
 

@@ -683,6 +683,25 @@ def test_oracle(client: TestClient, alice: dict[str, Any]) -> None:
     assert oracle["accounts"][0]["handle"] == "alice" and oracle["accounts"][0]["reach_multiplier"] > 0
 
 
+def test_bad_input_gets_one_line_errors(client: TestClient, alice: dict[str, Any]) -> None:
+    token = bearer(alice["api_token"])
+    broken = client.post(
+        "/api/v1/video/publish", content=b"{not json", headers={**token, "content-type": "application/json"}
+    )
+    assert "JSON" in _error(broken, 422, "invalid_request")["message"]
+    _error(client.get("/api/v1/video/99999999999999999999999999999/metrics", headers=token), 404, "post_not_found")
+    _error(client.get("/api/v1/buyin/orders", params={"start_time": "1e400"}, headers=token), 400, "invalid_time")
+    _error(
+        client.post("/api/admin/clock", json={"set_time": "9999-12-31 00:00"}, headers=ADMIN),
+        400,
+        "invalid_clock_change",
+    )
+    _error(client.post("/api/admin/clock", json={"advance_days": 1e308}, headers=ADMIN), 422, "invalid_request")
+    _error(client.patch("/api/admin/rules", json={"max_upload_bytes": 1e300}, headers=ADMIN), 400, "invalid_rules")
+    _error(client.patch("/api/admin/faults", json=[1, 2], headers=ADMIN), 422, "invalid_request")
+    _error(client.post("/api/v1/video/upload/init", json={"file_size": 10**30}, headers=token), 422, "invalid_request")
+
+
 def test_unknown_routes_and_methods_answer_json(client: TestClient) -> None:
     _error(client.get("/api/v1/nothing-here"), 404, "not_found")
     _error(client.delete("/api/v1/account"), 405, "method_not_allowed")
