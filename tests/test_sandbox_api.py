@@ -709,6 +709,7 @@ def test_unknown_routes_and_methods_answer_json(client: TestClient) -> None:
 
 
 def test_pages_show_errors_in_place(client: TestClient, alice: dict[str, Any]) -> None:
+    assert client.get("/", follow_redirects=False).headers["location"] == "/creator/upload"
     login = client.get("/login?next=//evil.example/")
     assert login.status_code == 200 and 'value="/creator/upload"' in login.text  # no open redirect
     challenge = re.search(r'href="/qr/([^"]+)"', login.text)

@@ -80,13 +80,15 @@ def serve(data_dir: Path, log: Path, token: str | None, *extra: str) -> Iterator
 def test_serve_prints_a_token_binds_loopback_and_keeps_state(tmp_path: Path) -> None:
     data = tmp_path / "state"
     log = tmp_path / "first.log"
-    with serve(data, log, None, "--seed", "3") as url:
+    with serve(data, log, None, "--seed", "3", "--error-rate", "1") as url:
         match = re.search(r"admin token \(generated.*\): (\S+)", log.read_text())
         assert match, log.read_text()
         token = match.group(1)
         headers = {"Authorization": f"Bearer {token}"}
         made = httpx.post(f"{url}/api/admin/accounts", json={"handle": "keeper"}, headers=headers).json()
         clock = httpx.post(f"{url}/api/admin/clock", json={"advance_days": 2}, headers=headers).json()
+        faulted = httpx.get(f"{url}/api/v1/account", headers={"Authorization": f"Bearer {made['api_token']}"})
+        assert faulted.status_code == 503 and faulted.json()["error"] == "server_error"  # --error-rate 1
     first_log = log.read_text()
     assert made["password"] not in first_log and made["api_token"] not in first_log  # secrets never logged
     assert "127.0.0.1" in first_log
