@@ -152,7 +152,7 @@ def test_clock_and_times() -> None:
     assert local_day(parse_time("2025-03-03 23:59")) + 1 == local_day(parse_time("2025-03-04 00:00"))
     for bad in ("tomorrow", "2025-13-01 00:00", "-5", True):
         with pytest.raises(ValueError):
-            parse_time(bad)  # type: ignore[arg-type]
+            parse_time(bad)
 
 
 def test_option_merging_and_passwords() -> None:
