@@ -174,7 +174,12 @@ def main() -> None:
         uvicorn.run(baseline_app(), host="127.0.0.1", port=args.serve_baseline, log_level="warning", access_log=False)
         return
 
-    workdir = Path(tempfile.mkdtemp(prefix="mcn-bench-sandbox-"))
+    with tempfile.TemporaryDirectory(prefix="mcn-bench-sandbox-") as tmp:
+        run_bench(args, Path(tmp))
+
+
+def run_bench(args: argparse.Namespace, workdir: Path) -> None:
+    """Generate the videos in ``workdir``, measure the sandbox, then the baseline, and print both."""
     warmup = 10
     t0 = time.perf_counter()
     (workdir / "videos").mkdir()
