@@ -16,6 +16,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from sandbox.cli import sandbox_app
+
 app = typer.Typer(
     help="mcn: AI short-video clip factory and multi-account distribution engine.",
     no_args_is_help=True,
@@ -27,6 +29,7 @@ models_app = typer.Typer(help="Speech-recognition models.", no_args_is_help=True
 app.add_typer(clips_app, name="clips")
 app.add_typer(db_app, name="db")
 app.add_typer(models_app, name="models")
+app.add_typer(sandbox_app, name="sandbox")
 console = Console(stderr=True)
 out = Console()
 

@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v espeak-ng >/dev/null || need_apt+=(espeak-ng)
 command -v sox >/dev/null || need_apt+=(sox)
+command -v chromium >/dev/null || need_apt+=(chromium)  # the sandbox's browser tests and Playwright publishers
 command -v fc-list >/dev/null || need_apt+=(fontconfig)
 { command -v fc-list >/dev/null && fc-list :lang=zh family | grep -q "Noto Sans CJK SC"; } || need_apt+=(fonts-noto-cjk)
 if [ ${#need_apt[@]} -gt 0 ]; then

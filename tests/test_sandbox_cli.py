@@ -1,0 +1,144 @@
+"""``mcn sandbox serve`` as a real process: starts on loopback, prints a generated admin token, keeps its state
+across restarts; plus the boundaries (no Prefect in the sandbox, nobody in mcn reads the oracle)."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+from typer.testing import CliRunner
+
+from mcn.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serve(data_dir: Path, log: Path, token: str | None, *extra: str) -> Iterator[str]:
+    """Run ``python -m sandbox serve`` (the same Typer app ``mcn sandbox`` mounts) until the block ends."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "MCN_SANDBOX_ADMIN_TOKEN"}
+    env["PYTHONPATH"] = str(ROOT)
+    if token:
+        env["MCN_SANDBOX_ADMIN_TOKEN"] = token
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "sandbox",
+                "serve",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(data_dir),
+                "--clock",
+                "manual",
+                *extra,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):  # bounded wait for the server to come up (30 s)
+            if proc.poll() is not None:
+                raise AssertionError(f"server exited: {log.read_text()}")
+            try:
+                httpx.get(f"{url}/login", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("server did not start")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_serve_prints_a_token_binds_loopback_and_keeps_state(tmp_path: Path) -> None:
+    data = tmp_path / "state"
+    log = tmp_path / "first.log"
+    with serve(data, log, None, "--seed", "3", "--error-rate", "1") as url:
+        match = re.search(r"admin token \(generated.*\): (\S+)", log.read_text())
+        assert match, log.read_text()
+        token = match.group(1)
+        headers = {"Authorization": f"Bearer {token}"}
+        made = httpx.post(f"{url}/api/admin/accounts", json={"handle": "keeper"}, headers=headers).json()
+        clock = httpx.post(f"{url}/api/admin/clock", json={"advance_days": 2}, headers=headers).json()
+        faulted = httpx.get(f"{url}/api/v1/account", headers={"Authorization": f"Bearer {made['api_token']}"})
+        assert faulted.status_code == 503 and faulted.json()["error"] == "server_error"  # --error-rate 1
+    first_log = log.read_text()
+    assert made["password"] not in first_log and made["api_token"] not in first_log  # secrets never logged
+    assert "127.0.0.1" in first_log
+    fixed = "fixed-admin-token-for-restart"
+    with serve(data, tmp_path / "second.log", fixed) as url:
+        headers = {"Authorization": f"Bearer {fixed}"}
+        assert "admin token" not in (tmp_path / "second.log").read_text()
+        handles = [a["handle"] for a in httpx.get(f"{url}/api/admin/accounts", headers=headers).json()["accounts"]]
+        assert handles == ["keeper"]
+        assert httpx.get(f"{url}/api/admin/clock", headers=headers).json() == clock
+        me = httpx.get(f"{url}/api/v1/account", headers={"Authorization": f"Bearer {made['api_token']}"})
+        assert me.json()["handle"] == "keeper"
+    assert (data / "sandbox.db").is_file()
+
+
+def test_cli_is_mounted_on_mcn_and_rejects_bad_options(tmp_path: Path) -> None:
+    runner = CliRunner()
+    help_text = runner.invoke(app, ["sandbox", "serve", "--help"], env={"COLUMNS": "250", "TERMINAL_WIDTH": "250"})
+    assert help_text.exit_code == 0
+    for flag in (
+        "--host",
+        "--port",
+        "--seed",
+        "--error-rate",
+        "--slow-rate",
+        "--timeout-rate",
+        "--spam-rate",
+        "--settle-delay",
+        "--session-ttl-hours",
+        "--daily-cap",
+        "--min-interval",
+    ):
+        assert flag in help_text.output
+    for args, message in (
+        (["--clock", "sideways"], "--clock must be running or manual"),
+        (["--settle-delay", "weibull:1"], "bad delay distribution"),
+        (["--admin-token", "short"], "at least 16 characters"),
+    ):
+        result = runner.invoke(app, ["sandbox", "serve", "--data-dir", str(tmp_path), *args])
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert "Traceback" not in result.output
+
+
+def test_sandbox_never_imports_prefect_and_mcn_never_reads_the_oracle() -> None:
+    code = (
+        "import sys, sandbox.app, sandbox.cli, sandbox.server, sandbox.browser, sandbox.api, sandbox.pages; "
+        "assert not [m for m in sys.modules if m.split('.')[0] == 'prefect'], 'prefect imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    for package in ("mcn", "clipper", "flows", "accounts", "publisher", "analytics"):
+        for path in (ROOT / package).rglob("*.py"):
+            text = path.read_text(encoding="utf-8")
+            assert "oracle" not in text.lower(), f"{path} mentions the sandbox oracle (evaluation only)"
