@@ -1,7 +1,7 @@
 """Run every benchmark in turn; each prints its own baseline measured in the same run and the ratio.
 
-.venv/bin/python bench/run_all.py            # ASR, render, and the 60-minute pipeline
-.venv/bin/python bench/run_all.py --quick    # the pipeline on 10 minutes instead of 60
+.venv/bin/python bench/run_all.py            # ASR, render, 60-min pipeline, 6-h memory, sandbox
+.venv/bin/python bench/run_all.py --quick    # 10-minute pipeline, 1-hour memory source
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ def main() -> int:
         ["bench_asr.py"],
         ["bench_render.py"],
         ["bench_pipeline.py", "--minutes", "10" if args.quick else "60", "--clips", "5" if args.quick else "30"],
+        ["bench_memory.py", "--hours", "1" if args.quick else "6"],
+        ["bench_sandbox.py"],
     ]
     failed = 0
     for script, *rest in runs:
