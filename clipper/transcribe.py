@@ -13,11 +13,12 @@ of sources pays the load time once.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import threading
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -113,6 +114,9 @@ class TranscribeOptions:
         condition_on_previous_text: sequential pipeline only: feed each window's text into the next. Off by
             default: it improves consistency but is the main cause of runaway repetition loops.
         guard: hallucination thresholds, see :class:`HallucinationGuard`.
+        window_seconds: long recordings are decoded and transcribed in windows of about this length, each
+            cut at the quietest half second of its last 30 s, so memory stays flat (a 6-hour stream would need
+            several GB as one float32 array plus faster-whisper's copies). Shorter sources are one window.
     """
 
     model: str = "base"
@@ -128,6 +132,7 @@ class TranscribeOptions:
     initial_prompt: str | None = None
     condition_on_previous_text: bool = False
     guard: HallucinationGuard = field(default_factory=HallucinationGuard)
+    window_seconds: float = 1200.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,57 +219,124 @@ def transcribe(
     """
     opts = options or TranscribeOptions()
     subject = str(path)
-    audio = _decode(subject)
-    duration = len(audio) / SAMPLE_RATE
-    if duration <= 0:
-        raise NoSpeechError(subject, "the audio stream is empty")
-    model = load_model(opts)
-
-    segments, info = _run(model, audio, opts, opts.language)
-    language = str(info.language)
-    if opts.language is None and opts.languages and language not in opts.languages:
-        # Whisper picked a language we do not process (Mandarin heard as Cantonese, say): decode again with the
-        # most probable allowed one. Nothing has been decoded yet, segments are generated lazily.
-        probs = dict(info.all_language_probs or ())
-        language = max(opts.languages, key=lambda code: probs.get(code, 0.0))
+    total = _declared_duration(subject)
+    model: WhisperModel | None = None
+    language = opts.language
+    words: list[Word] = []
+    decoded = dropped = 0
+    voiced = duration = 0.0
+    for offset, audio in _audio_windows(subject, opts.window_seconds):
+        duration = offset + len(audio) / SAMPLE_RATE
+        model = model or load_model(opts)
         segments, info = _run(model, audio, opts, language)
-
-    records: list[AsrSegment] = []
-    done = 0.0
-    for segment in segments:
-        records.append(_to_record(segment))
-        if on_progress is not None:
-            done = max(done, min(float(segment.end) / duration, 1.0))
-            on_progress(done)
-    kept = drop_hallucinations(records, opts.guard)
-    words = _snap_starts_to_voice(_clean_words(kept, duration, cjk=language.startswith("zh")), audio)
+        if language is None:
+            language = str(info.language)
+            if opts.languages and language not in opts.languages:
+                # Whisper picked a language we do not process (Mandarin heard as Cantonese, say): decode again
+                # with the most probable allowed one. Nothing is decoded yet: segments are generated lazily.
+                probs = dict(info.all_language_probs or ())
+                language = max(opts.languages, key=lambda code: probs.get(code, 0.0))
+                segments, info = _run(model, audio, opts, language)
+        records: list[AsrSegment] = []
+        for segment in segments:
+            records.append(_to_record(segment))
+            if on_progress is not None and total > 0:
+                on_progress(min((offset + float(segment.end)) / total, 1.0))
+        kept = drop_hallucinations(records, opts.guard)
+        decoded, dropped, voiced = (
+            decoded + len(records),
+            dropped + len(records) - len(kept),
+            voiced + float(info.duration_after_vad),
+        )
+        window_words = _snap_starts_to_voice(
+            _clean_words(kept, len(audio) / SAMPLE_RATE, cjk=language.startswith("zh")), audio
+        )
+        words.extend(_shifted(w, offset) for w in window_words)
+    if duration <= 0 or language is None:
+        raise NoSpeechError(subject, "the audio stream is empty")
     if not words:
         raise NoSpeechError(
             subject,
-            f"no speech found (voice activity in {float(info.duration_after_vad):.1f} s of {duration:.1f} s, "
-            f"{len(records)} segments decoded, {len(records) - len(kept)} dropped as hallucinations)",
+            f"no speech found (voice activity in {voiced:.1f} s of {duration:.1f} s, "
+            f"{decoded} segments decoded, {dropped} dropped as hallucinations)",
         )
     if on_progress is not None:
         on_progress(1.0)
     return Transcript(
         language=language,
         duration=round(duration, 3),
-        words=words,
+        words=tuple(words),
         sentences=split_sentences(words, language),
         origin="asr",
     )
 
 
-def _decode(subject: str) -> Any:
+def _shifted(word: Word, offset: float) -> Word:
+    if not offset:
+        return word
+    return Word(round(word.start + offset, 3), round(word.end + offset, 3), word.text, word.probability)
+
+
+def _declared_duration(subject: str) -> float:
     import av
-    from faster_whisper import decode_audio
 
     try:
-        return decode_audio(subject, sampling_rate=SAMPLE_RATE)
-    except IndexError as exc:  # PyAV's way of saying "no audio stream"
-        raise MediaError(subject, "no audio stream to transcribe") from exc
-    except (av.FFmpegError, OSError, ValueError) as exc:
-        raise MediaError(subject, f"cannot decode audio: {exc}") from exc
+        with av.open(subject, metadata_errors="ignore") as container:
+            return float(container.duration or 0) / 1_000_000
+    except (av.FFmpegError, OSError) as exc:
+        raise MediaError(subject, f"cannot decode audio ({exc})") from None
+
+
+def _audio_windows(subject: str, window_seconds: float, search_seconds: float = 30.0) -> Iterator[tuple[float, Any]]:
+    """Decode the first audio stream to 16 kHz mono float32 and yield ``(offset_seconds, samples)`` windows.
+
+    Each window ends at the quietest 0.5 s of its last ``search_seconds`` so no word is split between two
+    windows; only about one window of audio is in memory at a time.
+    """
+    import av
+    import numpy as np
+
+    window = int(window_seconds * SAMPLE_RATE)
+    search = int(min(search_seconds, window_seconds / 2) * SAMPLE_RATE)
+    chunks: list[Any] = []
+    buffered = 0
+    offset = 0
+    try:
+        with av.open(subject, metadata_errors="ignore") as container:
+            if not container.streams.audio:
+                raise MediaError(subject, "no audio stream to transcribe")
+            stream = container.streams.audio[0]
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+            frames = itertools.chain(container.decode(stream), [None])
+            for frame in frames:
+                for out in resampler.resample(frame):
+                    chunk = out.to_ndarray().reshape(-1)
+                    chunks.append(chunk)
+                    buffered += len(chunk)
+                if buffered >= window + search:
+                    audio = np.concatenate(chunks)
+                    cut = _quietest_cut(audio, window - search, window)
+                    yield offset / SAMPLE_RATE, audio[:cut]
+                    offset += cut
+                    chunks, buffered = [audio[cut:].copy()], len(audio) - cut
+                    del audio
+    except av.FFmpegError as exc:
+        raise MediaError(subject, f"cannot decode audio ({exc})") from None
+    if buffered:
+        yield offset / SAMPLE_RATE, np.concatenate(chunks)
+
+
+def _quietest_cut(audio: Any, lo: int, hi: int) -> int:
+    """Sample index in ``[lo, hi)`` at the centre of the quietest 0.5 s (lowest mean energy)."""
+    import numpy as np
+
+    span = audio[lo:hi]
+    frames = len(span) // _FRAME
+    if frames < 60:
+        return hi
+    energy = np.square(span[: frames * _FRAME].reshape(frames, _FRAME)).mean(axis=1)
+    smooth = np.convolve(energy, np.ones(50) / 50, mode="valid")
+    return lo + (int(np.argmin(smooth)) + 25) * _FRAME
 
 
 def _run(model: WhisperModel, audio: Any, opts: TranscribeOptions, language: str | None) -> tuple[Iterable[Any], Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import itertools
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -278,3 +279,24 @@ def test_word_starts_snap_past_silence_but_not_into_quiet_speech() -> None:
     # Background noise instead of digital silence: nothing is trusted to be a pause, nothing moves.
     noisy = audio + 0.02 * rng.standard_normal(len(audio)).astype(np.float32)
     assert _snap_starts_to_voice((word,), noisy) == (word,)
+
+
+def test_long_sources_are_transcribed_in_windows_cut_at_pauses(
+    sample_stream_en: GeneratedStream, options: TranscribeOptions
+) -> None:
+    # 20 s windows on a 70 s stream: four windows, each cut in a pause, so no line is lost or split.
+    windowed = transcribe(sample_stream_en.video, replace(options, window_seconds=20.0))
+    assert windowed.language == "en"
+    _check_against_truth(windowed, sample_stream_en)
+
+
+def test_window_cut_lands_in_the_quietest_half_second() -> None:
+    import numpy as np
+
+    from clipper.transcribe import SAMPLE_RATE, _quietest_cut
+
+    rng = np.random.default_rng(0)
+    audio = (0.3 * rng.standard_normal(SAMPLE_RATE * 10)).astype(np.float32)
+    audio[int(6.0 * SAMPLE_RATE) : int(6.8 * SAMPLE_RATE)] = 0.0
+    cut = _quietest_cut(audio, 4 * SAMPLE_RATE, 9 * SAMPLE_RATE) / SAMPLE_RATE
+    assert 6.0 <= cut <= 6.8
