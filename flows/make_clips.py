@@ -60,12 +60,12 @@ def _value(state: State[Any]) -> Any:
     return state.result()
 
 
-def _expected(step: str, func: Any, *args: Any, **kwargs: Any) -> Any:
+def _expected(func: Any, *args: Any, **kwargs: Any) -> Any:
     """Run a step; turn an expected error into a Failed task state (no traceback in the logs)."""
     try:
         return func(*args, **kwargs)
     except ClipperError as exc:
-        return Failed(message=f"{step}: {exc}", data=exc)
+        return Failed(message=str(exc), data=exc)
 
 
 @task(name="probe")
@@ -74,7 +74,7 @@ def probe_task(source: str, downloads: Path, max_bytes: int) -> tuple[str, Media
         local = str(download(source, downloads, max_bytes=max_bytes)) if is_url(source) else source
         return local, probe(local)
 
-    return _expected("probe", work)
+    return _expected(work)
 
 
 def _transcript_cache_key(info: MediaInfo, options: TranscribeOptions) -> str:
@@ -89,7 +89,7 @@ def transcribe_task(
 ) -> Transcript | State:
     """ASR with faster-whisper (cached per file and options), or a supplied SRT/VTT."""
     if transcript_file:
-        return _expected("transcribe", read_subtitles, transcript_file, options.language)
+        return _expected(read_subtitles, transcript_file, options.language)
     cache = cache_dir / f"{_transcript_cache_key(info, options)}.json"
     if cache.exists():
         return transcript_from_json(json.loads(cache.read_text(encoding="utf-8")))
@@ -100,14 +100,14 @@ def transcribe_task(
         write_json(cache, transcript_to_json(result))
         return result
 
-    return _expected("transcribe", work)
+    return _expected(work)
 
 
 @task(name="scenes")
 def scenes_task(info: MediaInfo, ffmpeg: str | None) -> SceneCuts | State:
     from clipper.scenes import SceneOptions
 
-    return _expected("scenes", detect_scenes, info.path, SceneOptions(ffmpeg=ffmpeg))
+    return _expected(detect_scenes, info.path, SceneOptions(ffmpeg=ffmpeg))
 
 
 @task(name="selling points")
@@ -123,7 +123,7 @@ def selling_points_task(
             segments = find_topic_segments(transcript.sentences, transcript.language)
         return segments, detect_selling_points(transcript, segments, products, backend=backend)
 
-    return _expected("selling points", work)
+    return _expected(work)
 
 
 @task(name="plan")
@@ -159,7 +159,7 @@ def render_task(
         tracker("render", 1.0)
         return rendered
 
-    return _expected("render", work)
+    return _expected(work)
 
 
 @flow(name="make-clips", log_prints=True)
@@ -198,11 +198,12 @@ def make_clips(
     artifact = create_progress_artifact(0.0, description=f"make clips: {source}")
     tracker = _Tracker(artifact)
 
-    def failed(state: State) -> State:
-        message = state.message or "failed"
-        store.fail_run(run_id, message.split(":", 1)[0], source, message.split(": ", 1)[-1])
-        logger.warning("%s", message)
-        return Failed(message=message.split(": ", 1)[-1])
+    def failed(step: str, message: str | None) -> State:
+        """Record the failure of ``step`` and end the run Failed with its one-line reason."""
+        reason = message or f"{step} failed"
+        store.fail_run(run_id, step, source, reason)
+        logger.warning("%s: %s", step, reason)
+        return Failed(message=reason)
 
     try:
         product_list: tuple[Product, ...] = load_products(products) if products else ()
@@ -210,14 +211,14 @@ def make_clips(
             min_seconds=min_seconds, max_seconds=max_seconds, max_clips=max_clips, id_prefix="clip"
         )
     except (ClipperError, ValueError) as exc:
-        return failed(Failed(message=f"input: {exc}"))
+        return failed("input", str(exc))
     if product_list:
         store.upsert_products(product_list)
 
     tracker("probe", 0.0, source)
     probed = probe_task(source, data_dir / "sources", settings.max_download_bytes, return_state=True)
     if probed.is_failed():
-        return failed(probed)
+        return failed("probe", probed.message)
     local_path, info = _value(probed)
     assert isinstance(info, MediaInfo)
     store.record_probe(source_id, local_path, info)
@@ -238,12 +239,13 @@ def make_clips(
     )
     if transcribed.is_failed():
         scenes_future.wait()
-        return failed(transcribed)
+        return failed("transcribe", transcribed.message)
     text: Transcript = _value(transcribed)
     tracker("transcribe", 1.0, f"{len(text.sentences)} sentences")
-    scenes_state = scenes_future.wait() or scenes_future.state
+    scenes_future.wait()
+    scenes_state = scenes_future.state
     if scenes_state.is_failed():
-        return failed(scenes_state)
+        return failed("scenes", scenes_state.message)
     scenes: SceneCuts = _value(scenes_state)
     tracker("scenes", 1.0, f"{len(scenes.cuts)} cuts")
 
@@ -257,7 +259,7 @@ def make_clips(
 
     detected = selling_points_task(text, product_list, backend, return_state=True)
     if detected.is_failed():
-        return failed(detected)
+        return failed("selling points", detected.message)
     segments, detection = _value(detected)
     assert isinstance(detection, DetectionResult)
     tracker("selling points", 1.0, f"{len(detection.points)} points")
@@ -270,7 +272,7 @@ def make_clips(
     )
     rendered_state = render_task(info, plans, text, out_dir, render_options, tracker, return_state=True)
     if rendered_state.is_failed():
-        return failed(rendered_state)
+        return failed("render", rendered_state.message)
     rendered: list[RenderedClip] = _value(rendered_state)
 
     manifest = build_manifest(source, info.duration, text.language, rendered, out_dir)

@@ -168,7 +168,11 @@ def test_batch_with_bad_inputs_fails_each_with_one_line_and_good_one_carries_on(
     with Session(get_engine()) as db:
         runs = db.exec(select(RunRecord)).all()
         assert sorted(r.status for r in runs) == ["failed"] * len(bad) + ["succeeded"]
-        assert len(db.exec(select(RunFailure)).all()) == len(bad)
+        recorded = db.exec(select(RunFailure)).all()
+        assert len(recorded) == len(bad)
+        # silence gets through probing and fails in ASR; every other bad input stops at the probe
+        assert sorted(f.step for f in recorded) == ["probe"] * (len(bad) - 1) + ["transcribe"]
+        assert all(f.message and "\n" not in f.message and not f.message.startswith(f.step) for f in recorded)
         assert all(r.error for r in runs if r.status == "failed")
 
 
