@@ -1,4 +1,1 @@
-"""Creator accounts registry (platform, handle, persona, caps, posting windows, encrypted sessions).
-
-Not built yet: the accounts issue fills this package. Nothing here pretends to work.
-"""
+"""Creator accounts registry: platform, handle, persona, caps, posting windows, encrypted sessions and tokens."""

@@ -41,6 +41,26 @@ class Settings(BaseSettings):
     font_family: str = Field(default="Noto Sans CJK SC", description="Caption font; must cover CJK.")
     max_download_bytes: int = Field(default=8 * 1024**3, description="Refuse source URLs larger than this.")
 
+    # accounts and publishing
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key for account sessions and tokens; default is a 0600 key file in the data dir.",
+    )
+    secret_key_file: Path | None = Field(default=None, description="Where the Fernet key lives when not given.")
+    sandbox_url: str = Field(default="http://127.0.0.1:8800", description="The sandbox platform's base URL.")
+    sandbox_publish_via: str = Field(
+        default="auto", description="Sandbox publishing path: api, pages (Playwright) or auto (api with a token)."
+    )
+    browser_headless: bool = Field(default=True, description="Browser publishers run headless unless false.")
+    publish_lease_seconds: float = Field(
+        default=600.0, description="A claim expires after this; must exceed the slowest bounded upload."
+    )
+    publish_grace_seconds: float = Field(
+        default=2 * 3600.0, description="A post whose slot is older than this is re-slotted or failed (misfire)."
+    )
+    publish_max_attempts: int = Field(default=5, description="Safe retries before a post is failed.")
+    publish_backoff_seconds: float = Field(default=60.0, description="First retry delay; doubles per attempt.")
+
     @property
     def resolved_data_dir(self) -> Path:
         return self.data_dir.expanduser().resolve()
@@ -54,6 +74,10 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.resolved_data_dir / "models"
+
+    @property
+    def resolved_secret_key_file(self) -> Path:
+        return (self.secret_key_file or self.resolved_data_dir / "secret.key").expanduser().resolve()
 
 
 @lru_cache(maxsize=1)

@@ -1,4 +1,5 @@
-"""SQLModel tables for what the clip factory stores: sources, transcripts, products, clips, runs and failures.
+"""SQLModel tables: what the clip factory stores (sources, transcripts, products, clips, runs, failures) and what
+publishing stores (accounts, their encrypted secrets, posts = the outbox, post events).
 
 Times are timezone-aware UTC (SQLModel 0.0.50 rejects naive datetimes). JSON columns hold small lists only;
 the full transcript lives in ``transcript.json`` beside the renders and the table points at it.
@@ -7,10 +8,10 @@ the full transcript lives in ``transcript.json`` beside the renders and the tabl
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -121,3 +122,115 @@ class ClipRecord(SQLModel, table=True):
     sentences: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     path: str
     created_at: datetime = Field(default_factory=utcnow)
+
+
+# -- accounts and publishing ------------------------------------------------------------------------------------
+
+ACCOUNT_STATUSES = ("active", "needs_login", "paused", "banned")
+POST_STATUSES = ("planned", "claimed", "uploading", "posted", "failed", "unknown", "rejected")
+APPROVALS = ("not_required", "pending", "approved", "rejected")
+
+
+class AccountRecord(SQLModel, table=True):
+    """A creator account the operator owns on one platform, with its caps, posting windows and affiliate id."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("platform", "handle", name="uq_accounts_platform_handle"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(index=True, description="Adapter name: sandbox, douyin, kuaishou, xiaohongshu, ...")
+    handle: str
+    display_name: str = ""
+    persona: str = ""
+    niches: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="active", index=True, description="active, needs_login, paused or banned.")
+    status_reason: str | None = None
+    paused_until: datetime | None = Field(default=None, description="A paused account resumes after this.")
+    daily_cap: int = 10
+    windows: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False), description="'HH:MM-HH:MM' in its time zone."
+    )
+    timezone: str = "Asia/Shanghai"
+    author_id: str | None = Field(default=None, description="Affiliate (buyin) author id, joins orders to posts.")
+    approval_required: bool = False
+    remote_id: str | None = Field(default=None, description="The platform's own id for the account, when known.")
+    last_checked_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class AccountSecret(SQLModel, table=True):
+    """An account's login session or API token, Fernet-encrypted; plaintext never reaches the database."""
+
+    __tablename__ = "account_secrets"
+    __table_args__ = (UniqueConstraint("account_id", "kind", name="uq_account_secrets_account_kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="accounts.id", index=True)
+    kind: str = Field(description="session (browser storage state), api_token or oauth (token set).")
+    ciphertext: str
+    expires_at: datetime | None = None
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class PostRecord(SQLModel, table=True):
+    """One planned post of one clip (or variant) on one account: a row of the outbox.
+
+    ``status`` moves planned -> claimed -> uploading -> posted, or to failed (``last_error`` says why), unknown
+    (the platform may have it; reconciled by asking it) or rejected (by a reviewer).
+    """
+
+    __tablename__ = "posts"
+    __table_args__ = (
+        Index("ix_posts_status_slot", "status", "slot_at"),
+        Index("ix_posts_account_slot", "account_id", "slot_at"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    idempotency_key: str = Field(unique=True, description="Same plan inputs -> same key; a re-plan adds nothing.")
+    tracking_code: str = Field(unique=True, description="Sent as external_info; joins affiliate orders to the post.")
+    plan_date: date = Field(index=True)
+    account_id: int = Field(foreign_key="accounts.id")
+    platform: str = Field(index=True)
+    clip_id: str = Field(foreign_key="clips.id", index=True)
+    variant_id: str | None = None
+    content_key: str = Field(index=True, description="Posts sharing it are near-identical (a clip and its variants).")
+    product_id: str | None = Field(default=None, index=True)
+    video_path: str
+    title: str
+    caption: str = ""
+    topics: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    product_link: str | None = None
+    hook_style: str | None = None
+    ai_label: str = Field(default="", description="Visible AI-generated label; a post without one never leaves.")
+    ad_disclosure: str | None = Field(default=None, description="'广告' on affiliate posts; required with a link.")
+    slot_at: datetime = Field(description="When it should go out (UTC).")
+    status: str = Field(default="planned", index=True)
+    approval: str = Field(default="not_required", description="not_required, pending, approved or rejected.")
+    attempts: int = 0
+    next_attempt_at: datetime | None = Field(default=None, description="Backoff: not claimed again before this.")
+    claimed_by: str | None = None
+    claim_token: str | None = Field(default=None, description="Fencing token of the dispatcher holding the claim.")
+    lease_until: datetime | None = None
+    remote_id: str | None = None
+    remote_upload_id: str | None = None
+    remote_url: str | None = None
+    error_code: str | None = None
+    last_error: str | None = None
+    posted_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class PostEvent(SQLModel, table=True):
+    """Every status change of a post, with who made it and why: the outbox's audit trail."""
+
+    __tablename__ = "post_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    post_id: str = Field(foreign_key="posts.id", index=True)
+    at: datetime = Field(default_factory=utcnow)
+    from_status: str | None = None
+    to_status: str
+    worker: str | None = None
+    detail: str | None = None

@@ -1,4 +1,5 @@
-"""Posting plan, outbox and platform adapters (sandbox, outbox folder, douyin, kuaishou, ...).
+"""Posting plan, outbox dispatcher and platform adapters.
 
-Not built yet: the publishing issue fills this package. Nothing here pretends to work.
+``publisher.plan`` assigns clips to account slots for a day, ``publisher.dispatch`` claims due posts and publishes
+them exactly once, ``publisher.review`` is the approval gate, ``publisher.adapters`` holds one module per platform.
 """

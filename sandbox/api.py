@@ -287,10 +287,11 @@ class ClockChange(BaseModel):
 
 
 class ExpireSessions(BaseModel):
-    """Force web sessions to expire now: one account's, or everyone's."""
+    """Force web sessions (and, with ``api_tokens``, API tokens) to expire now: one account's, or everyone's."""
 
     model_config = ConfigDict(extra="forbid")
     account_id: int | None = None
+    api_tokens: bool = False
 
 
 def product_view(product: db.Product, request: Request) -> dict[str, Any]:
@@ -450,5 +451,9 @@ def change_rules(body: dict[str, Any], request: Request) -> dict[str, Any]:
 
 @admin_router.post("/sessions/expire", dependencies=admin)
 def expire_sessions(body: ExpireSessions, request: Request) -> dict[str, Any]:
-    """Force web sessions to expire now (the next page load goes to the login page)."""
-    return {"expired": platform_of(request).expire_sessions(body.account_id)}
+    """Force web sessions to expire now (the next page load goes to the login page); API tokens too if asked."""
+    platform = platform_of(request)
+    answer = {"expired": platform.expire_sessions(body.account_id)}
+    if body.api_tokens:
+        answer["expired_api_tokens"] = platform.expire_api_tokens(body.account_id)
+    return answer

@@ -44,6 +44,20 @@ class WebSession(Base):
     expires_at: Mapped[float] = mapped_column(Float)
 
 
+class ExpiredToken(Base):
+    """An API token that was expired by force (``POST /api/admin/sessions/expire`` with ``api_tokens``).
+
+    The account's live token digest is replaced; this row remembers the old digest so a client holding it is told
+    ``token_expired`` (log in again) rather than ``invalid_token``.
+    """
+
+    __tablename__ = "expired_tokens"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    expired_at: Mapped[float] = mapped_column(Float)
+
+
 class QrChallenge(Base):
     """A QR-style login: the login page shows it, an operator approves it, the same browser completes it."""
 

@@ -382,3 +382,22 @@ def product_page(product_id: str, request: Request) -> HTMLResponse:
         price=f"{product.price_fen / 100:.2f}",
         commission=f"{commission_per_order(product.price_fen, product.commission_rate) / 100:.2f}",
     )
+
+
+@pages_router.get("/creator/developer")
+def developer_page(request: Request, sbx_session: Annotated[str | None, Cookie()] = None) -> Response:
+    """Authorise an app (mcn) to use the account API: the sandbox's stand-in for an OAuth consent screen."""
+    account = page_account(request, sbx_session, "/creator/developer")
+    if isinstance(account, RedirectResponse):
+        return account
+    return render("developer.html", account=account, token=None)
+
+
+@pages_router.post("/creator/developer")
+def developer_authorise(request: Request, sbx_session: Annotated[str | None, Cookie()] = None) -> Response:
+    """Issue a new API token for the logged-in account (the old one stops working); shown on this page once."""
+    account = page_account(request, sbx_session, "/creator/developer")
+    if isinstance(account, RedirectResponse):
+        return account
+    token = platform_of(request).issue_api_token(account.id)
+    return render("developer.html", account=account, token=token)

@@ -205,9 +205,38 @@ class Platform:
         """The account an API bearer token belongs to."""
         with self._session() as s:
             account = s.scalar(select(db.Account).where(db.Account.token_digest == token_digest(token)))
+            expired = None if account else s.get(db.ExpiredToken, token_digest(token))
+        if expired is not None:
+            raise SandboxError("token_expired", "the access token expired; authorise the app again", status=401)
         if account is None:
             raise SandboxError("invalid_token", "the access token is not valid", status=401)
         return account
+
+    def issue_api_token(self, account_id: int) -> str:
+        """Give ``account_id`` a new API token (the old one stops working); shown once, stored as a digest."""
+        token = new_token("sbx-act-")
+        with self._session() as s:
+            account = s.get(db.Account, account_id)
+            if account is None:
+                raise SandboxError("account_not_found", f"no account {account_id}", status=404)
+            account.token_digest = token_digest(token)
+            s.commit()
+        return token
+
+    def expire_api_tokens(self, account_id: int | None = None) -> int:
+        """Force-expire API tokens (all, or one account's); holders get ``token_expired`` until re-authorised."""
+        now = self.now()
+        with self._session() as s:
+            stmt = select(db.Account)
+            if account_id is not None:
+                stmt = stmt.where(db.Account.id == account_id)
+            accounts = list(s.scalars(stmt))
+            for account in accounts:
+                s.merge(db.ExpiredToken(digest=account.token_digest, account_id=account.id, expired_at=now))
+                # an unguessable digest no token hashes to, until the account authorises the app again
+                account.token_digest = token_digest(new_token("sbx-expired-"))
+            s.commit()
+        return len(accounts)
 
     def login_password(self, handle: str, password: str) -> str:
         """Check a handle and password; return a new session token for the cookie."""

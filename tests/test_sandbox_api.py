@@ -736,3 +736,25 @@ def test_pages_show_errors_in_place(client: TestClient, alice: dict[str, Any]) -
     assert no_upload.status_code == 400 and 'data-error-code="upload_required"' in no_upload.text
     assert client.get("/logout", follow_redirects=False).headers["location"] == "/login"
     assert client.get("/creator/manage", follow_redirects=False).status_code == 303
+
+
+def test_api_tokens_expire_and_are_reissued_from_the_developer_page(client: TestClient, alice: dict[str, Any]) -> None:
+    assert client.get("/api/v1/account", headers=bearer(alice["api_token"])).status_code == 200
+    answer = client.post(
+        "/api/admin/sessions/expire", json={"account_id": alice["account_id"], "api_tokens": True}, headers=ADMIN
+    ).json()
+    assert answer == {"expired": 0, "expired_api_tokens": 1}
+    _error(client.get("/api/v1/account", headers=bearer(alice["api_token"])), 401, "token_expired")
+    _error(
+        client.get("/api/v1/account", headers={"Authorization": "Bearer sbx-act-never-issued"}), 401, "invalid_token"
+    )
+    assert client.get("/creator/developer", follow_redirects=False).headers["location"].startswith("/login")
+    client.post("/login", data={"handle": "alice", "password": alice["password"]})
+    assert 'data-testid="authorize-button"' in client.get("/creator/developer").text
+    page = client.post("/creator/developer").text
+    token = re.search(r'data-testid="api-token">([^<]+)<', page)
+    assert token is not None
+    fresh = client.get("/api/v1/account", headers={"Authorization": f"Bearer {token.group(1)}"})
+    assert fresh.status_code == 200 and fresh.json()["account_id"] == alice["account_id"]
+    platform: Platform = client.app.state.platform  # type: ignore[attr-defined]
+    assert token.group(1) not in next(a for a in platform.accounts() if a.handle == "alice").token_digest
