@@ -67,6 +67,11 @@ class ProductRecord(SQLModel, table=True):
     price: float | None = None
     commission_rate: float | None = None
     link: str | None = None
+    niches: list[str] = Field(
+        default_factory=list,
+        sa_column=Column(JSON, nullable=False, server_default="[]"),
+        description="Categories the posting plan matches against accounts' niches; empty matches every account.",
+    )
     updated_at: datetime = Field(default_factory=utcnow)
 
 

@@ -79,9 +79,16 @@ class Credentials:
 
     account_id: int
     secrets: dict[str, Any] = field(repr=False)  # kind -> value: "session" (storage state), "api_token", "oauth"
+    # Stores a renewed secret (refreshed OAuth tokens, a re-saved browser session) encrypted, by kind.
+    save: Callable[[str, Any], None] | None = field(default=None, repr=False, compare=False)
 
     def get(self, kind: str) -> Any | None:
         return self.secrets.get(kind)
+
+    def renew(self, kind: str, value: Any) -> None:
+        """Persist a renewed secret through ``save`` (no-op when the caller keeps nothing)."""
+        if self.save is not None:
+            self.save(kind, value)
 
     def __repr__(self) -> str:
         return f"Credentials(account_id={self.account_id}, kinds={sorted(self.secrets)})"
@@ -176,6 +183,14 @@ class PlatformAdapter(ABC):
     def login_url(self) -> str | None:
         """The creator login page ``mcn accounts login`` opens, or ``None`` when logins are not browser-based."""
         return None
+
+    def capture_login(self, page: Any, timeout_s: float) -> dict[str, Any]:
+        """Wait (at most ``timeout_s``) until the operator has logged in on ``page`` (a Playwright page opened at
+        :meth:`login_url`), then return the secrets to store, by kind (e.g. ``{"session": storage_state}``).
+
+        Raise :class:`SessionExpired` when the login did not complete in time.
+        """
+        raise NotImplementedError(f"{self.name}: logins are not browser-based; store its token with `mcn accounts`")
 
     def close(self) -> None:  # noqa: B027 - optional hook, most adapters hold nothing
         """Release browsers or HTTP clients."""
