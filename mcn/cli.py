@@ -16,6 +16,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from accounts.cli import accounts_app
+from publisher.cli import publish_app, review_app
+from publisher.plan_cli import plan_command
 from sandbox.cli import sandbox_app
 
 app = typer.Typer(
@@ -30,6 +33,10 @@ app.add_typer(clips_app, name="clips")
 app.add_typer(db_app, name="db")
 app.add_typer(models_app, name="models")
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(publish_app, name="publish")
+app.add_typer(review_app, name="review")
+app.command("plan")(plan_command)
 console = Console(stderr=True)
 out = Console()
 

@@ -47,7 +47,7 @@ class Settings(BaseSettings):
         description="Fernet key for account sessions and tokens; default is a 0600 key file in the data dir.",
     )
     secret_key_file: Path | None = Field(default=None, description="Where the Fernet key lives when not given.")
-    sandbox_url: str = Field(default="http://127.0.0.1:8800", description="The sandbox platform's base URL.")
+    sandbox_url: str = Field(default="http://127.0.0.1:8700", description="The sandbox platform's base URL.")
     sandbox_publish_via: str = Field(
         default="auto", description="Sandbox publishing path: api, pages (Playwright) or auto (api with a token)."
     )
@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     )
     publish_max_attempts: int = Field(default=5, description="Safe retries before a post is failed.")
     publish_backoff_seconds: float = Field(default=60.0, description="First retry delay; doubles per attempt.")
+    platform_limits: dict[str, dict[str, int | None]] = Field(
+        default_factory=dict,
+        description='JSON overrides of platform limits, e.g. {"sandbox": {"min_spacing_seconds": 0}}.',
+    )
+    publish_reconcile_delay_seconds: float = Field(
+        default=30.0, description="Wait this long after an unknown outcome before asking the platform for the post."
+    )
 
     @property
     def resolved_data_dir(self) -> Path:

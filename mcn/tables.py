@@ -189,6 +189,8 @@ class PostRecord(SQLModel, table=True):
     __table_args__ = (
         Index("ix_posts_status_slot", "status", "slot_at"),
         Index("ix_posts_account_slot", "account_id", "slot_at"),
+        Index("ix_posts_account_started", "account_id", "upload_started_at"),
+        Index("ix_posts_platform_started", "platform", "upload_started_at"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True)
@@ -217,6 +219,9 @@ class PostRecord(SQLModel, table=True):
     claimed_by: str | None = None
     claim_token: str | None = Field(default=None, description="Fencing token of the dispatcher holding the claim.")
     lease_until: datetime | None = None
+    upload_started_at: datetime | None = Field(
+        default=None, description="When the last upload began: caps and spacing count posts from here."
+    )
     remote_id: str | None = None
     remote_upload_id: str | None = None
     remote_url: str | None = None

@@ -96,6 +96,7 @@ def upgrade() -> None:
         sa.Column("claimed_by", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("claim_token", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("lease_until", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("upload_started_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.Column("remote_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("remote_upload_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("remote_url", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
@@ -118,6 +119,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("posts", schema=None) as batch_op:
         batch_op.create_index("ix_posts_account_slot", ["account_id", "slot_at"], unique=False)
+        batch_op.create_index("ix_posts_account_started", ["account_id", "upload_started_at"], unique=False)
+        batch_op.create_index("ix_posts_platform_started", ["platform", "upload_started_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_posts_clip_id"), ["clip_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_posts_content_key"), ["content_key"], unique=False)
         batch_op.create_index(batch_op.f("ix_posts_plan_date"), ["plan_date"], unique=False)
@@ -162,6 +165,8 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_posts_content_key"))
         batch_op.drop_index(batch_op.f("ix_posts_clip_id"))
         batch_op.drop_index("ix_posts_account_slot")
+        batch_op.drop_index("ix_posts_account_started")
+        batch_op.drop_index("ix_posts_platform_started")
 
     op.drop_table("posts")
     with op.batch_alter_table("account_secrets", schema=None) as batch_op:

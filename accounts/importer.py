@@ -1,0 +1,160 @@
+"""Bulk account import from a CSV file (``mcn accounts import``).
+
+The header must be exactly ``platform,handle,display_name,niches,daily_cap,windows,timezone,author_id,approval``.
+Cells:
+
+=================  ==========================================================================================
+``platform``       an adapter name (sandbox, douyin, kuaishou, xiaohongshu, tiktok, youtube, outbox)
+``handle``         the account's handle on the platform (a leading ``@`` is dropped)
+``display_name``   free text (Chinese is fine)
+``niches``         tags separated by ``|`` or ``;`` (``beauty|skincare``); may be empty
+``daily_cap``      1..50, empty: 10
+``windows``        local posting windows separated by ``;`` (``09:00-12:00;19:00-23:30``); empty: the defaults
+``timezone``       IANA name (``Asia/Shanghai``); empty: Asia/Shanghai
+``author_id``      the affiliate (buyin) author id; may be empty
+``approval``       yes/no, true/false, 1/0 (是/否); empty: no
+=================  ==========================================================================================
+
+The file is read as UTF-8 with or without a BOM (Excel's "CSV UTF-8"). Each bad row is reported by its line
+number with a one-line reason and skipped; good rows are created or, when the platform already has the handle,
+updated (status, secrets and persona are kept). A handle repeated within the file is a bad row after the first.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from accounts.errors import AccountError
+from accounts.registry import DEFAULT_DAILY_CAP, DEFAULT_TIMEZONE, Account, AccountSpec, upsert_accounts
+
+IMPORT_COLUMNS = (
+    "platform",
+    "handle",
+    "display_name",
+    "niches",
+    "daily_cap",
+    "windows",
+    "timezone",
+    "author_id",
+    "approval",
+)
+NICHE_SEPARATORS = re.compile(r"[|;]")
+_YES = {"yes", "y", "true", "1", "是"}
+_NO = {"no", "n", "false", "0", "否", ""}
+
+
+@dataclass(frozen=True, slots=True)
+class RowProblem:
+    """A CSV row that was not imported: its line number in the file and a one-line reason."""
+
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    """What an import did: accounts created and updated (in file order) and the rows it skipped."""
+
+    created: tuple[Account, ...]
+    updated: tuple[Account, ...]
+    problems: tuple[RowProblem, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def parse_bool(text: str) -> bool:
+    """yes/no, true/false, 1/0, y/n, 是/否 (any case; empty is no)."""
+    value = text.strip().lower()
+    if value in _YES:
+        return True
+    if value in _NO:
+        return False
+    raise AccountError(f"approval {text.strip()!r} must be yes/no, true/false or 1/0")
+
+
+def spec_from_row(cells: dict[str, str]) -> AccountSpec:
+    """One CSV row (column -> cell) as a validated :class:`AccountSpec`; :class:`AccountError` says what is wrong."""
+    cap_text = cells["daily_cap"].strip()
+    try:
+        daily_cap = int(cap_text) if cap_text else DEFAULT_DAILY_CAP
+    except ValueError:
+        raise AccountError(f"daily cap {cap_text!r} is not a whole number") from None
+    spec = AccountSpec(
+        platform=cells["platform"],
+        handle=cells["handle"],
+        display_name=cells["display_name"],
+        niches=tuple(NICHE_SEPARATORS.split(cells["niches"])),
+        daily_cap=daily_cap,
+        windows=tuple(part for part in cells["windows"].split(";") if part.strip()),
+        timezone=cells["timezone"].strip() or DEFAULT_TIMEZONE,
+        author_id=cells["author_id"],
+    ).validated()
+    # checked last so problems are reported in column order
+    return replace(spec, approval_required=parse_bool(cells["approval"]))
+
+
+def read_accounts_csv(path: Path) -> tuple[list[tuple[int, AccountSpec]], list[RowProblem]]:
+    """Parse and validate every row: ``([(line, spec)], [problem])``. A missing file, a file that is not UTF-8
+    or a wrong header raises :class:`AccountError` (nothing can be imported then)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise AccountError(f"{path}: file not found") from None
+    except UnicodeDecodeError:
+        raise AccountError(f"{path}: not UTF-8 text; save it as 'CSV UTF-8' (Excel) and try again") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [cell.strip() for cell in next(reader)]
+    except StopIteration:
+        raise AccountError(f"{path}: the file is empty; the first line must be {','.join(IMPORT_COLUMNS)}") from None
+    if tuple(header) != IMPORT_COLUMNS:
+        raise AccountError(f"{path}: the header must be exactly {','.join(IMPORT_COLUMNS)} (got {','.join(header)})")
+    good: list[tuple[int, AccountSpec]] = []
+    problems: list[RowProblem] = []
+    seen: dict[tuple[str, str], int] = {}
+    while True:
+        line = reader.line_num + 1  # where this record starts (a quoted cell may span lines)
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            problems.append(RowProblem(line, f"unreadable CSV ({exc})"))
+            break
+        if not any(cell.strip() for cell in row):
+            continue  # blank lines (Excel adds some at the end)
+        if len(row) != len(IMPORT_COLUMNS):
+            problems.append(RowProblem(line, f"expected {len(IMPORT_COLUMNS)} columns, got {len(row)}"))
+            continue
+        try:
+            spec = spec_from_row(dict(zip(IMPORT_COLUMNS, row, strict=True)))
+        except AccountError as exc:
+            problems.append(RowProblem(line, str(exc)))
+            continue
+        key = (spec.platform, spec.handle)
+        if key in seen:
+            problems.append(RowProblem(line, f"{spec.platform}/{spec.handle} already appears on line {seen[key]}"))
+            continue
+        seen[key] = line
+        good.append((line, spec))
+    return good, problems
+
+
+def import_accounts(path: Path) -> ImportResult:
+    """Import ``path`` (see the module docstring): good rows are stored in one transaction, bad rows reported."""
+    good, problems = read_accounts_csv(path)
+    stored = upsert_accounts([spec for _, spec in good]) if good else []
+    return ImportResult(
+        created=tuple(account for account, created in stored if created),
+        updated=tuple(account for account, created in stored if not created),
+        problems=tuple(problems),
+    )

@@ -1,0 +1,168 @@
+"""``mcn publish`` (dispatch due posts, show the outbox) and ``mcn review`` (the approval gate)."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+publish_app = typer.Typer(help="Publish planned posts (the outbox).", no_args_is_help=True)
+review_app = typer.Typer(help="Approve or reject posts of accounts that require approval.", no_args_is_help=True)
+console = Console(stderr=True)
+out = Console()
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+@publish_app.command("due")
+def publish_due_command(
+    limit: Annotated[int | None, typer.Option(help="Publish at most this many posts in this pass.")] = None,
+    platform: Annotated[list[str] | None, typer.Option(help="Only these platforms (repeatable).")] = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Accounts published in parallel.")] = 4,
+    loop: Annotated[bool, typer.Option(help="Keep running a pass every --interval seconds.")] = False,
+    interval: Annotated[float, typer.Option(min=0.1, help="Seconds between passes with --loop.")] = 60.0,
+    quiet: Annotated[bool, typer.Option(help="Print only the one-line summary.")] = False,
+) -> None:
+    """Claim the posts that are due and publish them, once each (what the every-minute deployment runs).
+
+    Reconciles posts whose outcome was unknown first, re-slots or fails posts that missed their slot by more than
+    MCN_PUBLISH_GRACE_SECONDS, and respects every account's and platform's caps.
+    """
+    from publisher.dispatch import DispatchOptions, publish_due
+
+    options = DispatchOptions(max_posts=limit, platforms=tuple(platform) if platform else None, concurrency=concurrency)
+    while True:
+        try:
+            report = publish_due(options=options)
+        except Exception as exc:  # noqa: BLE001 - database unreachable and the like: one line, exit 1
+            raise _fail(f"publish due: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        if not quiet and report.outcomes:
+            table = Table(title=f"dispatch {report.worker}")
+            for col in ("post", "account", "platform", "status", "remote id", "detail"):
+                table.add_column(col)
+            for o in report.outcomes:
+                table.add_row(o.post_id[:12], str(o.account_id), o.platform, o.status, o.remote_id or "", o.detail)
+            out.print(table)
+        out.print(report.summary(), highlight=False)
+        if not loop:
+            return
+        time.sleep(interval)
+
+
+@publish_app.command("status")
+def publish_status(
+    day: Annotated[str | None, typer.Option("--date", help="Plan date YYYY-MM-DD (default: all).")] = None,
+    failed: Annotated[bool, typer.Option(help="List failed and unknown posts with their reasons.")] = False,
+) -> None:
+    """Posts per status, and with --failed every failed or unknown post with its reason."""
+    from sqlalchemy import select
+
+    from mcn.db import get_engine
+    from mcn.tables import AccountRecord, PostRecord
+    from publisher.dispatch import outbox_counts
+
+    plan_day = _parse_day(day) if day else None
+    counts = outbox_counts(plan_day)
+    table = Table(title=f"outbox{f' for {plan_day}' if plan_day else ''}")
+    table.add_column("status")
+    table.add_column("posts", justify="right")
+    for status in ("planned", "claimed", "uploading", "unknown", "posted", "failed", "rejected"):
+        table.add_row(status, str(counts.get(status, 0)))
+    out.print(table)
+    if failed:
+        p, a = PostRecord.__table__, AccountRecord.__table__  # type: ignore[attr-defined]
+        stmt = (
+            select(p.c.id, a.c.handle, p.c.platform, p.c.status, p.c.error_code, p.c.last_error)
+            .join(a, a.c.id == p.c.account_id)
+            .where(p.c.status.in_(("failed", "unknown")))
+            .order_by(p.c.updated_at)
+        )
+        if plan_day:
+            stmt = stmt.where(p.c.plan_date == plan_day)
+        listing = Table(title="failed and unknown posts")
+        for col in ("post", "account", "platform", "status", "code", "reason"):
+            listing.add_column(col)
+        with get_engine().connect() as conn:
+            for row in conn.execute(stmt):
+                listing.add_row(
+                    row.id[:12], row.handle, row.platform, row.status, row.error_code or "", row.last_error or ""
+                )
+        out.print(listing)
+
+
+def _parse_day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise _fail(f"--date {text!r}: expected YYYY-MM-DD") from None
+
+
+@review_app.command("list")
+def review_list(
+    day: Annotated[str | None, typer.Option("--date", help="Plan date YYYY-MM-DD.")] = None,
+    account: Annotated[int | None, typer.Option(help="Only this account id.")] = None,
+) -> None:
+    """Posts waiting for approval."""
+    from publisher.review import pending
+
+    rows = pending(_parse_day(day) if day else None, account)
+    table = Table(title=f"{len(rows)} posts waiting for approval")
+    for col in ("post", "account", "platform", "slot (UTC)", "title", "product", "video"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            r.post_id,
+            f"{r.account_id} {r.handle}",
+            r.platform,
+            f"{r.slot_at:%Y-%m-%d %H:%M}",
+            r.title,
+            r.product_id or "-",
+            r.video_path,
+        )
+    out.print(table)
+
+
+@review_app.command("approve")
+def review_approve(
+    post_ids: Annotated[list[str] | None, typer.Argument(help="Post ids (from `mcn review list`).")] = None,
+    all_pending: Annotated[
+        bool, typer.Option("--all", help="Approve every pending post (with --date/--account).")
+    ] = False,
+    day: Annotated[str | None, typer.Option("--date")] = None,
+    account: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Approve posts: they go out at their slot."""
+    from publisher.review import ReviewError, approve, approve_all
+
+    try:
+        if all_pending:
+            count = approve_all(_parse_day(day) if day else None, account)
+        elif post_ids:
+            count = approve(post_ids)
+        else:
+            raise _fail("name post ids or pass --all")
+    except ReviewError as exc:
+        raise _fail(str(exc)) from None
+    out.print(f"approved {count} posts")
+
+
+@review_app.command("reject")
+def review_reject(
+    post_ids: Annotated[list[str], typer.Argument(help="Post ids (from `mcn review list`).")],
+    reason: Annotated[str, typer.Option(help="Why (kept with the post).")],
+) -> None:
+    """Reject posts: they never go out."""
+    from publisher.review import ReviewError, reject
+
+    try:
+        count = reject(post_ids, reason)
+    except ReviewError as exc:
+        raise _fail(str(exc)) from None
+    out.print(f"rejected {count} posts")

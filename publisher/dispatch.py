@@ -1,0 +1,1011 @@
+"""The outbox dispatcher: claim due posts atomically, publish each exactly once, reconcile what is unknown.
+
+A post row moves ``planned -> claimed -> uploading -> posted``, or to ``failed`` (with a reason) or ``unknown`` (the
+platform may have it). :func:`publish_due` is one pass; ``mcn publish due`` and the Prefect deployment
+``publish-due`` run it every minute. Every pass does, in order:
+
+1. **Recover.** Paused accounts whose pause ended become active. A ``claimed`` post whose lease expired (or whose
+   dispatcher process on this host is gone) goes back to ``planned``: nothing was sent yet. An ``uploading`` post
+   in the same situation becomes ``unknown``: the platform may have it. Planned posts that missed their slot by
+   more than the grace period follow the misfire policy (below).
+2. **Reconcile.** ``unknown`` posts are claimed and the platform is asked for the post carrying their tracking
+   code. Found: ``posted`` with the remote id. Certainly absent: back to ``planned`` for a normal retry. Cannot
+   ask: stays ``unknown`` and is asked again later; after ``reconcile_max_attempts`` it is ``failed``. An
+   ambiguous publish is never sent again blindly.
+3. **Publish.** Due ``planned`` posts of active accounts (approved where approval is required) are claimed with
+   one atomic statement: ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING`` on Postgres, so
+   any number of dispatchers share the work; ``UPDATE ... RETURNING`` on SQLite, where a file lock admits one
+   dispatcher per database. Before a claimed post leaves, one short transaction locks its account (and, on
+   Postgres, its platform) and checks the caps: the account's daily cap in its time zone, the minimum spacing
+   between two posts of an account, the platform's daily and per-minute limits. A post that would break one is
+   deferred (or failed, for a full day) without being sent. It then turns ``uploading`` (the attempt counted), is
+   checked for the AI label and the ad disclosure (refused otherwise), and goes to the adapter. The answer is
+   written back only while this dispatcher's claim token still holds the row (a fencing token), except that a
+   remote id is always recorded.
+
+Adapter errors decide the outcome: ``RetryableError``/``RateLimited`` -> ``planned`` again after exponential
+backoff or ``retry_after`` (``failed`` after ``max_attempts``); ``OutcomeUnknown`` -> ``unknown``;
+``SessionExpired`` -> the account becomes ``needs_login`` and its posts wait in ``planned``;
+``AccountRestricted`` (spam or cap replies) -> the account is paused until its next local midnight and the post
+waits; ``PostRejected`` -> ``failed`` with the platform's reason.
+
+**Misfire policy.** A ``planned`` post whose slot is more than ``grace_seconds`` (default 2 h) in the past is not
+posted late in a burst. If its account's local day is still running and a posting window of that day is still
+ahead, it is re-slotted once to the next free spot in those windows (respecting the spacing); otherwise it is
+``failed`` with ``missed_slot``, and the next plan uses its clip again. Posts held by an account that needs a
+login or is paused age the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import random
+import secrets
+import socket
+import threading
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, and_, func, or_, select, text, update
+from sqlalchemy.engine import Engine
+
+from mcn.db import get_engine
+from mcn.settings import get_settings
+from mcn.tables import AccountRecord, PostEvent, PostRecord, utcnow
+from publisher.adapters.base import (
+    AccountRestricted,
+    Credentials,
+    OutcomeUnknown,
+    PlatformAdapter,
+    PostPackage,
+    PostRejected,
+    PublishError,
+    PublishReceipt,
+    RateLimited,
+    RetryableError,
+    SessionExpired,
+    create_adapter,
+)
+from publisher.limits import PlatformLimits, effective_limits
+
+log = logging.getLogger(__name__)
+
+posts = PostRecord.__table__  # type: ignore[attr-defined]
+accounts = AccountRecord.__table__  # type: ignore[attr-defined]
+events = PostEvent.__table__  # type: ignore[attr-defined]
+
+IN_FLIGHT = ("uploading", "unknown")
+COUNTED = ("posted", "uploading", "unknown")  # statuses that use up caps (by upload_started_at)
+_HOST = socket.gethostname()
+
+
+def worker_name() -> str:
+    """``host:pid:nonce``: lets a dispatcher on the same host tell that a claim's process is gone."""
+    return f"{_HOST}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchOptions:
+    """How one dispatch pass behaves. Defaults come from ``MCN_PUBLISH_*`` settings where they exist."""
+
+    worker: str = field(default_factory=worker_name)
+    batch_size: int = 50  # posts claimed per pass (a pass claims again until nothing is due or ``max_posts``)
+    max_posts: int | None = None  # stop after this many publish attempts in one pass
+    concurrency: int = 4  # posts of different accounts published in parallel (one adapter set per thread)
+    platforms: tuple[str, ...] | None = None
+    lease_seconds: float | None = None  # settings.publish_lease_seconds
+    grace_seconds: float | None = None  # settings.publish_grace_seconds
+    max_attempts: int | None = None  # settings.publish_max_attempts
+    backoff_seconds: float | None = None  # settings.publish_backoff_seconds
+    backoff_max_seconds: float = 3600.0
+    reconcile_delay_seconds: float | None = None  # settings.publish_reconcile_delay_seconds
+    reconcile_max_attempts: int = 10
+    min_spacing_seconds: float | None = None  # default: the platform's ``min_spacing_seconds``
+    misfire_policy: str = "reslot"  # reslot or fail
+    respect_platform_limits: bool = True
+
+    def resolved(self) -> DispatchOptions:
+        """A copy with every ``None`` default filled from settings."""
+        s = get_settings()
+        return DispatchOptions(
+            worker=self.worker,
+            batch_size=self.batch_size,
+            max_posts=self.max_posts,
+            concurrency=max(1, self.concurrency),
+            platforms=self.platforms,
+            lease_seconds=self.lease_seconds if self.lease_seconds is not None else s.publish_lease_seconds,
+            grace_seconds=self.grace_seconds if self.grace_seconds is not None else s.publish_grace_seconds,
+            max_attempts=self.max_attempts if self.max_attempts is not None else s.publish_max_attempts,
+            backoff_seconds=self.backoff_seconds if self.backoff_seconds is not None else s.publish_backoff_seconds,
+            backoff_max_seconds=self.backoff_max_seconds,
+            reconcile_delay_seconds=(
+                self.reconcile_delay_seconds
+                if self.reconcile_delay_seconds is not None
+                else s.publish_reconcile_delay_seconds
+            ),
+            reconcile_max_attempts=self.reconcile_max_attempts,
+            min_spacing_seconds=self.min_spacing_seconds,
+            misfire_policy=self.misfire_policy,
+            respect_platform_limits=self.respect_platform_limits,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PostOutcome:
+    """What happened to one post in a pass."""
+
+    post_id: str
+    account_id: int
+    platform: str
+    status: str  # the post's status afterwards
+    detail: str = ""
+    remote_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchReport:
+    """One pass: what was recovered, reconciled, published, deferred or failed."""
+
+    worker: str
+    outcomes: tuple[PostOutcome, ...] = ()
+    recovered: int = 0  # expired claims put back or marked unknown
+    reslotted: int = 0
+    missed: int = 0  # failed by the misfire policy
+    resumed_accounts: int = 0
+    skipped: str | None = None  # why the pass did nothing (another dispatcher holds the SQLite lock)
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    def summary(self) -> str:
+        """One line for logs and the CLI."""
+        if self.skipped:
+            return f"skipped: {self.skipped}"
+        counts = Counter(o.status for o in self.outcomes)
+        parts = [f"{n} {s}" for s, n in sorted(counts.items())] or ["nothing due"]
+        extra = [
+            f"{n} {label}"
+            for n, label in (
+                (self.recovered, "recovered"),
+                (self.reslotted, "re-slotted"),
+                (self.missed, "missed their slot"),
+                (self.resumed_accounts, "accounts resumed"),
+            )
+            if n
+        ]
+        return ", ".join(parts + extra)
+
+
+# -- entry point ---------------------------------------------------------------------------------------------
+
+
+def publish_due(
+    now: datetime | None = None,
+    options: DispatchOptions | None = None,
+    adapters: Mapping[str, PlatformAdapter] | None = None,
+) -> DispatchReport:
+    """Run one dispatch pass (recover, reconcile, publish) and return what happened.
+
+    Args:
+        now: the pass's clock (UTC); default the current time. Tests and the demo pass a compressed clock.
+        options: see :class:`DispatchOptions`.
+        adapters: platform name -> adapter to use instead of creating them from settings (they are used from
+            one thread only, so ``concurrency`` is forced to 1, and are not closed here).
+
+    On SQLite only one dispatcher may run per database: a second one returns at once with ``skipped`` set.
+    """
+    opts = (options or DispatchOptions()).resolved()
+    engine = get_engine()
+    with _single_dispatcher(engine) as acquired:
+        if not acquired:
+            return DispatchReport(worker=opts.worker, skipped="another dispatcher is running on this SQLite database")
+        clock = _Clock(now)
+        resumed = _resume_accounts(engine, clock.now())
+        recovered = _recover_expired_claims(engine, clock.now(), opts)
+        reslotted, missed = _apply_misfire_policy(engine, clock.now(), opts)
+        pool = _AdapterPool(adapters)
+        outcomes: list[PostOutcome] = []
+        try:
+            outcomes += _reconcile_unknown(engine, clock, opts, pool)
+            outcomes += _publish_claimed(engine, clock, opts, pool)
+        finally:
+            pool.close()
+    report = DispatchReport(
+        worker=opts.worker,
+        outcomes=tuple(outcomes),
+        recovered=recovered,
+        reslotted=reslotted,
+        missed=missed,
+        resumed_accounts=resumed,
+    )
+    log.info("dispatch %s: %s", opts.worker, report.summary())
+    return report
+
+
+class _Clock:
+    """The pass's notion of now: fixed when the caller gave one (tests, compressed demo days), else real time."""
+
+    def __init__(self, fixed: datetime | None) -> None:
+        self._fixed = fixed.astimezone(UTC) if fixed else None
+
+    def now(self) -> datetime:
+        return self._fixed or utcnow()
+
+
+@contextlib.contextmanager
+def _single_dispatcher(engine: Engine) -> Iterator[bool]:
+    """On SQLite, hold an exclusive file lock beside the database for the pass; Postgres needs none."""
+    if engine.dialect.name != "sqlite" or not engine.url.database or engine.url.database == ":memory:":
+        yield True
+        return
+    lock_path = Path(engine.url.database).with_suffix(".dispatch.lock")
+    fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+class _AdapterPool:
+    """Adapters per thread (Playwright's sync API and some clients are bound to the thread that made them)."""
+
+    def __init__(self, given: Mapping[str, PlatformAdapter] | None) -> None:
+        self.given = dict(given) if given is not None else None
+        self._local = threading.local()
+        self._made: list[PlatformAdapter] = []
+        self._lock = threading.Lock()
+
+    def get(self, platform: str) -> PlatformAdapter:
+        if self.given is not None:
+            if platform not in self.given:
+                raise PostRejected("no_adapter", f"no adapter given for platform {platform!r}")
+            return self.given[platform]
+        cache: dict[str, PlatformAdapter] = getattr(self._local, "adapters", None) or {}
+        self._local.adapters = cache
+        if platform not in cache:
+            try:
+                cache[platform] = create_adapter(platform)
+            except ValueError as exc:
+                raise PostRejected("no_adapter", str(exc)) from None
+            with self._lock:
+                self._made.append(cache[platform])
+        return cache[platform]
+
+    def close(self) -> None:
+        for adapter in self._made:
+            try:
+                adapter.close()
+            except Exception:
+                log.warning("closing the %s adapter failed", adapter.name, exc_info=True)
+
+
+# -- recovery and misfires -------------------------------------------------------------------------------------
+
+
+def _event(conn: Connection, post_id: str, before: str | None, after: str, worker: str, detail: str = "") -> None:
+    conn.execute(
+        events.insert().values(
+            post_id=post_id, at=utcnow(), from_status=before, to_status=after, worker=worker, detail=detail[:500]
+        )
+    )
+
+
+def _resume_accounts(engine: Engine, now: datetime) -> int:
+    with engine.begin() as conn:
+        result = conn.execute(
+            update(accounts)
+            .where(accounts.c.status == "paused", accounts.c.paused_until.is_not(None), accounts.c.paused_until <= now)
+            .values(status="active", status_reason=None, paused_until=None, updated_at=now)
+        )
+        return int(result.rowcount or 0)
+
+
+def _process_gone(worker: str | None) -> bool:
+    """Whether ``worker`` (``host:pid:nonce``) was a process on this host that no longer runs."""
+    if not worker:
+        return False
+    host, _, rest = worker.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != _HOST or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _recover_expired_claims(engine: Engine, now: datetime, opts: DispatchOptions) -> int:
+    """Claims whose lease ran out, or whose process on this host died, are released (claimed) or made unknown."""
+    recovered = 0
+    with engine.begin() as conn:
+        rows = conn.execute(
+            select(posts.c.id, posts.c.status, posts.c.claimed_by, posts.c.lease_until, posts.c.claim_token).where(
+                or_(
+                    posts.c.status.in_(("claimed", "uploading")),
+                    and_(posts.c.status == "unknown", posts.c.claim_token.is_not(None)),
+                )
+            )
+        ).all()
+        for row in rows:
+            expired = row.lease_until is None or _aware(row.lease_until) <= now
+            if not expired and not _process_gone(row.claimed_by):
+                continue
+            if row.status == "unknown":
+                # a dispatcher died while asking the platform: let the next pass ask again, still unknown
+                conn.execute(
+                    update(posts)
+                    .where(posts.c.id == row.id, posts.c.claim_token == row.claim_token)
+                    .values(claimed_by=None, claim_token=None, lease_until=None, updated_at=now)
+                )
+                recovered += 1
+                continue
+            after = "planned" if row.status == "claimed" else "unknown"
+            reason = "lease expired" if expired else f"dispatcher {row.claimed_by} is gone"
+            changed = conn.execute(
+                update(posts)
+                .where(posts.c.id == row.id, posts.c.claim_token == row.claim_token, posts.c.status == row.status)
+                .values(
+                    status=after,
+                    claimed_by=None,
+                    claim_token=None,
+                    lease_until=None,
+                    # a request the dead process sent may still be in the platform's hands: ask a bit later
+                    next_attempt_at=now + timedelta(seconds=opts.reconcile_delay_seconds or 0)
+                    if after == "unknown"
+                    else None,
+                    updated_at=now,
+                )
+            ).rowcount
+            if changed:
+                recovered += 1
+                detail = (
+                    f"{reason} before anything was sent"
+                    if after == "planned"
+                    else f"{reason} during the upload; the platform will be asked"
+                )
+                _event(conn, row.id, row.status, after, opts.worker, detail)
+    return recovered
+
+
+def _apply_misfire_policy(engine: Engine, now: datetime, opts: DispatchOptions) -> tuple[int, int]:
+    """Planned posts more than the grace period late: re-slot once inside today's windows, or fail them."""
+    assert opts.grace_seconds is not None
+    cutoff = now - timedelta(seconds=opts.grace_seconds)
+    reslotted = missed = 0
+    with engine.begin() as conn:
+        late = conn.execute(
+            select(posts.c.id, posts.c.account_id, posts.c.platform, posts.c.slot_at, posts.c.attempts)
+            .where(posts.c.status == "planned", posts.c.slot_at < cutoff)
+            .order_by(posts.c.slot_at)
+        ).all()
+        if not late:
+            return 0, 0
+        account_rows = {
+            a.id: a
+            for a in conn.execute(
+                select(accounts.c.id, accounts.c.windows, accounts.c.timezone).where(
+                    accounts.c.id.in_({r.account_id for r in late})
+                )
+            )
+        }
+        already = set(
+            conn.execute(
+                select(events.c.post_id).where(
+                    events.c.post_id.in_([r.id for r in late]), events.c.detail.like("re-slotted%")
+                )
+            ).scalars()
+        )
+        taken: dict[int, list[datetime]] = {}
+        for row in late:
+            account = account_rows[row.account_id]
+            new_slot = None
+            if opts.misfire_policy == "reslot" and row.id not in already:
+                spacing = _spacing_seconds(row.platform, opts)
+                if row.account_id not in taken:
+                    taken[row.account_id] = _account_slots_today(conn, row.account_id, account.timezone, now)
+                new_slot = _next_free_slot(account.windows, account.timezone, now, taken[row.account_id], spacing)
+            if new_slot is not None:
+                taken[row.account_id].append(new_slot)
+                conn.execute(
+                    update(posts)
+                    .where(posts.c.id == row.id, posts.c.status == "planned")
+                    .values(slot_at=new_slot, updated_at=now)
+                )
+                _event(conn, row.id, "planned", "planned", opts.worker, f"re-slotted from {row.slot_at:%H:%M} UTC")
+                reslotted += 1
+            else:
+                late_by = (now - _aware(row.slot_at)).total_seconds() / 3600
+                message = f"missed its slot by {late_by:.1f} h (grace {opts.grace_seconds / 3600:g} h); not posted late"
+                conn.execute(
+                    update(posts)
+                    .where(posts.c.id == row.id, posts.c.status == "planned")
+                    .values(status="failed", error_code="missed_slot", last_error=message, updated_at=now)
+                )
+                _event(conn, row.id, "planned", "failed", opts.worker, message)
+                missed += 1
+    return reslotted, missed
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes through Core; every stored time is UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _account_slots_today(conn: Connection, account_id: int, tz_name: str, now: datetime) -> list[datetime]:
+    start, end = _local_day(now, tz_name)
+    rows = conn.execute(
+        select(posts.c.slot_at).where(
+            posts.c.account_id == account_id,
+            posts.c.slot_at >= start,
+            posts.c.slot_at < end,
+            posts.c.status.in_(("planned", "claimed", *COUNTED)),
+        )
+    ).scalars()
+    return [_aware(r) for r in rows]
+
+
+def _next_free_slot(
+    windows: Sequence[str], tz_name: str, now: datetime, taken: Sequence[datetime], spacing: float
+) -> datetime | None:
+    """The first moment after ``now`` inside one of today's windows that is ``spacing`` away from every slot."""
+    tz = ZoneInfo(tz_name)
+    local_now = now.astimezone(tz)
+    candidate = now + timedelta(seconds=random.uniform(0, 60))
+    for window in windows or ("00:00-23:59",):
+        start_text, _, end_text = window.partition("-")
+        day = local_now.date()
+        w_start = datetime.combine(day, _hhmm(start_text), tz).astimezone(UTC)
+        w_end = datetime.combine(day, _hhmm(end_text), tz).astimezone(UTC)
+        moment = max(candidate, w_start)
+        for _ in range(200):  # bounded walk through the window
+            if moment >= w_end:
+                break
+            clash = [t for t in taken if abs((t - moment).total_seconds()) < spacing]
+            if not clash:
+                return moment
+            moment = max(clash) + timedelta(seconds=spacing)
+    return None
+
+
+def _hhmm(value: str) -> Any:
+    hours, _, minutes = value.strip().partition(":")
+    from datetime import time as clock_time
+
+    return clock_time(int(hours), int(minutes or 0))
+
+
+def _local_day(now: datetime, tz_name: str) -> tuple[datetime, datetime]:
+    """UTC bounds of the local calendar day (``tz_name``) that contains ``now``."""
+    tz = ZoneInfo(tz_name)
+    local = now.astimezone(tz)
+    start = datetime.combine(local.date(), datetime.min.time(), tz)
+    end = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), tz)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def _spacing_seconds(platform: str, opts: DispatchOptions) -> float:
+    if opts.min_spacing_seconds is not None:
+        return opts.min_spacing_seconds
+    return effective_limits(platform).min_spacing_seconds
+
+
+# -- claiming --------------------------------------------------------------------------------------------------
+
+
+def _claim(engine: Engine, now: datetime, opts: DispatchOptions, status: str, limit: int) -> list[tuple[str, str]]:
+    """Atomically claim up to ``limit`` due posts in ``status``; return ``(post_id, claim_token)`` pairs.
+
+    Planned posts become ``claimed``. Unknown posts keep their status (a crash while reconciling must leave them
+    unknown, never planned) and only get the claim token and lease, so two dispatchers never ask twice at once.
+    """
+    assert opts.lease_seconds is not None
+    token = secrets.token_hex(8)
+    due = (
+        select(posts.c.id)
+        .join(accounts, accounts.c.id == posts.c.account_id)
+        .where(
+            posts.c.status == status,
+            or_(posts.c.next_attempt_at.is_(None), posts.c.next_attempt_at <= now),
+        )
+        .order_by(posts.c.slot_at, posts.c.id)
+        .limit(limit)
+    )
+    if status == "planned":
+        due = due.where(
+            posts.c.slot_at <= now,
+            posts.c.approval.in_(("not_required", "approved")),
+            accounts.c.status == "active",
+        )
+    else:
+        due = due.where(or_(posts.c.lease_until.is_(None), posts.c.lease_until <= now))
+    if opts.platforms:
+        due = due.where(posts.c.platform.in_(opts.platforms))
+    if engine.dialect.name == "postgresql":
+        due = due.with_for_update(of=posts, skip_locked=True)
+    after = "claimed" if status == "planned" else status
+    with engine.begin() as conn:
+        rows = conn.execute(
+            update(posts)
+            .where(posts.c.id.in_(due.scalar_subquery()), posts.c.status == status)
+            .values(
+                status=after,
+                claimed_by=opts.worker,
+                claim_token=token,
+                lease_until=now + timedelta(seconds=opts.lease_seconds),
+                updated_at=now,
+            )
+            .returning(posts.c.id)
+        ).all()
+        if status == "planned":
+            for (post_id,) in rows:
+                _event(conn, post_id, status, after, opts.worker)
+    return [(post_id, token) for (post_id,) in rows]
+
+
+def _load(conn: Connection, post_id: str) -> Any:
+    return conn.execute(
+        select(posts, accounts.c.handle, accounts.c.timezone, accounts.c.daily_cap, accounts.c.status.label("acct"))
+        .join(accounts, accounts.c.id == posts.c.account_id)
+        .where(posts.c.id == post_id)
+    ).one()
+
+
+def package_of(row: Any) -> PostPackage:
+    """The adapter's view of a post row (joined with its account's handle)."""
+    return PostPackage(
+        post_id=row.id,
+        idempotency_key=row.idempotency_key,
+        tracking_code=row.tracking_code,
+        platform=row.platform,
+        account_id=row.account_id,
+        account_handle=row.handle,
+        video_path=Path(row.video_path),
+        title=row.title,
+        caption=row.caption,
+        topics=tuple(row.topics or ()),
+        product_id=row.product_id,
+        product_link=row.product_link,
+        hook_style=row.hook_style,
+        ai_label=row.ai_label,
+        ad_disclosure=row.ad_disclosure,
+    )
+
+
+def _release(
+    conn: Connection,
+    post_id: str,
+    token: str,
+    before: str,
+    after: str,
+    worker: str,
+    detail: str,
+    **values: Any,
+) -> bool:
+    """Move a post we hold (``claim_token == token``) to ``after``, dropping the claim; False if we lost it."""
+    now = values.pop("now", None) or utcnow()
+    changed = conn.execute(
+        update(posts)
+        .where(posts.c.id == post_id, posts.c.claim_token == token)
+        .values(status=after, claimed_by=None, claim_token=None, lease_until=None, updated_at=now, **values)
+    ).rowcount
+    if changed:
+        _event(conn, post_id, before, after, worker, detail)
+    return bool(changed)
+
+
+# -- reconciliation --------------------------------------------------------------------------------------------
+
+
+def _reconcile_unknown(engine: Engine, clock: _Clock, opts: DispatchOptions, pool: _AdapterPool) -> list[PostOutcome]:
+    outcomes: list[PostOutcome] = []
+    while True:
+        claimed = _claim(engine, clock.now(), opts, "unknown", opts.batch_size)
+        if not claimed:
+            return outcomes
+        for post_id, token in claimed:
+            outcomes.append(_reconcile_one(engine, clock, opts, pool, post_id, token))
+
+
+def _reconcile_one(
+    engine: Engine, clock: _Clock, opts: DispatchOptions, pool: _AdapterPool, post_id: str, token: str
+) -> PostOutcome:
+    with engine.connect() as conn:
+        row = _load(conn, post_id)
+    package = package_of(row)
+    tries = _reconcile_tries(engine, post_id)
+    try:
+        adapter = pool.get(row.platform)
+        found = adapter.find(package, _credentials(row.account_id))
+    except (RetryableError, RateLimited, SessionExpired, AccountRestricted) as err:
+        with engine.begin() as conn:
+            if tries + 1 >= opts.reconcile_max_attempts:
+                message = f"outcome unknown and the platform could not be asked {tries + 1} times: {err}"
+                _release(
+                    conn,
+                    post_id,
+                    token,
+                    "unknown",
+                    "failed",
+                    opts.worker,
+                    message,
+                    error_code="unreconciled",
+                    last_error=message,
+                    now=clock.now(),
+                )
+                return PostOutcome(post_id, row.account_id, row.platform, "failed", message)
+            retry = clock.now() + timedelta(seconds=_backoff(opts, tries + 1))
+            _release(
+                conn,
+                post_id,
+                token,
+                "unknown",
+                "unknown",
+                opts.worker,
+                f"reconcile: cannot ask yet: {err}",
+                next_attempt_at=retry,
+                last_error=str(err),
+                now=clock.now(),
+            )
+        if isinstance(err, SessionExpired):
+            _mark_needs_login(engine, row.account_id, str(err), opts.worker)
+        return PostOutcome(post_id, row.account_id, row.platform, "unknown", str(err))
+    except PostRejected as err:
+        found, err_text = None, str(err)
+        log.warning("reconcile %s: %s", post_id, err_text)
+    with engine.begin() as conn:
+        if found is not None:
+            _release(
+                conn,
+                post_id,
+                token,
+                "unknown",
+                "posted",
+                opts.worker,
+                f"reconciled: the platform has it as {found.remote_id}",
+                remote_id=found.remote_id,
+                remote_url=found.remote_url,
+                posted_at=found.published_at or clock.now(),
+                error_code=None,
+                last_error=None,
+                now=clock.now(),
+            )
+            return PostOutcome(post_id, row.account_id, row.platform, "posted", "reconciled", found.remote_id)
+        _release(
+            conn,
+            post_id,
+            token,
+            "unknown",
+            "planned",
+            opts.worker,
+            "reconciled: the platform has no such post; it will be published again",
+            next_attempt_at=None,
+            now=clock.now(),
+        )
+    return PostOutcome(post_id, row.account_id, row.platform, "planned", "reconciled: not on the platform")
+
+
+def _reconcile_tries(engine: Engine, post_id: str) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                select(func.count()).where(events.c.post_id == post_id, events.c.detail.like("reconcile: cannot%"))
+            ).scalar_one()
+        )
+
+
+# -- publishing ------------------------------------------------------------------------------------------------
+
+
+def _publish_claimed(engine: Engine, clock: _Clock, opts: DispatchOptions, pool: _AdapterPool) -> list[PostOutcome]:
+    outcomes: list[PostOutcome] = []
+    budget = opts.max_posts
+    threads = 1 if pool.given is not None else opts.concurrency
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="publish") as executor:
+        while budget is None or budget > 0:
+            limit = opts.batch_size if budget is None else min(opts.batch_size, budget)
+            claimed = _claim(engine, clock.now(), opts, "planned", limit)
+            if not claimed:
+                break
+            if budget is not None:
+                budget -= len(claimed)
+            # one post per account at a time keeps spacing checks meaningful; other accounts run in parallel
+            by_account: dict[int, list[tuple[str, str]]] = {}
+            with engine.connect() as conn:
+                owners: dict[str, int] = dict(
+                    conn.execute(
+                        select(posts.c.id, posts.c.account_id).where(posts.c.id.in_([p for p, _ in claimed]))
+                    ).all()
+                )
+            for post_id, token in claimed:
+                by_account.setdefault(owners[post_id], []).append((post_id, token))
+            futures = [
+                executor.submit(_publish_account_batch, engine, clock, opts, pool, batch)
+                for batch in by_account.values()
+            ]
+            for future in futures:
+                outcomes += future.result()
+    return outcomes
+
+
+def _publish_account_batch(
+    engine: Engine, clock: _Clock, opts: DispatchOptions, pool: _AdapterPool, batch: list[tuple[str, str]]
+) -> list[PostOutcome]:
+    return [_publish_one(engine, clock, opts, pool, post_id, token) for post_id, token in batch]
+
+
+def _publish_one(
+    engine: Engine, clock: _Clock, opts: DispatchOptions, pool: _AdapterPool, post_id: str, token: str
+) -> PostOutcome:
+    gate = _begin_upload(engine, clock.now(), opts, post_id, token)
+    if isinstance(gate, PostOutcome):
+        return gate
+    row = gate
+    package = package_of(row)
+    try:
+        adapter = pool.get(row.platform)
+        receipt = adapter.publish(package, _credentials(row.account_id))
+    except PublishError as err:
+        return _record_error(engine, clock.now(), opts, row, token, err)
+    except Exception as exc:  # an adapter bug: the post may be out, so ask the platform, never resend
+        log.exception("publishing %s crashed", post_id)
+        crash = OutcomeUnknown("adapter_crashed", f"{type(exc).__name__}: {exc}")
+        return _record_error(engine, clock.now(), opts, row, token, crash)
+    return _record_receipt(engine, clock.now(), opts, row, token, receipt)
+
+
+def _begin_upload(engine: Engine, now: datetime, opts: DispatchOptions, post_id: str, token: str) -> Any:
+    """Check caps and compliance under the account's lock, then mark the post uploading; or return the outcome."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(
+                select(accounts.c.id)
+                .where(accounts.c.id == select(posts.c.account_id).where(posts.c.id == post_id).scalar_subquery())
+                .with_for_update()
+            )
+        row = _load(conn, post_id)
+        if row.claim_token != token or row.status != "claimed":
+            return PostOutcome(post_id, row.account_id, row.platform, row.status, "claim lost to another dispatcher")
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"mcn.platform.{row.platform}"})
+
+        def hold(detail: str, until: datetime | None) -> PostOutcome:
+            _release(conn, post_id, token, "claimed", "planned", opts.worker, detail, next_attempt_at=until, now=now)
+            return PostOutcome(post_id, row.account_id, row.platform, "planned", detail)
+
+        def fail(code: str, message: str) -> PostOutcome:
+            _release(
+                conn,
+                post_id,
+                token,
+                "claimed",
+                "failed",
+                opts.worker,
+                message,
+                error_code=code,
+                last_error=message,
+                now=now,
+            )
+            return PostOutcome(post_id, row.account_id, row.platform, "failed", message)
+
+        if row.acct != "active":
+            return hold(f"account is {row.acct}; post held", None)
+        problem = package_of(row).compliance_problem()
+        if problem:
+            return fail("not_compliant", f"refused before leaving: {problem}")
+        limits = effective_limits(row.platform)
+        day_start, day_end = _local_day(now, row.timezone)
+        started = posts.c.upload_started_at
+        used_today = conn.execute(
+            select(func.count()).where(
+                posts.c.account_id == row.account_id,
+                posts.c.status.in_(COUNTED),
+                started >= day_start,
+                started < day_end,
+            )
+        ).scalar_one()
+        cap = min(row.daily_cap, limits.per_account_daily_max) if opts.respect_platform_limits else row.daily_cap
+        if used_today >= cap:
+            return hold(f"account's daily cap ({cap}) reached; waits for its next day", day_end)
+        spacing = _spacing_seconds(row.platform, opts)
+        last = conn.execute(
+            select(func.max(started)).where(posts.c.account_id == row.account_id, posts.c.status.in_(COUNTED))
+        ).scalar_one()
+        if last is not None and spacing > 0 and (now - _aware(last)).total_seconds() < spacing:
+            until = _aware(last) + timedelta(seconds=spacing)
+            return hold(f"spacing: the account posted {(now - _aware(last)).total_seconds():.0f} s ago", until)
+        if opts.respect_platform_limits:
+            deferred = _platform_gate(conn, row.platform, row.account_id, limits, now)
+            if deferred is not None:
+                return hold(*deferred)
+        conn.execute(
+            update(posts)
+            .where(posts.c.id == post_id, posts.c.claim_token == token)
+            .values(
+                status="uploading",
+                attempts=posts.c.attempts + 1,
+                upload_started_at=now,
+                lease_until=now + timedelta(seconds=opts.lease_seconds or 600),
+                updated_at=now,
+            )
+        )
+        _event(conn, post_id, "claimed", "uploading", opts.worker, f"attempt {row.attempts + 1}")
+        return _load(conn, post_id)
+
+
+def _platform_gate(
+    conn: Connection, platform: str, account_id: int, limits: PlatformLimits, now: datetime
+) -> tuple[str, datetime] | None:
+    """Defer when the platform's daily total (all accounts) or its per-token rate per minute would be exceeded.
+
+    Counted from the database under the platform lock, so the limits hold across dispatchers.
+    """
+    started = posts.c.upload_started_at
+    if limits.platform_daily_max is not None:
+        day_start, day_end = _local_day(now, "UTC")
+        total = conn.execute(
+            select(func.count()).where(
+                posts.c.platform == platform, posts.c.status.in_(COUNTED), started >= day_start, started < day_end
+            )
+        ).scalar_one()
+        if total >= limits.platform_daily_max:
+            return f"platform {platform}'s daily limit ({limits.platform_daily_max}) reached", day_end
+    if limits.requests_per_minute:
+        minute_ago = now - timedelta(seconds=60)
+        recent = conn.execute(
+            select(func.count(), func.min(started)).where(
+                posts.c.account_id == account_id, started > minute_ago, posts.c.upload_started_at.is_not(None)
+            )
+        ).one()
+        if recent[0] >= limits.requests_per_minute:
+            return f"platform {platform}'s rate per account ({limits.requests_per_minute}/min) reached", _aware(
+                recent[1]
+            ) + timedelta(seconds=60)
+    return None
+
+
+def _record_receipt(
+    engine: Engine, now: datetime, opts: DispatchOptions, row: Any, token: str, receipt: PublishReceipt
+) -> PostOutcome:
+    detail = "posted" + (" (throttled by the platform)" if receipt.limited else "")
+    with engine.begin() as conn:
+        done = _release(
+            conn,
+            row.id,
+            token,
+            "uploading",
+            "posted",
+            opts.worker,
+            detail,
+            remote_id=receipt.remote_id,
+            remote_url=receipt.remote_url,
+            remote_upload_id=receipt.upload_id,
+            posted_at=now,
+            error_code=None,
+            last_error=None,
+            now=now,
+        )
+        if not done:
+            # Our claim was taken over (lease expired while the platform was slow). The post IS out: record the
+            # remote id anyway so reconciliation does not have to find it, unless it is already recorded.
+            conn.execute(
+                update(posts)
+                .where(posts.c.id == row.id, posts.c.status.in_(("unknown", "planned", "claimed")))
+                .values(
+                    status="posted",
+                    remote_id=receipt.remote_id,
+                    remote_url=receipt.remote_url,
+                    posted_at=now,
+                    claimed_by=None,
+                    claim_token=None,
+                    lease_until=None,
+                    updated_at=now,
+                )
+            )
+            _event(conn, row.id, None, "posted", opts.worker, "posted after this dispatcher's lease had expired")
+    return PostOutcome(row.id, row.account_id, row.platform, "posted", detail, receipt.remote_id)
+
+
+def _backoff(opts: DispatchOptions, attempt: int) -> float:
+    base = (opts.backoff_seconds or 60.0) * 2 ** max(0, attempt - 1)
+    return min(opts.backoff_max_seconds, base) * random.uniform(0.8, 1.2)
+
+
+def _record_error(
+    engine: Engine, now: datetime, opts: DispatchOptions, row: Any, token: str, err: PublishError
+) -> PostOutcome:
+    text_ = str(err)
+    attempts = row.attempts
+    status, detail = "planned", text_
+    with engine.begin() as conn:
+        values: dict[str, Any] = {"error_code": err.code, "last_error": text_, "now": now}
+        if isinstance(err, OutcomeUnknown):
+            status = "unknown"
+            values["next_attempt_at"] = now + timedelta(seconds=opts.reconcile_delay_seconds or 0)
+        elif isinstance(err, PostRejected):
+            status = "failed"
+        elif isinstance(err, SessionExpired | AccountRestricted):
+            values["next_attempt_at"] = None
+        elif attempts >= (opts.max_attempts or 5):
+            status, detail = "failed", f"gave up after {attempts} attempts: {text_}"
+            values["last_error"] = detail
+        else:
+            wait = err.retry_after if isinstance(err, RateLimited) and err.retry_after else _backoff(opts, attempts)
+            values["next_attempt_at"] = now + timedelta(seconds=wait)
+            detail = f"{text_}; retry in {wait:.0f} s"
+        if isinstance(err, SessionExpired | AccountRestricted):
+            # Nothing went out; the attempt does not count against the post.
+            values["attempts"] = max(0, attempts - 1)
+        _release(conn, row.id, token, "uploading", status, opts.worker, detail, **values)
+    if isinstance(err, SessionExpired):
+        _mark_needs_login(engine, row.account_id, text_, opts.worker)
+    elif isinstance(err, AccountRestricted):
+        _pause_for_day(engine, row.account_id, row.timezone, now, text_)
+    return PostOutcome(row.id, row.account_id, row.platform, status, detail)
+
+
+def _mark_needs_login(engine: Engine, account_id: int, reason: str, worker: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            update(accounts)
+            .where(accounts.c.id == account_id, accounts.c.status.in_(("active", "paused")))
+            .values(status="needs_login", status_reason=reason[:300], updated_at=utcnow())
+        )
+    log.warning("account %s needs a login: %s", account_id, reason)
+
+
+def _pause_for_day(engine: Engine, account_id: int, tz_name: str, now: datetime, reason: str) -> None:
+    _, day_end = _local_day(now, tz_name)
+    with engine.begin() as conn:
+        conn.execute(
+            update(accounts)
+            .where(accounts.c.id == account_id, accounts.c.status == "active")
+            .values(status="paused", status_reason=reason[:300], paused_until=day_end, updated_at=utcnow())
+        )
+    log.warning("account %s paused until %s: %s", account_id, day_end.isoformat(), reason)
+
+
+def _credentials(account_id: int) -> Credentials:
+    from accounts.vault import load_credentials
+
+    return load_credentials(account_id)
+
+
+# -- queries for the CLI and the flow ----------------------------------------------------------------------------
+
+
+def outbox_counts(day: Any = None) -> dict[str, int]:
+    """Posts per status (for one plan date, or all)."""
+    engine = get_engine()
+    stmt = select(posts.c.status, func.count()).group_by(posts.c.status)
+    if day is not None:
+        stmt = stmt.where(posts.c.plan_date == day)
+    with engine.connect() as conn:
+        return {status: int(n) for status, n in conn.execute(stmt).all()}
+
+
+__all__ = [
+    "DispatchOptions",
+    "DispatchReport",
+    "PostOutcome",
+    "outbox_counts",
+    "package_of",
+    "publish_due",
+    "worker_name",
+]
