@@ -1,7 +1,7 @@
 """Run every benchmark in turn; each prints its own baseline measured in the same run and the ratio.
 
-.venv/bin/python bench/run_all.py            # ASR, render, 60-min pipeline, 6-h memory, sandbox
-.venv/bin/python bench/run_all.py --quick    # 10-minute pipeline, 1-hour memory source
+.venv/bin/python bench/run_all.py            # ASR, render, 60-min pipeline, 6-h memory, sandbox, plan
+.venv/bin/python bench/run_all.py --quick    # 10-minute pipeline, 1-hour memory source, 2,000-account plan
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ def main() -> int:
         ["bench_pipeline.py", "--minutes", "10" if args.quick else "60", "--clips", "5" if args.quick else "30"],
         ["bench_memory.py", "--hours", "1" if args.quick else "6"],
         ["bench_sandbox.py"],
+        ["bench_plan.py", "--accounts", "2000", "--clips", "24000"] if args.quick else ["bench_plan.py"],
     ]
     failed = 0
     for script, *rest in runs:

@@ -173,11 +173,14 @@ def make_clips(
     max_seconds: float = 60.0,
     out: str | None = None,
     detector: str | None = None,
+    width: int = 1080,
+    height: int = 1920,
 ) -> dict[str, Any] | State:
     """Make clips from ``source`` (a video file or an http(s) URL) into ``out``; return the manifest.
 
     ``products`` is a CSV/JSON product list; ``transcript`` an SRT/VTT used instead of ASR; ``language`` is
-    ``auto``, ``zh`` or ``en``; ``detector`` overrides ``MCN_DETECTOR`` (heuristic, openai, transformers).
+    ``auto``, ``zh`` or ``en``; ``detector`` overrides ``MCN_DETECTOR`` (heuristic, openai, transformers);
+    ``width`` x ``height`` is the rendered size (9:16; the demo renders smaller to stay quick).
     """
     settings = get_settings()
     data_dir = settings.resolved_data_dir
@@ -191,6 +194,7 @@ def make_clips(
         "min_seconds": min_seconds,
         "max_seconds": max_seconds,
         "detector": backend,
+        "size": f"{width}x{height}",
     }
     run_id, source_id = store.start_run("make_clips", source, params, flow_run_id=str(runtime.flow_run.id or ""))
     out_dir = Path(out) if out else data_dir / "renders" / run_id[:12]
@@ -268,7 +272,11 @@ def make_clips(
     tracker("plan", 1.0, f"{len(plans)} clips")
 
     render_options = RenderOptions(
-        ffmpeg=settings.ffmpeg, font_family=settings.font_family, produce_id_prefix=f"{run_id[:12]}-"
+        ffmpeg=settings.ffmpeg,
+        font_family=settings.font_family,
+        produce_id_prefix=f"{run_id[:12]}-",
+        width=width,
+        height=height,
     )
     rendered_state = render_task(info, plans, text, out_dir, render_options, tracker, return_state=True)
     if rendered_state.is_failed():

@@ -104,6 +104,7 @@ def _make_one(
     max_seconds: float,
     out_dir: Path | None,
     detector: str | None,
+    size: tuple[int, int] = (1080, 1920),
 ) -> str | None:
     """Run the flow for one source; print where the clips are or the one-line reason. Returns the error."""
     from flows.make_clips import STEPS, make_clips
@@ -136,6 +137,8 @@ def _make_one(
                 max_seconds=max_seconds,
                 out=str(out_dir) if out_dir else None,
                 detector=detector,
+                width=size[0],
+                height=size[1],
                 return_state=True,
             )
         finally:

@@ -1,30 +1,262 @@
-"""The demo: the whole loop on embedded defaults (SQLite, ephemeral Prefect, offline detector).
+"""The demo: the whole loop on embedded defaults (SQLite, ephemeral Prefect, offline detector, sandbox platform).
 
-Until the sandbox platform and the publisher land, the loop is: generate a sample livestream (espeak-ng speech
-over a test picture, with a product list), make clips from it, print where they are.
+1. Generate two sample livestreams (espeak-ng speech over a test picture, each with a product list) and make
+   clips from them (rendered at 540x960 to stay quick).
+2. Start the sandbox platform in its own process, with a manual clock; create a few dozen creator accounts on it
+   through its admin API (no manual steps), register them in mcn with their API tokens encrypted in the vault,
+   and put the sample products in its catalogue.
+3. Plan tomorrow (Asia/Shanghai) across the accounts: caps, posting windows, spacing, one clip per platform.
+4. Compress the day: step a simulated clock through tomorrow's slots, moving the sandbox's clock along, and run a
+   dispatcher pass at each step, so every post goes out at its slot in a few seconds of real time.
+5. Print what went out and what the outbox holds.
+
+Everything lives under ``<data dir>/demo`` (its own SQLite database, so re-runs start clean); the whisper model
+and settings are the usual ones.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
+import shutil
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
+import httpx
 from rich.console import Console
+from rich.table import Table
 
 from mcn.settings import get_settings
 
+DEMO_ACCOUNTS = 30
+DEMO_TZ = "Asia/Shanghai"
+# Demo accounts take any product: three short samples give fewer clips than accounts, and the plan spreads them
+# one per account. (Niche matching is in tests/test_plan.py; set niches with `mcn accounts add --niche`.)
+PERSONAS = ("护肤达人", "居家好物", "户外装备控")
 
-def run_demo(workdir: Path | None, console: Console) -> int:
+
+def run_demo(workdir: Path | None, console: Console, accounts: int = DEMO_ACCOUNTS) -> int:
     """Run the demo; return the process exit code."""
-    from mcn.cli import _make_one
-    from mcn.samples import build_script, generate_stream
-    from mcn.samples.scripts import DEV_EN
+    from mcn.samples.scripts import DEV_EN, HELDOUT2_EN, HELDOUT_EN
 
     base = (workdir or get_settings().resolved_data_dir / "demo").resolve()
-    with console.status("generating a sample livestream (espeak-ng + lavfi)"):
-        stream = generate_stream(build_script(DEV_EN, products=len(DEV_EN.segments)), base / "stream")
-    console.print(f"sample stream: {stream.video} ({stream.duration:.0f} s, {len(stream.products)} products)")
-    error = _make_one(str(stream.video), stream.products_csv, None, "auto", 10, 15.0, 60.0, base / "clips", None)
-    if error:
-        return 1
-    console.print(f"open {base / 'clips' / 'clips.json'} to see every clip's hook, title, score and reason")
+    for stale in (base / "demo.db", base / "demo.db-wal", base / "demo.db-shm", base / "sandbox"):
+        if stale.is_dir():
+            shutil.rmtree(stale)
+        else:
+            stale.unlink(missing_ok=True)
+    base.mkdir(parents=True, exist_ok=True)
+    _use_database(f"sqlite:///{base / 'demo.db'}")
+
+    made = 0
+    for name, script in (("stream-a", DEV_EN), ("stream-b", HELDOUT_EN), ("stream-c", HELDOUT2_EN)):
+        error = _clips_from_sample(name, script, base, console)
+        if error:
+            return 1
+        made += 1
+    clip_count = _count_clips()
+    console.print(f"{clip_count} clips from {made} sample streams", highlight=False)
+
+    from sandbox.process import spawn_sandbox
+
+    tz = ZoneInfo(DEMO_TZ)
+    day = (datetime.now(tz) + timedelta(days=1)).date()
+    day_start = datetime.combine(day, datetime.min.time(), tz)
+    admin_token = secrets.token_urlsafe(24)
+    with (
+        console.status("starting the sandbox platform"),
+        spawn_sandbox(
+            base / "sandbox",
+            admin_token,
+            "--clock",
+            "manual",
+            "--start",
+            day_start.strftime("%Y-%m-%d %H:%M"),
+            log=base / "sandbox.log",
+        ) as url,
+    ):
+        os.environ["MCN_SANDBOX_URL"] = url
+        os.environ["MCN_SANDBOX_PUBLISH_VIA"] = "api"
+        get_settings.cache_clear()
+        console.print(f"sandbox platform on {url} (creator pages: {url}/login)", highlight=False)
+        admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin_token}"}, timeout=30)
+        with admin:
+            account_ids = _create_accounts(admin, accounts)
+            _list_products(admin, url)
+            console.print(f"{len(account_ids)} sandbox accounts registered in mcn (tokens encrypted)", highlight=False)
+            planned = _plan(day, day_start, console)
+            if not planned:
+                console.print("[red]error:[/red] the plan has no posts; see the unfilled slots above")
+                return 1
+            posted = _run_compressed_day(admin, day_start, console)
+    _print_outcome(posted, console)
+    console.print(f"demo database: {base / 'demo.db'}; clips under {base}", highlight=False)
     return 0
+
+
+def _use_database(url: str) -> None:
+    from mcn.db import dispose_engines
+
+    os.environ["MCN_DATABASE_URL"] = url
+    get_settings.cache_clear()
+    dispose_engines()
+
+
+def _clips_from_sample(name: str, script: Any, base: Path, console: Console) -> str | None:
+    from mcn.cli import _make_one
+    from mcn.samples import build_script, generate_stream
+
+    with console.status(f"generating sample livestream {name} (espeak-ng + lavfi)"):
+        # each bank's segments twice over (as numbered products): a longer stream, more clips to post
+        stream = generate_stream(build_script(script, products=2 * len(script.segments)), base / name)
+    console.print(f"sample stream: {stream.video} ({stream.duration:.0f} s, {len(stream.products)} products)")
+    return _make_one(
+        str(stream.video), stream.products_csv, None, "auto", 15, 6.0, 30.0, base / f"{name}-clips", None, (540, 960)
+    )
+
+
+def _count_clips() -> int:
+    from sqlalchemy import func, select
+
+    from mcn.db import get_engine
+    from mcn.tables import ClipRecord
+
+    with get_engine().connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(ClipRecord)).scalar_one())
+
+
+def _create_accounts(admin: httpx.Client, count: int) -> list[int]:
+    from accounts.registry import AccountSpec, record_login, upsert_accounts
+    from accounts.vault import store_secret
+
+    remote = []
+    for n in range(1, count + 1):
+        answer = admin.post("/api/admin/accounts", json={"handle": f"demo_creator_{n:02d}"})
+        answer.raise_for_status()
+        remote.append(answer.json())
+    specs = [
+        AccountSpec(
+            platform="sandbox",
+            handle=r["handle"],
+            display_name=f"好物分享官 {n:02d}",
+            persona=PERSONAS[n % len(PERSONAS)],
+            timezone=DEMO_TZ,
+            author_id=r["author_buyin_id"],
+        )
+        for n, r in enumerate(remote, start=1)
+    ]
+    registered = upsert_accounts(specs)
+    ids = []
+    for (account, _), r in zip(registered, remote, strict=True):
+        store_secret(account.id, "api_token", r["api_token"])
+        record_login(account.id)
+        ids.append(account.id)
+    return ids
+
+
+def _list_products(admin: httpx.Client, url: str) -> None:
+    """Put mcn's products in the sandbox catalogue; mcn links them to the sandbox's product pages."""
+    from sqlmodel import select
+
+    from mcn.db import session
+    from mcn.tables import ProductRecord
+
+    niches = ("beauty", "home", "outdoor")
+    with session() as db:
+        for n, product in enumerate(db.exec(select(ProductRecord)).all()):
+            body = {
+                "product_id": product.id,
+                "name": product.name,
+                "price": product.price or 99.0,
+                "commission_rate": product.commission_rate or 0.2,
+            }
+            admin.post("/api/admin/products", json=body).raise_for_status()
+            product.link = f"{url}/item/{product.id}"
+            product.niches = [niches[n % len(niches)]]
+            db.add(product)
+        db.commit()
+
+
+def _plan(day: date, day_start: datetime, console: Console) -> int:
+    from publisher.plan import plan_day
+
+    result = plan_day(day, platform="sandbox", now=day_start.astimezone(UTC))
+    table = Table(title=f"posting plan for {day} ({DEMO_TZ})")
+    for col in ("planned posts", "accounts with posts", "unfilled slots"):
+        table.add_column(col, justify="right")
+    planned = len(result.posts)
+    unfilled = result.unfilled_by_reason()
+    table.add_row(str(planned), str(result.accounts), str(sum(unfilled.values())))
+    console.print(table)
+    for reason, count in unfilled.items():
+        console.print(f"  {count} slots unfilled: {reason}", highlight=False)
+    return planned
+
+
+def _run_compressed_day(admin: httpx.Client, day_start: datetime, console: Console) -> list[Any]:
+    """Step a simulated clock through the day's slots; the sandbox's clock follows; one pass per step."""
+    from sqlalchemy import select
+
+    from mcn.db import get_engine
+    from mcn.tables import PostRecord
+    from publisher.dispatch import DispatchOptions, publish_due
+
+    posts = PostRecord.__table__  # type: ignore[attr-defined]
+    with get_engine().connect() as conn:
+        slots = sorted(
+            {_aware(s) for s in conn.execute(select(posts.c.slot_at).where(posts.c.status == "planned")).scalars()}
+        )
+    options = DispatchOptions(concurrency=4, reconcile_delay_seconds=0)
+    outcomes: list[Any] = []
+    with console.status("publishing through the day (compressed)") as status:
+        for slot in slots:
+            moment = slot + timedelta(seconds=1)
+            admin.post("/api/admin/clock", json={"set_time": moment.timestamp()}).raise_for_status()
+            report = publish_due(now=moment, options=options)
+            outcomes += report.outcomes
+            local = moment.astimezone(ZoneInfo(DEMO_TZ))
+            status.update(f"publishing through the day (compressed): {local:%H:%M}, {len(outcomes)} attempts")
+    return outcomes
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _print_outcome(outcomes: list[Any], console: Console) -> None:
+    from sqlalchemy import select
+
+    from mcn.db import get_engine
+    from mcn.tables import AccountRecord, PostRecord
+
+    posts, accounts = PostRecord.__table__, AccountRecord.__table__  # type: ignore[attr-defined]
+    tz = ZoneInfo(DEMO_TZ)
+    with get_engine().connect() as conn:
+        rows = conn.execute(
+            select(posts, accounts.c.handle)
+            .join(accounts, accounts.c.id == posts.c.account_id)
+            .order_by(posts.c.slot_at)
+        ).all()
+    table = Table(title="what went out (each post: AI label in file, caption and flag; 广告 with its link)")
+    for col in ("UTC+8", "account", "product", "title", "outcome"):
+        table.add_column(col, overflow="fold" if col == "outcome" else "ellipsis", no_wrap=col != "outcome")
+    for r in rows:
+        outcome = "posted" if r.status == "posted" else f"{r.status}: {r.error_code or ''}"
+        table.add_row(
+            f"{_aware(r.slot_at).astimezone(tz):%H:%M}",
+            r.handle.removeprefix("demo_creator_"),
+            r.product_id or "-",
+            r.title[:22],
+            outcome,
+        )
+    console.print(table)
+    counts = Counter(r.status for r in rows)
+    accounts_posting = len({r.account_id for r in rows if r.status == "posted"})
+    console.print(
+        f"{counts.get('posted', 0)} of {len(rows)} planned posts went out on {accounts_posting} accounts "
+        f"({', '.join(f'{n} {s}' for s, n in sorted(counts.items()))}); {len(outcomes)} publish attempts",
+        highlight=False,
+    )

@@ -20,12 +20,14 @@ watch list (research notes, lesson 3: "caps per account, per platform and per ap
 * **outbox** - writes packages to a folder for a human to post; nothing to protect.
 
 A platform without an entry gets :data:`DEFAULT_LIMITS` (as careful as Douyin); add one with
-:func:`register_limits` when an adapter lands.
+:func:`register_limits` when an adapter lands. The operator can override single numbers per platform with
+``MCN_PLATFORM_LIMITS`` (JSON, e.g. ``{"sandbox": {"min_spacing_seconds": 0}}`` for a test run):
+:func:`effective_limits` applies them, and the planner and the dispatcher both read limits through it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 #: ``per_account_daily_max`` of a platform that has no limit (an int keeps arithmetic plain; no account plans more).
 UNLIMITED = 1_000_000
@@ -52,6 +54,11 @@ class PlatformLimits:
     source: str = ""
 
     def __post_init__(self) -> None:
+        for name in ("per_account_daily_max", "platform_daily_max", "min_spacing_seconds", "requests_per_minute"):
+            value = getattr(self, name)
+            optional = name in ("platform_daily_max", "requests_per_minute")
+            if not (isinstance(value, int) and not isinstance(value, bool)) and not (optional and value is None):
+                raise ValueError(f"platform limits: {name} must be a whole number, not {value!r}")
         if self.per_account_daily_max < 0 or (self.platform_daily_max is not None and self.platform_daily_max < 0):
             raise ValueError("platform limits: daily maximums cannot be negative")
         if self.min_spacing_seconds < 0:
@@ -87,28 +94,34 @@ def limits_for(platform: str) -> PlatformLimits:
     return _REGISTRY.get(platform, DEFAULT_LIMITS)
 
 
-def known_platforms() -> list[str]:
-    """Platforms with their own entry."""
-    return sorted(_REGISTRY)
-
-
 def effective_limits(platform: str) -> PlatformLimits:
-    """:func:`limits_for`, with the operator's overrides from ``MCN_PLATFORM_LIMITS`` applied.
+    """:func:`limits_for` with the operator's ``MCN_PLATFORM_LIMITS`` overrides for ``platform`` applied.
 
     ``MCN_PLATFORM_LIMITS='{"sandbox": {"min_spacing_seconds": 0}}'`` fits a sandbox started with
     ``--min-interval 0`` (the demo's compressed day, the multi-dispatcher tests). Overrides can only describe what
     the platform allows; the plan and the dispatcher both read this function, so they never disagree.
-    """
-    from dataclasses import replace
 
+    Raises:
+        ValueError: one line naming the platform and the bad field or value.
+    """
     from mcn.settings import get_settings
 
     base = limits_for(platform)
-    changes = get_settings().platform_limits.get(platform)
-    if not changes:
+    overrides = get_settings().platform_limits.get(platform)
+    if not overrides:
         return base
-    fields = {"per_account_daily_max", "platform_daily_max", "min_spacing_seconds", "requests_per_minute"}
-    unknown = set(changes) - fields
+    names = {f.name for f in fields(PlatformLimits)} - {"source"}
+    unknown = sorted(set(overrides) - names)
     if unknown:
-        raise ValueError(f"MCN_PLATFORM_LIMITS[{platform!r}]: unknown keys {', '.join(sorted(unknown))}")
-    return replace(base, **changes, source=f"{base.source}; overridden by MCN_PLATFORM_LIMITS")  # type: ignore[arg-type]
+        raise ValueError(
+            f"MCN_PLATFORM_LIMITS: {platform}: unknown field {unknown[0]!r}; known: {', '.join(sorted(names))}"
+        )
+    try:
+        return replace(base, **overrides, source=f"{base.source}; overridden by MCN_PLATFORM_LIMITS")  # type: ignore[arg-type]
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"MCN_PLATFORM_LIMITS: {platform}: {exc}") from None
+
+
+def known_platforms() -> list[str]:
+    """Platforms with their own entry."""
+    return sorted(_REGISTRY)

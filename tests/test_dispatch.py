@@ -364,3 +364,52 @@ def test_kill_dash_9_at_random_moments_loses_and_duplicates_nothing(data_dir: Pa
         recovered = conn.execute(select(func.count()).where(events.c.detail.like("%is gone%"))).scalar_one()
     assert kills >= 3 and recovered >= 1, f"{kills} kills, {recovered} claims recovered from killed dispatchers"
     print(f"\nkill -9: {kills} kills, {recovered} claims recovered, 240 posts exactly once")
+
+
+# -- the command line and the Prefect flow -----------------------------------------------------------------------
+
+
+def test_publish_and_review_commands(env: str, videos: list[Path]) -> None:
+    from typer.testing import CliRunner
+
+    from mcn.cli import app
+
+    free, gated = mirror_accounts(sandbox_accounts(env, 2, "cli"))
+    with get_engine().begin() as conn:
+        conn.execute(update(accounts).where(accounts.c.id == gated).values(approval_required=True))
+    fill_outbox([free], videos[200:], 1, _now() - timedelta(minutes=1))
+    held = fill_outbox([gated], videos[210:], 2, _now() - timedelta(minutes=1), approval="pending")
+    runner = CliRunner()
+    wide = {"COLUMNS": "200", "MCN_PLATFORM_LIMITS": '{"sandbox": {"min_spacing_seconds": 0}}'}
+    get_settings.cache_clear()
+    due = runner.invoke(app, ["publish", "due"], env=wide)
+    get_settings.cache_clear()
+    assert due.exit_code == 0, due.output
+    assert "1 posted" in due.output
+    listed = runner.invoke(app, ["review", "list"], env=wide)
+    assert listed.exit_code == 0 and held[0] in listed.output and held[1] in listed.output
+    wrong = runner.invoke(app, ["review", "approve", "not-a-post"], env=wide)
+    assert wrong.exit_code == 1 and "not-a-post: no such post" in wrong.output
+    assert runner.invoke(app, ["review", "approve", held[0]], env=wide).exit_code == 0
+    rejected = runner.invoke(app, ["review", "reject", held[1], "--reason", "off-brand music"], env=wide)
+    assert rejected.exit_code == 0 and "rejected 1" in rejected.output
+    assert "2 posted" not in runner.invoke(app, ["publish", "due"], env=wide).output  # spacing: 600 s on sandbox
+    status = runner.invoke(app, ["publish", "status", "--failed"], env=wide)
+    assert status.exit_code == 0 and "rejected" in status.output
+    get_settings.cache_clear()
+
+
+def test_publish_due_flow_runs_a_pass_in_prefect(env: str, videos: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    from prefect.testing.utilities import prefect_test_harness
+
+    from flows.publish_due import publish_due_flow
+
+    monkeypatch.setenv("MCN_PLATFORM_LIMITS", '{"sandbox": {"min_spacing_seconds": 0}}')
+    get_settings.cache_clear()
+    ids = mirror_accounts(sandbox_accounts(env, 2, "flow"))
+    fill_outbox(ids, videos[220:], 2, _now() - timedelta(minutes=1))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    with prefect_test_harness(server_startup_timeout=180):
+        counts = publish_due_flow(concurrency=2)
+    assert counts["posted"] == 4 and counts["failed"] == 0 and counts["skipped"] is None
+    assert_exactly_once(env, set(_codes()))
