@@ -1,0 +1,27 @@
+"""deploy/prefect.yaml is what `prefect deploy --all` reads: it must validate and point at real flows."""
+
+from __future__ import annotations
+
+import importlib
+from datetime import timedelta
+from pathlib import Path
+
+import yaml
+from prefect.cli.deploy._models import ConcurrencyLimitSpec, PrefectYamlModel, RawScheduleConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_deployments_validate_and_their_entrypoints_are_flows() -> None:
+    config = PrefectYamlModel.model_validate(yaml.safe_load((ROOT / "deploy/prefect.yaml").read_text()))
+    by_name = {d.name: d for d in config.deployments}
+    assert set(by_name) == {"make-clips", "publish-due"}
+    for deployment in config.deployments:
+        assert deployment.entrypoint is not None
+        module_path, _, function = deployment.entrypoint.partition(":")
+        module = importlib.import_module(module_path.removesuffix(".py").replace("/", "."))
+        assert hasattr(getattr(module, function), "fn"), f"{deployment.entrypoint} is not a Prefect flow"
+    publish = by_name["publish-due"]
+    schedule, limit = (publish.schedules or [None])[0], publish.concurrency_limit
+    assert isinstance(schedule, RawScheduleConfig) and schedule.interval == timedelta(seconds=60)
+    assert isinstance(limit, ConcurrencyLimitSpec) and limit.limit == 1 and limit.collision_strategy == "CANCEL_NEW"
