@@ -1,9 +1,14 @@
-"""Builders shared by unit tests: transcripts from plain lines without audio."""
+"""Builders shared by tests: transcripts from plain lines without audio, lavfi media, throwaway Postgres databases."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+
+import pytest
 
 from clipper.ffmpeg import Command, Input, Output, run
 from clipper.sentences import split_sentences, words_from_text
@@ -38,3 +43,30 @@ def lavfi_video(path: Path, video: str, audio: str | None, extra: tuple[str, ...
         subject=str(path),
     )
     return path
+
+
+POSTGRES_ADMIN_URL = os.environ.get("MCN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@contextmanager
+def throwaway_postgres(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A new Postgres database, made mcn's configured one (``MCN_DATABASE_URL``) for the block, then dropped."""
+    from sqlalchemy import create_engine, text
+
+    from mcn.db import dispose_engines
+    from mcn.settings import get_settings
+
+    name = f"mcn_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    monkeypatch.setenv("MCN_DATABASE_URL", url)
+    get_settings.cache_clear()
+    try:
+        yield url
+    finally:
+        dispose_engines()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

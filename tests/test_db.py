@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlmodel import Session, select
 
 from clipper.types import MediaInfo, PlannedClip, Product, RenderedClip
 from mcn import store
-from mcn.db import current_revision, dispose_engines, get_engine, make_engine, upgrade
+from mcn.db import current_revision, get_engine, make_engine, upgrade
 from mcn.settings import get_settings
 from mcn.tables import ClipRecord, RunFailure, RunRecord, SourceRecord
-
-POSTGRES_ADMIN = os.environ.get("MCN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+from tests.helpers import throwaway_postgres
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -25,20 +22,8 @@ def database_url(request: pytest.FixtureRequest, data_dir: object, monkeypatch: 
     if request.param == "sqlite":
         yield get_settings().sqlalchemy_url
         return
-    name = f"mcn_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    monkeypatch.setenv("MCN_DATABASE_URL", url)
-    get_settings.cache_clear()
-    try:
+    with throwaway_postgres(monkeypatch) as url:
         yield url
-    finally:
-        dispose_engines()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def test_upgrade_is_idempotent_and_sqlite_uses_wal(database_url: str) -> None:

@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -23,7 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, func, select, text, update
+from sqlalchemy import func, select, update
 
 from mcn.db import dispose_engines, get_engine
 from mcn.settings import get_settings
@@ -35,6 +34,7 @@ from sandbox.app import create_app
 from sandbox.config import Rules
 from sandbox.process import spawn_sandbox
 from sandbox.server import serve_in_thread
+from tests.helpers import throwaway_postgres
 from tests.publish_support import (
     assert_exactly_once,
     distinct_videos,
@@ -46,7 +46,6 @@ from tests.publish_support import (
 from tests.sandbox_support import ADMIN, ADMIN_TOKEN, sandbox_config
 
 ROOT = Path(__file__).resolve().parents[1]
-POSTGRES_ADMIN = os.environ.get("MCN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 posts = PostRecord.__table__  # type: ignore[attr-defined]
 accounts = AccountRecord.__table__  # type: ignore[attr-defined]
 events = PostEvent.__table__  # type: ignore[attr-defined]
@@ -272,20 +271,8 @@ def _process_env(database_url: str, sandbox: str, data_dir: Path) -> dict[str, s
 
 @pytest.fixture
 def postgres_url(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    name = f"mcn_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    monkeypatch.setenv("MCN_DATABASE_URL", url)
-    get_settings.cache_clear()
-    try:
+    with throwaway_postgres(monkeypatch) as url:
         yield url
-    finally:
-        dispose_engines()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.mark.postgres

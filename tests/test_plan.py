@@ -7,11 +7,9 @@ planned day unless a test is about past slots.
 
 from __future__ import annotations
 
-import os
 import random
 import re
 import threading
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -31,6 +29,7 @@ from publisher.adapters.base import AD_DISCLOSURE, AI_LABEL
 from publisher.allocation import Allocation, ProductCandidate, apportion
 from publisher.content import BANNED_PATTERNS, HOOK_STYLES, classify_hook, post_caption, post_title, trips_screen
 from publisher.plan import ACCOUNTS, CLIPS, POSTS, PRODUCTS, PlanError, PlanOptions, Variant, plan_day, slot_grid
+from tests.helpers import throwaway_postgres
 
 DAY = date(2026, 12, 3)
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
@@ -530,25 +529,8 @@ def test_two_planners_at_once_never_overfill(engine: Engine) -> None:
 @pytest.fixture
 def postgres_engine(data_dir: object, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
     """A throwaway Postgres database as the configured one (the planner's advisory lock is Postgres-only)."""
-    from sqlalchemy import create_engine, text
-
-    from mcn.db import dispose_engines
-    from mcn.settings import get_settings
-
-    admin_url = os.environ.get("MCN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-    name = f"mcn_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    monkeypatch.setenv("MCN_DATABASE_URL", admin_url.rsplit("/", 1)[0] + f"/{name}")
-    get_settings.cache_clear()
-    try:
+    with throwaway_postgres(monkeypatch):
         yield _with_source_and_run(get_engine())
-    finally:
-        dispose_engines()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.mark.postgres
