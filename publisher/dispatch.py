@@ -585,6 +585,8 @@ def package_of(row: Any) -> PostPackage:
         hook_style=row.hook_style,
         ai_label=row.ai_label,
         ad_disclosure=row.ad_disclosure,
+        slot_at=_aware(row.slot_at),
+        remote_upload_id=row.remote_upload_id,
     )
 
 
@@ -935,6 +937,8 @@ def _record_error(
     status, detail = "planned", text_
     with engine.begin() as conn:
         values: dict[str, Any] = {"error_code": err.code, "last_error": text_, "now": now}
+        if err.remote_ref:
+            values["remote_upload_id"] = err.remote_ref
         if isinstance(err, OutcomeUnknown):
             status = "unknown"
             values["next_attempt_at"] = now + timedelta(seconds=opts.reconcile_delay_seconds or 0)

@@ -10,6 +10,7 @@ chunks, tokens in the Authorization header and nowhere in the logs, the refresh 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import json
 import logging
@@ -530,11 +531,19 @@ def test_tiktok_lost_final_chunk_and_slow_status_are_unknown_then_reconciled(api
     creds, _ = oauth()
     post = package("tiktok", video)
     api.final_chunk = "timeout"
-    with pytest.raises(OutcomeUnknown, match=r"upload_answer_lost: .*publish_id v_pub_file~v2-1.7342123456789012345"):
+    with pytest.raises(
+        OutcomeUnknown, match=r"upload_answer_lost: .*publish_id v_pub_file~v2-1.7342123456789012345"
+    ) as lost:
         adapter.publish(post, creds)
+    assert lost.value.remote_ref == "v_pub_file~v2-1.7342123456789012345"  # the dispatcher stores it on the post
     api.statuses = ["status_complete_private"]
     found = adapter.find(post, creds)
     assert found is not None and found.remote_id == "v_pub_file~v2-1.7342123456789012345"
+    # another worker (a restart) reconciles from the stored publish_id
+    api.statuses = ["status_complete_private"]
+    stored = dataclasses.replace(post, remote_upload_id=lost.value.remote_ref)
+    again = tiktok(api).find(stored, creds)
+    assert again is not None and again.remote_id == found.remote_id
 
     api.final_chunk = "ok"
     api.chunks.clear()

@@ -57,6 +57,10 @@ class PostPackage:
     ai_label: str = AI_LABEL
     ad_disclosure: str | None = None
     schedule_at: datetime | None = None  # None: publish now
+    slot_at: datetime | None = None  # the planned slot (UTC): bounds how far back reconciliation looks
+    # The platform's handle on an earlier attempt whose outcome was lost (e.g. TikTok's publish_id), as carried
+    # by that attempt's error's ``remote_ref``; lets any worker reconcile it, not only the one that made it.
+    remote_upload_id: str | None = None
 
     def compliance_problem(self) -> str | None:
         """Why this package must not leave (missing AI label, affiliate post without 广告), or ``None``."""
@@ -118,10 +122,13 @@ class RemotePost:
 class PublishError(Exception):
     """Base of adapter errors: a stable ``code`` and a one-line ``message`` (no secrets, no tracebacks)."""
 
-    def __init__(self, code: str, message: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self, code: str, message: str, retry_after: float | None = None, remote_ref: str | None = None
+    ) -> None:
         self.code = code
         self.message = " ".join(str(message).split())[:500]
         self.retry_after = retry_after
+        self.remote_ref = remote_ref  # the platform's id for this attempt, when it gave one (stored for reconciling)
         super().__init__(f"{code}: {self.message}")
 
 

@@ -415,8 +415,12 @@ class SandboxAdapter(PlatformAdapter):
             if not page.get("has_more"):
                 return None
             cursor = int(page.get("cursor") or 0)
-        log.warning("sandbox find: no post with the tracking code of %s in the newest pages; stopped", post.post_id)
-        return None
+        # Not reaching the end is not proof of absence: saying None here could publish the post a second time.
+        raise RetryableError(
+            "find_incomplete",
+            f"sandbox find: post {post.post_id}: not in the newest {FIND_MAX_PAGES * _FIND_PAGE_SIZE} posts; "
+            "check the account's post list by hand",
+        )
 
     def _remote(self, row: dict[str, Any], tracking_code: str | None) -> RemotePost:
         post_id = str(row["post_id"])

@@ -193,6 +193,9 @@ class TikTokAdapter(PlatformAdapter):
         worker, a restart) cannot be found here: a human checks the creator's profile (the error message says so).
         """
         attempt = self._attempts.get(post.tracking_code)
+        if attempt is None and post.remote_upload_id:
+            # another worker (or this one before a restart) recorded the publish_id from the lost attempt
+            attempt = _Attempt(publish_id=post.remote_upload_id)
         if attempt is None:
             raise RetryableError(
                 "cannot_reconcile",
@@ -282,6 +285,7 @@ class TikTokAdapter(PlatformAdapter):
                             "upload_answer_lost",
                             f"tiktok: post {post.post_id}: the last chunk's answer was lost ({type(exc).__name__}); "
                             f"publish_id {publish_id}",
+                            remote_ref=publish_id,
                         ) from None
                     raise RetryableError(
                         "upload_failed",
@@ -294,6 +298,7 @@ class TikTokAdapter(PlatformAdapter):
                             "upload_answer_lost",
                             f"tiktok: post {post.post_id}: the last chunk was answered {response.status_code}; "
                             f"publish_id {publish_id}",
+                            remote_ref=publish_id,
                         )
                     raise RetryableError(
                         "upload_failed",
@@ -313,7 +318,9 @@ class TikTokAdapter(PlatformAdapter):
             except PublishError as exc:
                 # the file is on TikTok and may publish: whatever went wrong now, the outcome is unknown
                 raise OutcomeUnknown(
-                    "status_unavailable", f"tiktok: post {post.post_id}: {exc.message}; publish_id {publish_id}"
+                    "status_unavailable",
+                    f"tiktok: post {post.post_id}: {exc.message}; publish_id {publish_id}",
+                    remote_ref=publish_id,
                 ) from None
             state = str(status.get("status") or "unknown")
             if state == "PUBLISH_COMPLETE":
@@ -326,6 +333,7 @@ class TikTokAdapter(PlatformAdapter):
                     "status_timeout",
                     f"tiktok: post {post.post_id}: still {state} after {self.status_timeout_s:.0f} s; "
                     f"publish_id {publish_id}",
+                    remote_ref=publish_id,
                 )
             time.sleep(self.status_interval_s)
 
