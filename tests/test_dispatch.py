@@ -227,7 +227,8 @@ def test_fault_knobs_every_post_ends_posted_failed_or_reconciled(env: str, video
     final = _statuses()
     assert sum(final.values()) == 48 and set(final) <= {"posted", "failed", "planned"}, final
     assert len(posted) >= 20, final
-    print(f"\nfaults: {dict(final)}; accounts: {Counter(status.values())}")
+    reasons = Counter(r.error_code for r in _rows(posts.c.status == "failed"))
+    print(f"\nfaults: {dict(final)}; failed by code {dict(reasons)}; accounts: {Counter(status.values())}")
 
 
 def _due_planned() -> int:
