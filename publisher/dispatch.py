@@ -633,9 +633,15 @@ def _reconcile_one(
     package = package_of(row)
     tries = _reconcile_tries(engine, post_id)
     try:
-        adapter = pool.get(row.platform)
-        found = adapter.find(package, _credentials(row.account_id))
-    except (RetryableError, RateLimited, SessionExpired, AccountRestricted) as err:
+        try:
+            adapter = pool.get(row.platform)
+            found = adapter.find(package, _credentials(row.account_id))
+        except PublishError:
+            raise
+        except Exception as exc:  # a bug in find, or secrets that cannot be read: keep asking, never resend
+            log.exception("reconciling %s crashed", post_id)
+            raise RetryableError("find_crashed", f"{type(exc).__name__}: {exc}") from None
+    except PublishError as err:  # only a clear "not there" answer may lead to publishing again
         with engine.begin() as conn:
             if tries + 1 >= opts.reconcile_max_attempts:
                 message = f"outcome unknown and the platform could not be asked {tries + 1} times: {err}"
@@ -668,9 +674,6 @@ def _reconcile_one(
         if isinstance(err, SessionExpired):
             _mark_needs_login(engine, row.account_id, str(err), opts.worker)
         return PostOutcome(post_id, row.account_id, row.platform, "unknown", str(err))
-    except PostRejected as err:
-        found, err_text = None, str(err)
-        log.warning("reconcile %s: %s", post_id, err_text)
     with engine.begin() as conn:
         if found is not None:
             _release(
