@@ -201,13 +201,13 @@ def _run_compressed_day(admin: httpx.Client, day_start: datetime, console: Conso
     from sqlalchemy import select
 
     from mcn.db import get_engine
-    from mcn.tables import PostRecord
+    from mcn.tables import PostRecord, as_utc
     from publisher.dispatch import DispatchOptions, publish_due
 
     posts = PostRecord.__table__  # type: ignore[attr-defined]
     with get_engine().connect() as conn:
         slots = sorted(
-            {_aware(s) for s in conn.execute(select(posts.c.slot_at).where(posts.c.status == "planned")).scalars()}
+            {as_utc(s) for s in conn.execute(select(posts.c.slot_at).where(posts.c.status == "planned")).scalars()}
         )
     options = DispatchOptions(concurrency=4, reconcile_delay_seconds=0)
     outcomes: list[Any] = []
@@ -222,15 +222,11 @@ def _run_compressed_day(admin: httpx.Client, day_start: datetime, console: Conso
     return outcomes
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _print_outcome(outcomes: list[Any], console: Console) -> None:
     from sqlalchemy import select
 
     from mcn.db import get_engine
-    from mcn.tables import AccountRecord, PostRecord
+    from mcn.tables import AccountRecord, PostRecord, as_utc
 
     posts, accounts = PostRecord.__table__, AccountRecord.__table__  # type: ignore[attr-defined]
     tz = ZoneInfo(DEMO_TZ)
@@ -246,7 +242,7 @@ def _print_outcome(outcomes: list[Any], console: Console) -> None:
     for r in rows:
         outcome = "posted" if r.status == "posted" else f"{r.status}: {r.error_code or ''}"
         table.add_row(
-            f"{_aware(r.slot_at).astimezone(tz):%H:%M}",
+            f"{as_utc(r.slot_at).astimezone(tz):%H:%M}",
             r.handle.removeprefix("demo_creator_"),
             r.product_id or "-",
             r.title[:22],

@@ -53,14 +53,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, and_, func, or_, select, text, update
 from sqlalchemy.engine import Engine
 
+from accounts.windows import local_date, local_day_bounds, slot_bounds
 from mcn.db import get_engine
 from mcn.settings import get_settings
-from mcn.tables import AccountRecord, PostEvent, PostRecord, utcnow
+from mcn.tables import AccountRecord, PostEvent, PostRecord, as_utc, utcnow
 from publisher.adapters.base import (
     AccountRestricted,
     Credentials,
@@ -344,7 +344,7 @@ def _recover_expired_claims(engine: Engine, now: datetime, opts: DispatchOptions
             )
         ).all()
         for row in rows:
-            expired = row.lease_until is None or _aware(row.lease_until) <= now
+            expired = row.lease_until is None or as_utc(row.lease_until) <= now
             if not expired and not _process_gone(row.claimed_by):
                 continue
             if row.status == "unknown":
@@ -431,7 +431,7 @@ def _apply_misfire_policy(engine: Engine, now: datetime, opts: DispatchOptions) 
                 _event(conn, row.id, "planned", "planned", opts.worker, f"re-slotted from {row.slot_at:%H:%M} UTC")
                 reslotted += 1
             else:
-                late_by = (now - _aware(row.slot_at)).total_seconds() / 3600
+                late_by = (now - as_utc(row.slot_at)).total_seconds() / 3600
                 message = f"missed its slot by {late_by:.1f} h (grace {opts.grace_seconds / 3600:g} h); not posted late"
                 conn.execute(
                     update(posts)
@@ -441,11 +441,6 @@ def _apply_misfire_policy(engine: Engine, now: datetime, opts: DispatchOptions) 
                 _event(conn, row.id, "planned", "failed", opts.worker, message)
                 missed += 1
     return reslotted, missed
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes through Core; every stored time is UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _account_slots_today(conn: Connection, account_id: int, tz_name: str, now: datetime) -> list[datetime]:
@@ -458,21 +453,15 @@ def _account_slots_today(conn: Connection, account_id: int, tz_name: str, now: d
             posts.c.status.in_(("planned", "claimed", *COUNTED)),
         )
     ).scalars()
-    return [_aware(r) for r in rows]
+    return [as_utc(r) for r in rows]
 
 
 def _next_free_slot(
     windows: Sequence[str], tz_name: str, now: datetime, taken: Sequence[datetime], spacing: float
 ) -> datetime | None:
     """The first moment after ``now`` inside one of today's windows that is ``spacing`` away from every slot."""
-    tz = ZoneInfo(tz_name)
-    local_now = now.astimezone(tz)
     candidate = now + timedelta(seconds=random.uniform(0, 60))
-    for window in windows or ("00:00-23:59",):
-        start_text, _, end_text = window.partition("-")
-        day = local_now.date()
-        w_start = datetime.combine(day, _hhmm(start_text), tz).astimezone(UTC)
-        w_end = datetime.combine(day, _hhmm(end_text), tz).astimezone(UTC)
+    for w_start, w_end in slot_bounds(windows, local_date(now, tz_name), tz_name):
         moment = max(candidate, w_start)
         for _ in range(200):  # bounded walk through the window
             if moment >= w_end:
@@ -484,20 +473,9 @@ def _next_free_slot(
     return None
 
 
-def _hhmm(value: str) -> Any:
-    hours, _, minutes = value.strip().partition(":")
-    from datetime import time as clock_time
-
-    return clock_time(int(hours), int(minutes or 0))
-
-
 def _local_day(now: datetime, tz_name: str) -> tuple[datetime, datetime]:
     """UTC bounds of the local calendar day (``tz_name``) that contains ``now``."""
-    tz = ZoneInfo(tz_name)
-    local = now.astimezone(tz)
-    start = datetime.combine(local.date(), datetime.min.time(), tz)
-    end = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), tz)
-    return start.astimezone(UTC), end.astimezone(UTC)
+    return local_day_bounds(local_date(now, tz_name), tz_name)
 
 
 def _spacing_seconds(platform: str, opts: DispatchOptions) -> float:
@@ -509,8 +487,8 @@ def _spacing_seconds(platform: str, opts: DispatchOptions) -> float:
 # -- claiming --------------------------------------------------------------------------------------------------
 
 
-def _claim(engine: Engine, now: datetime, opts: DispatchOptions, status: str, limit: int) -> list[tuple[str, str]]:
-    """Atomically claim up to ``limit`` due posts in ``status``; return ``(post_id, claim_token)`` pairs.
+def _claim(engine: Engine, now: datetime, opts: DispatchOptions, status: str, limit: int) -> list[tuple[str, int, str]]:
+    """Atomically claim up to ``limit`` due posts in ``status``; return ``(post_id, account_id, claim_token)``.
 
     Planned posts become ``claimed``. Unknown posts keep their status (a crash while reconciling must leave them
     unknown, never planned) and only get the claim token and lease, so two dispatchers never ask twice at once.
@@ -551,12 +529,12 @@ def _claim(engine: Engine, now: datetime, opts: DispatchOptions, status: str, li
                 lease_until=now + timedelta(seconds=opts.lease_seconds),
                 updated_at=now,
             )
-            .returning(posts.c.id)
+            .returning(posts.c.id, posts.c.account_id)
         ).all()
         if status == "planned":
-            for (post_id,) in rows:
+            for post_id, _ in rows:
                 _event(conn, post_id, status, after, opts.worker)
-    return [(post_id, token) for (post_id,) in rows]
+    return [(post_id, account_id, token) for post_id, account_id in rows]
 
 
 def _load(conn: Connection, post_id: str) -> Any:
@@ -585,7 +563,7 @@ def package_of(row: Any) -> PostPackage:
         hook_style=row.hook_style,
         ai_label=row.ai_label,
         ad_disclosure=row.ad_disclosure,
-        slot_at=_aware(row.slot_at),
+        slot_at=as_utc(row.slot_at),
         remote_upload_id=row.remote_upload_id,
     )
 
@@ -621,7 +599,7 @@ def _reconcile_unknown(engine: Engine, clock: _Clock, opts: DispatchOptions, poo
         claimed = _claim(engine, clock.now(), opts, "unknown", opts.batch_size)
         if not claimed:
             return outcomes
-        for post_id, token in claimed:
+        for post_id, _, token in claimed:
             outcomes.append(_reconcile_one(engine, clock, opts, pool, post_id, token))
 
 
@@ -732,14 +710,8 @@ def _publish_claimed(engine: Engine, clock: _Clock, opts: DispatchOptions, pool:
                 budget -= len(claimed)
             # one post per account at a time keeps spacing checks meaningful; other accounts run in parallel
             by_account: dict[int, list[tuple[str, str]]] = {}
-            with engine.connect() as conn:
-                owners: dict[str, int] = dict(
-                    conn.execute(
-                        select(posts.c.id, posts.c.account_id).where(posts.c.id.in_([p for p, _ in claimed]))
-                    ).all()
-                )
-            for post_id, token in claimed:
-                by_account.setdefault(owners[post_id], []).append((post_id, token))
+            for post_id, account_id, token in claimed:
+                by_account.setdefault(account_id, []).append((post_id, token))
             futures = [
                 executor.submit(_publish_account_batch, engine, clock, opts, pool, batch)
                 for batch in by_account.values()
@@ -832,9 +804,9 @@ def _begin_upload(engine: Engine, now: datetime, opts: DispatchOptions, post_id:
         last = conn.execute(
             select(func.max(started)).where(posts.c.account_id == row.account_id, posts.c.status.in_(COUNTED))
         ).scalar_one()
-        if last is not None and spacing > 0 and (now - _aware(last)).total_seconds() < spacing:
-            until = _aware(last) + timedelta(seconds=spacing)
-            return hold(f"spacing: the account posted {(now - _aware(last)).total_seconds():.0f} s ago", until)
+        if last is not None and spacing > 0 and (now - as_utc(last)).total_seconds() < spacing:
+            until = as_utc(last) + timedelta(seconds=spacing)
+            return hold(f"spacing: the account posted {(now - as_utc(last)).total_seconds():.0f} s ago", until)
         if opts.respect_platform_limits:
             deferred = _platform_gate(conn, row.platform, row.account_id, limits, now)
             if deferred is not None:
@@ -874,12 +846,10 @@ def _platform_gate(
     if limits.requests_per_minute:
         minute_ago = now - timedelta(seconds=60)
         recent = conn.execute(
-            select(func.count(), func.min(started)).where(
-                posts.c.account_id == account_id, started > minute_ago, posts.c.upload_started_at.is_not(None)
-            )
+            select(func.count(), func.min(started)).where(posts.c.account_id == account_id, started > minute_ago)
         ).one()
         if recent[0] >= limits.requests_per_minute:
-            return f"platform {platform}'s rate per account ({limits.requests_per_minute}/min) reached", _aware(
+            return f"platform {platform}'s rate per account ({limits.requests_per_minute}/min) reached", as_utc(
                 recent[1]
             ) + timedelta(seconds=60)
     return None

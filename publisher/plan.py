@@ -56,7 +56,7 @@ from sqlmodel import SQLModel
 
 from accounts.windows import WindowError, resolve_timezone, slot_bounds
 from mcn.db import get_engine
-from mcn.tables import AccountRecord, ClipRecord, PostRecord, ProductRecord
+from mcn.tables import AccountRecord, ClipRecord, PostRecord, ProductRecord, as_utc
 from publisher.adapters.base import AD_DISCLOSURE, AI_LABEL
 from publisher.allocation import Allocation, ProductCandidate, apportion, get_allocation
 from publisher.content import TextJob
@@ -254,10 +254,6 @@ def _as_list(value: Any) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else []
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def _local_day_start(day: date, tz: str) -> datetime | None:
     try:
         return datetime.combine(day, time(0), tzinfo=resolve_timezone(tz)).astimezone(UTC)
@@ -286,7 +282,7 @@ def _load_accounts(conn: Connection, day: date, platform: str | None) -> tuple[l
     for row in conn.execute(query):
         if row.status == "paused":
             day_start = _local_day_start(day, row.timezone)
-            if row.paused_until is None or day_start is None or _utc(row.paused_until) > day_start:
+            if row.paused_until is None or day_start is None or as_utc(row.paused_until) > day_start:
                 skipped["paused"] += 1
                 continue
         elif row.status != "active":
@@ -338,7 +334,7 @@ def _load_existing(conn: Connection, day: date, platforms: Sequence[str], clip_c
             existing.used_keys_today[row.platform].add(row.content_key)
         if row.status in FREED_STATUSES:
             continue
-        existing.account_slots[row.account_id].append(int(_utc(row.slot_at).timestamp()))
+        existing.account_slots[row.account_id].append(int(as_utc(row.slot_at).timestamp()))
         if today:
             existing.platform_today[row.platform] += 1
             existing.account_today[row.account_id] += 1
@@ -878,7 +874,7 @@ def plan_day(
     """
     chosen = _resolve_allocation(allocation)
     options = options or PlanOptions()
-    moment = _utc(now) if now is not None else datetime.now(UTC)
+    moment = as_utc(now) if now is not None else datetime.now(UTC)
     engine = engine or get_engine()
     unfilled: list[UnfilledSlots] = []
     assignments: list[_Assignment] = []

@@ -34,6 +34,7 @@ import httpx
 from playwright.sync_api import Browser, BrowserContext, Page
 from playwright.sync_api import Error as PlaywrightError
 
+from mcn.tables import as_utc
 from publisher.adapters.base import (
     AccountRestricted,
     Credentials,
@@ -340,7 +341,7 @@ class SandboxAdapter(PlatformAdapter):
             "hook_style": post.hook_style,
         }
         if post.schedule_at is not None:
-            body["schedule_time"] = int(_utc(post.schedule_at).timestamp())
+            body["schedule_time"] = int(as_utc(post.schedule_at).timestamp())
         response = self._request("POST", "/api/v1/video/publish", token, "publish", json=body)
         if response.status_code == 409:
             answer = _json_or_empty(response)
@@ -397,7 +398,7 @@ class SandboxAdapter(PlatformAdapter):
             raise RetryableError("upload_incomplete", f"sandbox upload: {sent} of {size} bytes were accepted")
 
     def _find_api(self, post: PostPackage, token: str) -> RemotePost | None:
-        cutoff = _utc(post.schedule_at) - _FIND_LOOKBACK if post.schedule_at is not None else None
+        cutoff = as_utc(post.schedule_at) - _FIND_LOOKBACK if post.schedule_at is not None else None
         cursor = 0
         for _ in range(FIND_MAX_PAGES):
             response = self._request(
@@ -558,7 +559,7 @@ class SandboxAdapter(PlatformAdapter):
                 rows = page.eval_on_selector_all(by_testid("post-row"), _MANAGE_ROWS_JS)
             except PlaywrightError as exc:
                 raise RetryableError("page_changed", f"sandbox manage page: {_first_line(exc)}") from None
-        scheduled = _utc(post.schedule_at).timestamp() if post.schedule_at is not None else None
+        scheduled = as_utc(post.schedule_at).timestamp() if post.schedule_at is not None else None
         for row in rows:  # newest first
             if row["external_info"]:
                 if row["external_info"] == post.tracking_code:
@@ -609,15 +610,10 @@ def classify(
 def page_time(when: datetime) -> str:
     """``when`` as the upload page's ``YYYY-MM-DD HH:MM`` (UTC+8), rounded up to the minute so a time that
     just meets the "2 hours ahead" rule still does."""
-    local = _utc(when).astimezone(_CST)
+    local = as_utc(when).astimezone(_CST)
     if local.second or local.microsecond:
         local = local.replace(second=0, microsecond=0) + timedelta(minutes=1)
     return local.strftime("%Y-%m-%d %H:%M")
-
-
-def _utc(when: datetime) -> datetime:
-    """Naive datetimes in mcn are UTC (the database stores UTC)."""
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 def _retry_hint(message: str) -> float | None:
