@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from accounts.errors import AccountError
@@ -37,19 +36,13 @@ from accounts.registry import (
 )
 from accounts.vault import SECRET_KINDS
 from accounts.windows import DEFAULT_WINDOWS
+from mcn.terminal import console, fail, out
 
 accounts_app = typer.Typer(
     help="Creator accounts: import, add, list, log in, check sessions, pause, resume.", no_args_is_help=True
 )
-console = Console(stderr=True)
-out = Console()
 _RELATIVE = re.compile(r"^(\d+)\s*([mhd])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True, markup=True)
-    return typer.Exit(code)
 
 
 def _say(message: str) -> None:
@@ -81,7 +74,7 @@ def import_command(
     try:
         result = import_accounts(file)
     except AccountError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     for problem in result.problems:
         console.print(f"[red]error:[/red] {file}: {problem}", highlight=False, soft_wrap=True)
     _say(
@@ -126,7 +119,7 @@ def add_command(
     try:
         account = add_account(spec)
     except AccountError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     _say(f"added {account.label}: status {_status_text(account)}, windows {' '.join(account.windows)}")
 
 
@@ -139,7 +132,7 @@ def list_command(
     try:
         accounts = list_accounts(platform=platform, status=status)
     except AccountError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     today = posts_today([a.id for a in accounts], datetime.now(UTC))
     table = Table(title=f"{len(accounts)} accounts", title_justify="left")
     for column in ("id", "platform", "handle", "name", "status", "niches", "cap", "windows", "posted today", "queued"):
@@ -174,7 +167,7 @@ def login_command(
             _say(f"log in as {account.handle} in the browser window (waiting up to {timeout:g} s)")
         result = login_account(account_id, timeout_s=timeout, headless=headless)
     except AccountError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     _say(
         f"logged in {result.account.label}: stored {', '.join(result.kinds)} (encrypted); "
         f"status {_status_text(result.account)}"
@@ -189,7 +182,7 @@ def check_command(
     try:
         results = check_accounts(account_ids or None)
     except AccountError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     table = Table(title="session check", title_justify="left")
     for column in ("id", "account", "result", "status", "detail"):
         table.add_column(column)
@@ -238,7 +231,7 @@ def pause_command(
         until_at = parse_until(until, account, datetime.now(UTC)) if until else None
         account = pause_account(account_id, reason, until_at)
     except AccountError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     _say(f"{account.label}: {_status_text(account)}")
 
 
@@ -248,7 +241,7 @@ def resume_command(account_id: Annotated[int, typer.Argument()]) -> None:
     try:
         account = set_status(account_id, "active")
     except AccountError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     _say(f"{account.label}: {_status_text(account)}")
 
 
@@ -261,7 +254,7 @@ def ban_command(
     try:
         account = set_status(account_id, "banned", reason)
     except AccountError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     _say(f"{account.label}: {_status_text(account)}")
 
 
@@ -280,19 +273,19 @@ def set_token_command(
 ) -> None:
     """Store a token for an API platform, read from a hidden prompt or stdin (never from the command line)."""
     if kind not in SECRET_KINDS:
-        raise _fail(f"--kind {kind!r} is unknown; use one of {', '.join(SECRET_KINDS)}")
+        raise fail(f"--kind {kind!r} is unknown; use one of {', '.join(SECRET_KINDS)}")
     text = _read_secret(kind).strip()
     if not text:
-        raise _fail(f"account {account_id}: no {kind} given on stdin")
+        raise fail(f"account {account_id}: no {kind} given on stdin")
     value: Any = text
     if kind != "api_token":
         try:
             value = json.loads(text)
         except ValueError:
             # never echo the input: it is the secret
-            raise _fail(f"account {account_id}: the {kind} must be JSON") from None
+            raise fail(f"account {account_id}: the {kind} must be JSON") from None
     try:
         account = store_token(account_id, kind, value)
     except AccountError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     _say(f"{account.label}: stored {kind} (encrypted); status {_status_text(account)}")

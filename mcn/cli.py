@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from accounts.cli import accounts_app
+from mcn.terminal import console, fail, out
 from publisher.cli import publish_app, review_app
 from publisher.plan_cli import plan_command
 from sandbox.cli import sandbox_app
@@ -37,8 +37,6 @@ app.add_typer(accounts_app, name="accounts")
 app.add_typer(publish_app, name="publish")
 app.add_typer(review_app, name="review")
 app.command("plan")(plan_command)
-console = Console(stderr=True)
-out = Console()
 
 
 def _quiet_prefect() -> None:
@@ -49,11 +47,6 @@ def _quiet_prefect() -> None:
         os.environ.setdefault(f"PREFECT_LOGGING_HANDLERS_{handler}_LEVEL", "CRITICAL")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code)
 
 
 @clips_app.command("make")
@@ -72,14 +65,14 @@ def clips_make(
 ) -> None:
     """Make ranked 9:16 selling-point clips; writes clips.json, one mp4 per clip and the transcript."""
     if language not in ("auto", "zh", "en"):
-        raise _fail(f"--language must be auto, zh or en (got {language!r})", 2)
+        raise fail(f"--language must be auto, zh or en (got {language!r})", 2)
     if min_seconds >= max_seconds:
-        raise _fail("--min-seconds must be below --max-seconds", 2)
+        raise fail("--min-seconds must be below --max-seconds", 2)
     if transcript is not None and len(sources) > 1:
-        raise _fail("--transcript applies to one source; run the sources separately", 2)
+        raise fail("--transcript applies to one source; run the sources separately", 2)
     for path in (products, transcript):
         if path is not None and not path.is_file():
-            raise _fail(f"{path}: file not found", 2)
+            raise fail(f"{path}: file not found", 2)
     _quiet_prefect()
     results = []
     for n, source in enumerate(sources):
@@ -180,7 +173,7 @@ def db_upgrade(revision: str = "head") -> None:
         engine = make_engine(get_settings().sqlalchemy_url)
         upgrade(engine, revision)
     except Exception as exc:  # noqa: BLE001 - any driver error becomes one line for the operator
-        raise _fail(f"database: {str(exc).splitlines()[0]}") from None
+        raise fail(f"database: {str(exc).splitlines()[0]}") from None
     out.print(f"database at revision {current_revision(engine)}")
 
 
@@ -194,7 +187,7 @@ def models_install(force: Annotated[bool, typer.Option(help="Rebuild even if pre
         with console.status("installing whisper base model") as status:
             path = install_offline_base(force=force, on_progress=status.update)
     except ClipperError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     out.print(f"whisper base model ready in {path} (MCN_WHISPER_MODEL=base uses it)")
 
 

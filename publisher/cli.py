@@ -7,18 +7,12 @@ from datetime import date
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
+
+from mcn.terminal import fail, out
 
 publish_app = typer.Typer(help="Publish planned posts (the outbox).", no_args_is_help=True)
 review_app = typer.Typer(help="Approve or reject posts of accounts that require approval.", no_args_is_help=True)
-console = Console(stderr=True)
-out = Console()
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code)
 
 
 @publish_app.command("due")
@@ -42,7 +36,7 @@ def publish_due_command(
         try:
             report = publish_due(options=options)
         except Exception as exc:  # noqa: BLE001 - database unreachable and the like: one line, exit 1
-            raise _fail(f"publish due: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+            raise fail(f"publish due: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
         if not quiet and report.outcomes:
             table = Table(title=f"dispatch {report.worker}")
             for col in ("post", "account", "platform", "status", "remote id", "detail"):
@@ -101,7 +95,7 @@ def _parse_day(text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise _fail(f"--date {text!r}: expected YYYY-MM-DD") from None
+        raise fail(f"--date {text!r}: expected YYYY-MM-DD") from None
 
 
 @review_app.command("list")
@@ -147,9 +141,9 @@ def review_approve(
         elif post_ids:
             count = approve(post_ids)
         else:
-            raise _fail("name post ids or pass --all")
+            raise fail("name post ids or pass --all")
     except ReviewError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     out.print(f"approved {count} posts")
 
 
@@ -164,5 +158,5 @@ def review_reject(
     try:
         count = reject(post_ids, reason)
     except ReviewError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     out.print(f"rejected {count} posts")

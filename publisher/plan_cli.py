@@ -9,13 +9,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mcn.terminal import fail, out
 from publisher.allocation import allocation_names
 
 if TYPE_CHECKING:
     from publisher.plan import PlanResult
 
-_out = Console()
-_err = Console(stderr=True)
 _TOP = 10
 
 
@@ -25,8 +24,7 @@ def _parse_day(text: str | None) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        _err.print(f"[red]error:[/red] --date {text!r}: expected YYYY-MM-DD", highlight=False)
-        raise typer.Exit(2) from None
+        raise fail(f"--date {text!r}: expected YYYY-MM-DD", code=2) from None
 
 
 def plan_command(
@@ -44,14 +42,13 @@ def plan_command(
     try:
         result = plan_day(target, platform=platform, allocation=allocation, dry_run=dry_run)
     except PlanError as exc:
-        _err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+        raise fail(str(exc), code=2) from None
     print_summary(result)
 
 
 def print_summary(result: PlanResult, console: Console | None = None) -> None:
     """Per-platform and per-product tables, the reasons slots stayed empty, and skipped accounts."""
-    console = console or _out
+    console = console or out
     verb = "would plan" if result.dry_run else "planned"
     table = Table(title=f"posting plan {result.day.isoformat()}{' (dry run)' if result.dry_run else ''}")
     for column in ("platform", "posts", "accounts", "pending approval", "unfilled slots"):
