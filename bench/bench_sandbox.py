@@ -33,6 +33,7 @@ import httpx  # noqa: E402
 from fastapi import FastAPI, Request  # noqa: E402
 
 from clipper.ffmpeg import Command, Input, Output, run  # noqa: E402
+from sandbox.process import free_port  # noqa: E402
 
 ADMIN_TOKEN = "bench-admin-token-0123456789"
 
@@ -71,14 +72,6 @@ def make_videos(folder: Path, count: int) -> list[Path]:
 
     with ThreadPoolExecutor(2) as pool:
         return list(pool.map(one, range(1000, 1000 + count)))
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
@@ -190,7 +183,7 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> None:
         f"in {time.perf_counter() - t0:.1f} s"
     )
 
-    port = _free_port()
+    port = free_port()
     argv = [
         sys.executable,
         "-m",
@@ -225,7 +218,7 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> None:
     rate = args.uploads / elapsed
     p50, p95 = (statistics.quantiles(latencies, n=20)[i] * 1000 for i in (9, 18))
 
-    port = _free_port()
+    port = free_port()
     with server([sys.executable, str(Path(__file__).resolve()), "--serve-baseline", str(port)], port) as url:
         jobs = [baseline_job(body) for body in bodies]
         timed_run(jobs[:warmup], args.clients, url)

@@ -27,15 +27,18 @@ def free_port() -> int:
 
 @contextmanager
 def spawn_sandbox(
-    data_dir: Path, admin_token: str, *options: str, log: Path | None = None, startup_timeout: float = 30.0
+    data_dir: Path, admin_token: str | None, *options: str, log: Path | None = None, startup_timeout: float = 30.0
 ) -> Iterator[str]:
     """Serve the sandbox from a child process while the block runs; yields its base URL.
 
     ``options`` are extra ``mcn sandbox serve`` flags (``--clock manual``, ``--min-interval 0``, ...). The admin
-    token travels in the environment, never on the command line. Output goes to ``log`` (default: discarded).
+    token travels in the environment, never on the command line; ``None`` lets the server generate one and print
+    it (to ``log``). Output goes to ``log`` (default: discarded).
     """
     port = free_port()
-    env = dict(os.environ, MCN_SANDBOX_ADMIN_TOKEN=admin_token)
+    env = {k: v for k, v in os.environ.items() if k != "MCN_SANDBOX_ADMIN_TOKEN"}
+    if admin_token is not None:
+        env["MCN_SANDBOX_ADMIN_TOKEN"] = admin_token
     command = [sys.executable, "-m", "sandbox", "serve", "--port", str(port), "--data-dir", str(data_dir), *options]
     sink = log.open("w") if log else subprocess.DEVNULL
     try:

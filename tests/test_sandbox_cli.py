@@ -5,76 +5,23 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
 from typer.testing import CliRunner
 
 from mcn.cli import app
+from sandbox.process import spawn_sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def serve(data_dir: Path, log: Path, token: str | None, *extra: str) -> Iterator[str]:
+def serve(data_dir: Path, log: Path, token: str | None, *extra: str) -> AbstractContextManager[str]:
     """Run ``python -m sandbox serve`` (the same Typer app ``mcn sandbox`` mounts) until the block ends."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k != "MCN_SANDBOX_ADMIN_TOKEN"}
-    env["PYTHONPATH"] = str(ROOT)
-    if token:
-        env["MCN_SANDBOX_ADMIN_TOKEN"] = token
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "sandbox",
-                "serve",
-                "--port",
-                str(port),
-                "--data-dir",
-                str(data_dir),
-                "--clock",
-                "manual",
-                *extra,
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):  # bounded wait for the server to come up (30 s)
-            if proc.poll() is not None:
-                raise AssertionError(f"server exited: {log.read_text()}")
-            try:
-                httpx.get(f"{url}/login", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError("server did not start")
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    return spawn_sandbox(data_dir, token, "--clock", "manual", *extra, log=log)
 
 
 def test_serve_prints_a_token_binds_loopback_and_keeps_state(tmp_path: Path) -> None:
