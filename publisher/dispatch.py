@@ -49,7 +49,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -116,26 +116,18 @@ class DispatchOptions:
     def resolved(self) -> DispatchOptions:
         """A copy with every ``None`` default filled from settings."""
         s = get_settings()
-        return DispatchOptions(
-            worker=self.worker,
-            batch_size=self.batch_size,
-            max_posts=self.max_posts,
+
+        def given(value: Any, default: Any) -> Any:
+            return default if value is None else value
+
+        return replace(
+            self,
             concurrency=max(1, self.concurrency),
-            platforms=self.platforms,
-            lease_seconds=self.lease_seconds if self.lease_seconds is not None else s.publish_lease_seconds,
-            grace_seconds=self.grace_seconds if self.grace_seconds is not None else s.publish_grace_seconds,
-            max_attempts=self.max_attempts if self.max_attempts is not None else s.publish_max_attempts,
-            backoff_seconds=self.backoff_seconds if self.backoff_seconds is not None else s.publish_backoff_seconds,
-            backoff_max_seconds=self.backoff_max_seconds,
-            reconcile_delay_seconds=(
-                self.reconcile_delay_seconds
-                if self.reconcile_delay_seconds is not None
-                else s.publish_reconcile_delay_seconds
-            ),
-            reconcile_max_attempts=self.reconcile_max_attempts,
-            min_spacing_seconds=self.min_spacing_seconds,
-            misfire_policy=self.misfire_policy,
-            respect_platform_limits=self.respect_platform_limits,
+            lease_seconds=given(self.lease_seconds, s.publish_lease_seconds),
+            grace_seconds=given(self.grace_seconds, s.publish_grace_seconds),
+            max_attempts=given(self.max_attempts, s.publish_max_attempts),
+            backoff_seconds=given(self.backoff_seconds, s.publish_backoff_seconds),
+            reconcile_delay_seconds=given(self.reconcile_delay_seconds, s.publish_reconcile_delay_seconds),
         )
 
 
