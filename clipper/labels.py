@@ -31,6 +31,7 @@ boundary edits ``start``/``end``/``text`` of the sentences themselves.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -177,7 +178,7 @@ def _source(item: Any, where: str, subject: str) -> SourceLabels:
     sentences = tuple(
         _sentence(s, f"{where}.sentences[{n}]", subject) for n, s in enumerate(_list(obj, "sentences", where, subject))
     )
-    for n, (a, b) in enumerate(zip(sentences, sentences[1:], strict=False), start=1):
+    for n, (a, b) in enumerate(itertools.pairwise(sentences), start=1):
         if b.start < a.start:
             raise LabelFormatError(subject, f"{where}.sentences[{n}]: starts before the sentence above it")
     clips = tuple(_clip(c, f"{where}.clips[{n}]", subject) for n, c in enumerate(obj.get("clips") or []))
