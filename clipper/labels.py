@@ -35,6 +35,7 @@ import itertools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -52,6 +53,8 @@ __all__ = [
     "labels_from_json",
     "labels_to_json",
     "load_labels",
+    "merge_labels",
+    "updated_time",
 ]
 
 FORMAT = "mcn-labels/1"
@@ -218,6 +221,39 @@ def _clip(item: Any, where: str, subject: str) -> ClipVerdict:
     if not isinstance(good, bool):
         raise LabelFormatError(subject, f"{where}.good: must be true or false")
     return ClipVerdict(_str(obj, "clip_id", where, subject), first, last, good, str(obj.get("reason") or ""))
+
+
+def updated_time(labels: SourceLabels, subject: str = "labels") -> datetime:
+    """``labels.updated_at`` as an aware UTC time; an empty value is older than any time (``datetime.min``).
+
+    Raises:
+        LabelFormatError: ``updated_at`` is set but not an ISO 8601 time (the message names the source).
+    """
+    if not labels.updated_at:
+        return datetime.min.replace(tzinfo=UTC)
+    try:
+        moment = datetime.fromisoformat(labels.updated_at)
+    except ValueError:
+        raise LabelFormatError(
+            subject, f"source {labels.source!r}: updated_at {labels.updated_at!r} is not an ISO 8601 time"
+        ) from None
+    # a naive time is taken as UTC, as mcn stores every time in UTC
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def merge_labels(current: Iterable[SourceLabels], incoming: Iterable[SourceLabels]) -> tuple[SourceLabels, ...]:
+    """Merge a newer label set into an older one, source by source: the later ``updated_at`` wins whole.
+
+    A source is one annotator's consistent judgement of a recording, so it is never mixed sentence by sentence.
+    On a tie the current labels stay (re-importing a file changes nothing). Order: ``current``'s sources, then
+    the sources only ``incoming`` has.
+    """
+    merged = {src.source: src for src in current}
+    for src in incoming:
+        held = merged.get(src.source)
+        if held is None or updated_time(src) > updated_time(held):
+            merged[src.source] = src
+    return tuple(merged.values())
 
 
 def _object(item: Any, where: str, subject: str) -> Mapping[str, Any]:

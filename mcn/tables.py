@@ -249,3 +249,29 @@ class PostEvent(SQLModel, table=True):
     to_status: str
     worker: str | None = None
     detail: str | None = None
+
+
+# -- labels -----------------------------------------------------------------------------------------------------
+
+
+class SourceLabelsRecord(SQLModel, table=True):
+    """The human labels of one recording (sentence kinds, clip verdicts) as one ``mcn-labels/1`` source document.
+
+    Keyed by the source key the clip factory records (``sources.uri``, also ``clips.json``'s ``source``) rather than
+    by a foreign key: labels made outside (an annotator's export) may name recordings this database never clipped.
+    """
+
+    __tablename__ = "source_labels"
+
+    source: str = Field(primary_key=True, description="The recording's path or URI, as in clips.json.")
+    language: str
+    annotator: str = ""
+    sentence_count: int = 0
+    verdict_count: int = 0
+    document: dict[str, Any] = Field(
+        default_factory=dict,
+        sa_column=Column(JSON, nullable=False),
+        description="One source of an mcn-labels/1 document (see clipper.labels).",
+    )
+    updated_at: datetime = Field(default_factory=utcnow, index=True, description="When the labels last changed.")
+    created_at: datetime = Field(default_factory=utcnow)

@@ -41,7 +41,7 @@ def test_doctor_names_the_fix_for_what_is_missing(data_dir: Path, monkeypatch: p
 
 def test_db_upgrade_reports_revision_and_bad_url_is_one_line(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     result = CliRunner().invoke(app, ["db", "upgrade"])
-    assert result.exit_code == 0 and "revision 0002" in result.output
+    assert result.exit_code == 0 and "revision 0003" in result.output
     monkeypatch.setenv("MCN_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/nothing")
     from mcn.settings import get_settings
 
