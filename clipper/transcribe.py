@@ -14,6 +14,7 @@ of sources pays the load time once.
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import re
 import threading
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from clipper.errors import ClipperError, MediaError, NoSpeechError
 from clipper.sentences import join_words, split_sentences, words_from_text
 from clipper.types import Transcript, Word
+from clipper.zh_text import simplify_words
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
@@ -48,6 +50,11 @@ _DETECTION_WINDOWS = 3
 _FRAME = 160  # 10 ms at 16 kHz, the resolution of the silence check
 _CJK_CHAR = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _UNIT = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[^\W_]+")
+# The default prompt for Mandarin. Whisper continues the script and punctuation of its prompt: without one it
+# writes Mandarin with no punctuation and some traditional characters; with a few simplified sentences that use
+# ，。！？ it writes simplified text with punctuation (measured in bench/bench_asr_zh.py).
+ZH_INITIAL_PROMPT = "欢迎来到直播间！今天给大家带来的这款产品，质量非常好，价格也很实惠。喜欢的话，赶紧下单吧？"
+_LOG = logging.getLogger(__name__)
 
 
 class ModelLoadError(ClipperError):
@@ -111,12 +118,25 @@ class TranscribeOptions:
             accurate on product names and numbers; use 1 with ``batch_size=0`` when speed matters most.
         hotwords: product names and other terms to bias recognition towards, sent with every window.
         initial_prompt: text that primes the first window (style, spelling); ``hotwords`` is better for names.
+        initial_prompt_zh: the prompt used instead when the language is Mandarin (given or detected) and
+            ``initial_prompt`` is empty: simplified characters with Chinese punctuation, so Whisper writes the
+            same. ``None`` sends no prompt for Mandarin.
+        model_zh: the model that decodes Mandarin (a size name resolved like ``model``, or a directory); with
+            detection, the language is detected with ``model`` and Mandarin then decoded with this one. ``None``
+            uses ``model`` for every language.
         condition_on_previous_text: sequential pipeline only: feed each window's text into the next. Off by
             default: it improves consistency but is the main cause of runaway repetition loops.
         guard: hallucination thresholds, see :class:`HallucinationGuard`.
         window_seconds: long recordings are decoded and transcribed in windows of about this length, each
             cut at the quietest half second of its last 30 s, so memory stays flat (a 6-hour stream would need
             several GB as one float32 array plus faster-whisper's copies). Shorter sources are one window.
+        recover_min_gap: after the first pass, every stretch without recognised words at least this long (the
+            start and the end of the recording included) is checked with Silero VAD, and voice found there is
+            decoded again on its own. Whisper sometimes ends a 30 s window early (an end-of-text token, or a
+            no-speech verdict that tips the other way on another CPU's int8 kernels) and the rest of that window
+            is never decoded: the last sentence of a recording was lost that way. 0 turns the check off.
+        recover_min_speech: seconds of VAD speech a gap needs before it is decoded again (breaths and clicks are
+            shorter).
     """
 
     model: str = "base"
@@ -130,9 +150,13 @@ class TranscribeOptions:
     beam_size: int = 5
     hotwords: tuple[str, ...] = ()
     initial_prompt: str | None = None
+    initial_prompt_zh: str | None = ZH_INITIAL_PROMPT
+    model_zh: str | None = None
     condition_on_previous_text: bool = False
     guard: HallucinationGuard = field(default_factory=HallucinationGuard)
     window_seconds: float = 1200.0
+    recover_min_gap: float = 1.5
+    recover_min_speech: float = 0.6
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,20 +247,15 @@ def transcribe(
     model: WhisperModel | None = None
     language = opts.language
     words: list[Word] = []
-    decoded = dropped = 0
+    decoded = dropped = recovered = 0
     voiced = duration = 0.0
     for offset, audio in _audio_windows(subject, opts.window_seconds):
         duration = offset + len(audio) / SAMPLE_RATE
-        model = model or load_model(opts)
-        segments, info = _run(model, audio, opts, language)
         if language is None:
-            language = str(info.language)
-            if opts.languages and language not in opts.languages:
-                # Whisper picked a language we do not process (Mandarin heard as Cantonese, say): decode again
-                # with the most probable allowed one. Nothing is decoded yet: segments are generated lazily.
-                probs = dict(info.all_language_probs or ())
-                language = max(opts.languages, key=lambda code: probs.get(code, 0.0))
-                segments, info = _run(model, audio, opts, language)
+            # Detect before decoding: the language picks the prompt and possibly the model (see model_zh).
+            language = _detect_language(load_model(opts), audio, opts)
+        model = load_model(replace(opts, model=opts.model_zh) if language.startswith("zh") and opts.model_zh else opts)
+        segments, info = _run(model, audio, opts, language)
         records: list[AsrSegment] = []
         for segment in segments:
             records.append(_to_record(segment))
@@ -248,10 +267,11 @@ def transcribe(
             dropped + len(records) - len(kept),
             voiced + float(info.duration_after_vad),
         )
-        window_words = _snap_starts_to_voice(
-            _clean_words(kept, len(audio) / SAMPLE_RATE, cjk=language.startswith("zh")), audio
-        )
-        words.extend(_shifted(w, offset) for w in window_words)
+        window_words = _clean_words(kept, len(audio) / SAMPLE_RATE, cjk=language.startswith("zh"))
+        if opts.recover_min_gap > 0:
+            window_words, stretches = _recover_missed_speech(model, audio, window_words, opts, language)
+            recovered += stretches
+        words.extend(_shifted(w, offset) for w in _snap_starts_to_voice(window_words, audio))
     if duration <= 0 or language is None:
         raise NoSpeechError(subject, "the audio stream is empty")
     if not words:
@@ -259,6 +279,10 @@ def transcribe(
             subject,
             f"no speech found (voice activity in {voiced:.1f} s of {duration:.1f} s, "
             f"{decoded} segments decoded, {dropped} dropped as hallucinations)",
+        )
+    if recovered:
+        _LOG.info(
+            "%s: decoded %d stretch(es) of voice again that the first pass had left without words", subject, recovered
         )
     if on_progress is not None:
         on_progress(1.0)
@@ -269,6 +293,50 @@ def transcribe(
         sentences=split_sentences(words, language),
         origin="asr",
     )
+
+
+def _recover_missed_speech(
+    model: WhisperModel, audio: Any, words: tuple[Word, ...], opts: TranscribeOptions, language: str
+) -> tuple[tuple[Word, ...], int]:
+    """Decode again the voiced stretches that the first pass left without words; return all words and the count.
+
+    Only gaps between recognised words (and before the first / after the last) of at least
+    ``opts.recover_min_gap`` seconds are looked at, so the VAD pass costs a fraction of a second on normal speech.
+    A gap is decoded again, as its own short recording with the language fixed, when Silero VAD finds at least
+    ``opts.recover_min_speech`` seconds of speech in it; the new words go through the same hallucination guard
+    and are kept strictly inside the gap, so the word order and the no-overlap guarantee hold.
+    """
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    duration = len(audio) / SAMPLE_RATE
+    edges = [0.0, *(t for w in words for t in (w.start, w.end)), duration]
+    gaps = [(lo, hi) for lo, hi in zip(edges[::2], edges[1::2], strict=True) if hi - lo >= opts.recover_min_gap]
+    found: list[Word] = []
+    stretches = 0
+    vad = VadOptions(min_silence_duration_ms=300, speech_pad_ms=200)
+    retry = replace(opts, batch_size=0, recover_min_gap=0.0)
+    for lo, hi in gaps:
+        first, last = int(lo * SAMPLE_RATE), int(hi * SAMPLE_RATE)
+        chunks = get_speech_timestamps(audio[first:last], vad)
+        speech = sum(c["end"] - c["start"] for c in chunks) / SAMPLE_RATE
+        if speech < opts.recover_min_speech:
+            continue
+        start = first + int(chunks[0]["start"])
+        end = first + int(chunks[-1]["end"])
+        segments, _ = _run(model, audio[start:end], retry, language)
+        kept = drop_hallucinations([_to_record(s) for s in segments], opts.guard)
+        offset = start / SAMPLE_RATE
+        new = [
+            Word(round(w.start + offset, 3), round(w.end + offset, 3), w.text, w.probability)
+            for w in _clean_words(kept, (end - start) / SAMPLE_RATE, cjk=language.startswith("zh"))
+        ]
+        new = [w for w in new if w.start >= lo and w.end <= hi]
+        if new:
+            stretches += 1
+            found.extend(new)
+    if not found:
+        return words, 0
+    return tuple(sorted((*words, *found), key=lambda w: w.start)), stretches
 
 
 def _shifted(word: Word, offset: float) -> Word:
@@ -339,8 +407,24 @@ def _quietest_cut(audio: Any, lo: int, hi: int) -> int:
     return lo + (int(np.argmin(smooth)) + 25) * _FRAME
 
 
+def _detect_language(model: WhisperModel, audio: Any, opts: TranscribeOptions) -> str:
+    """Whisper's language for ``audio``, from up to ``_DETECTION_WINDOWS`` windows of its speech (VAD on).
+
+    When ``opts.languages`` is set and Whisper's first choice is not among them (Mandarin heard as Cantonese or
+    Japanese, say), the most probable allowed language is returned instead.
+    """
+    language, _, probs = model.detect_language(
+        audio, vad_filter=opts.vad_filter, language_detection_segments=_DETECTION_WINDOWS
+    )
+    if opts.languages and language not in opts.languages:
+        by_code = dict(probs)
+        language = max(opts.languages, key=lambda code: by_code.get(code, 0.0))
+    return str(language)
+
+
 def _run(model: WhisperModel, audio: Any, opts: TranscribeOptions, language: str | None) -> tuple[Iterable[Any], Any]:
     """Start faster-whisper; returns its lazy segment generator and the info (language already detected)."""
+    prompt = opts.initial_prompt or (opts.initial_prompt_zh if language and language.startswith("zh") else None)
     kwargs: dict[str, Any] = {
         "language": language,
         "beam_size": opts.beam_size,
@@ -349,7 +433,7 @@ def _run(model: WhisperModel, audio: Any, opts: TranscribeOptions, language: str
         "hotwords": ", ".join(opts.hotwords) or None,
         # The batched pipeline encodes the prompt verbatim while the sequential one adds the leading space
         # Whisper's tokens expect; adding it here makes both see the same tokens.
-        "initial_prompt": " " + opts.initial_prompt.strip() if opts.initial_prompt else None,
+        "initial_prompt": " " + prompt.strip() if prompt else None,
         "language_detection_segments": _DETECTION_WINDOWS,
     }
     if opts.batch_size > 0 and opts.vad_filter:
@@ -394,7 +478,9 @@ def _clean_words(segments: Sequence[AsrSegment], duration: float, *, cjk: bool) 
     prev_end = 0.0
     limit = round(duration, 3)
     for segment in segments:
-        for word in segment.words:
+        # Whisper mixes traditional characters into Mandarin; a segment is converted as one text so phrase rules
+        # see their context, and each word keeps its length and times.
+        for word in simplify_words(segment.words) if cjk else segment.words:
             text = _cjk_word_text(word.text, out[-1].text if out else "") if cjk else word.text
             if not text.strip():
                 continue

@@ -57,6 +57,9 @@ def _tokens(text: str) -> list[str]:
 
 
 def _check_against_truth(t: Transcript, stream: GeneratedStream) -> None:
+    """Floors that hold on any CPU: int8 kernels differ between processors, so single words and line boundaries
+    may come out differently; what may not differ is that nearly all speech is heard, in time order, that no
+    line (the last one above all) is lost, and that boundaries are accurate on the whole."""
     assert t.origin == "asr"
     assert t.duration == pytest.approx(stream.duration, abs=0.1)
     # Word times increase, never overlap, and stay inside the recording.
@@ -65,24 +68,31 @@ def _check_against_truth(t: Transcript, stream: GeneratedStream) -> None:
         assert 0.0 <= a.start <= a.end <= b.start
     assert t.words[-1].end <= t.duration
     assert [w for s in t.sentences for w in s.words] == list(t.words)
-    # espeak-ng is clear speech: nearly every script word is recognised (numbers come back as digits).
+    # Word recall: espeak-ng is clear speech (numbers may come back as digits, so those words count as missed).
     script = [tok for line in stream.lines for tok in _tokens(line.text)]
     heard = [tok for w in t.words for tok in _tokens(w.text)]
     matcher = difflib.SequenceMatcher(a=script, b=heard, autojunk=False)
     recognised = sum(block.size for block in matcher.get_matching_blocks()) / len(script)
     assert recognised >= 0.8, f"only {recognised:.0%} of the script recognised"
     assert 0.75 * len(stream.lines) <= len(t.sentences) <= 1.5 * len(stream.lines)
-    # Each true line's first and last recognised word land within 0.5 s of the line's true boundaries.
+    # Every line is heard: a lost line is a product bug (whisper ending a window early), not CPU noise.
     by_line: dict[int, list[Word]] = {line.index: [] for line in stream.lines}
     for word in t.words:
         mid = (word.start + word.end) / 2
         nearest = min(stream.lines, key=lambda ln: max(ln.start - mid, mid - ln.end, 0.0))
         by_line[nearest.index].append(word)
-    for line in stream.lines:
-        words = by_line[line.index]
-        assert words, f"nothing recognised for line {line.index}: {line.text!r}"
-        assert abs(words[0].start - line.start) <= 0.5, (line, words[0])
-        assert abs(words[-1].end - line.end) <= 0.5, (line, words[-1])
+    lost = [line.text for line in stream.lines if not by_line[line.index]]
+    assert not lost, f"lines never recognised: {lost}"
+    # Boundary error of each line's first and last recognised word against the true line times: accurate on the
+    # whole (median), no gross misses (worst line).
+    errors = sorted(
+        err
+        for line in stream.lines
+        for err in (abs(by_line[line.index][0].start - line.start), abs(by_line[line.index][-1].end - line.end))
+    )
+    median = errors[len(errors) // 2]
+    assert median <= 0.25, f"median boundary error {median:.2f} s"
+    assert errors[-1] <= 1.0, f"worst boundary error {errors[-1]:.2f} s"
 
 
 def test_batched_transcription_matches_the_script(
@@ -107,6 +117,30 @@ def test_plain_pipeline_with_forced_language_and_hotwords(
     assert plain_en.language == "en"
     _check_against_truth(plain_en, sample_stream_en)
     assert "rain jacket" in " ".join(s.text.lower() for s in plain_en.sentences)
+
+
+def test_speech_the_first_pass_skipped_is_decoded_again(
+    plain_en: Transcript, sample_stream_en: GeneratedStream, options: TranscribeOptions
+) -> None:
+    """The recovery pass on its own, with the real model: drop what the first pass heard of the last two lines
+    (what happened on a CPU where Whisper ended its last window early) and the gap is found and decoded again."""
+    from faster_whisper.audio import decode_audio
+
+    from clipper.transcribe import _recover_missed_speech
+
+    cut = sample_stream_en.lines[-2].start - 0.2
+    first_pass = tuple(w for w in plain_en.words if w.end <= cut)
+    audio = decode_audio(str(sample_stream_en.video), sampling_rate=16_000)
+    opts = TranscribeOptions(model=options.model, language="en")
+    words, stretches = _recover_missed_speech(load_model(opts), audio, first_pass, opts, "en")
+    assert stretches >= 1
+    tail = "".join(w.text for w in words if w.start >= cut).lower()
+    assert "price goes back up" in tail
+    assert "tomorrow" in tail
+    for a, b in itertools.pairwise(words):
+        assert a.start <= a.end <= b.start
+    # Nothing the first pass kept is lost or moved.
+    assert words[: len(first_pass)] == first_pass
 
 
 def test_model_is_loaded_once(options: TranscribeOptions, batched_en: tuple[Transcript, list[float]]) -> None:
