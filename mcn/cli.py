@@ -16,6 +16,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from accounts.cli import accounts_app
+from mcn.labels_cli import labels_app, review_command
 from mcn.terminal import console, fail, out
 from publisher.cli import publish_app, review_app
 from publisher.plan_cli import plan_command
@@ -37,6 +38,8 @@ app.add_typer(accounts_app, name="accounts")
 app.add_typer(publish_app, name="publish")
 app.add_typer(review_app, name="review")
 app.command("plan")(plan_command)
+app.add_typer(labels_app, name="labels")
+clips_app.command("review")(review_command)
 
 
 def _quiet_prefect() -> None:

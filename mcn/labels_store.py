@@ -77,7 +77,7 @@ class TranscriptSentence:
 
 @dataclass(frozen=True, slots=True)
 class ClipInfo:
-    """One clip of ``clips.json``: what a reviewer sees and judges."""
+    """One clip of ``clips.json``: what a reviewer sees and judges (``rank`` 1 = best)."""
 
     id: str
     rank: int
@@ -168,8 +168,10 @@ def read_clips_folder(path: str | Path) -> ClipsFolder:
             raise ReviewError(clips_file, f"clip id {c.id!r} appears twice")
         seen.add(c.id)
     # clips.json lists clips best first already; sorting (stable) keeps that promise for hand-edited files too
-    ranked = tuple(sorted(clips, key=lambda c: -c.score))
-    return ClipsFolder(folder, source, str(language), ranked, sentences)
+    ranked = sorted(clips, key=lambda c: -c.score)
+    return ClipsFolder(
+        folder, source, str(language), tuple(replace(c, rank=n) for n, c in enumerate(ranked, start=1)), sentences
+    )
 
 
 def _read_json(path: Path) -> Mapping[str, Any]:
