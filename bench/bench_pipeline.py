@@ -75,7 +75,9 @@ def main() -> None:
     segments = find_product_segments(transcript.sentences, stream.products, transcript.language)
     detection = detect_selling_points(transcript, segments, stream.products)
     lap("selling points")
-    plans = plan_clips(transcript, detection.points, segments, scenes, PlanOptions(max_clips=args.clips))
+    plans = plan_clips(
+        transcript, detection.points, segments, scenes, PlanOptions(max_clips=args.clips), kinds=detection.kinds
+    )
     lap("plan")
     out = workdir / "clips"
     out.mkdir(exist_ok=True)

@@ -46,7 +46,9 @@ class SentenceCues:
     """What the lexicons found in one sentence.
 
     ``reasons`` names the cues that fired as ``category:term`` (``price:tonight``, ``property:waterproof``), for
-    the reason string of a selling point and for debugging a misclassified sentence.
+    the reason string of a selling point and for debugging a misclassified sentence. ``urgency`` marks urgency
+    words without price evidence ("right now", 赶紧): a price call only next to a sentence with price evidence
+    (:mod:`clipper.structure` decides). ``reply`` and ``greeting`` say which kind of chatter fired.
     """
 
     price_or_urgency: bool
@@ -54,6 +56,9 @@ class SentenceCues:
     transition: bool
     selling: float
     reasons: tuple[str, ...] = ()
+    urgency: bool = False
+    reply: bool = False
+    greeting: bool = False
 
     @property
     def excluded(self) -> bool:
@@ -87,6 +92,9 @@ class Lexicon:
     vocative: tuple[re.Pattern[str], ...]
     transition: tuple[re.Pattern[str], ...]
     selling: tuple[_Weighted, ...]
+    urgency: tuple[re.Pattern[str], ...] = ()
+    reply: tuple[re.Pattern[str], ...] = ()
+    greeting: tuple[re.Pattern[str], ...] = ()
 
 
 def _c(*patterns: str) -> tuple[re.Pattern[str], ...]:
@@ -123,12 +131,19 @@ EN_PRICE = _c(
     r"\b(?:click|tap|the|that|in the|our) link\b|\blink (?:below|above|in bio|in the)\b",
     r"\b(?:shopping )?(?:cart|basket|checkout)\b|\bcheck out now\b",
     r"\btonight\b|\btoday only\b|\bonly today\b|\bjust (?:for )?today\b|\btoday'?s (?:price|deal|offer|special)\b",
-    r"\bright now\b|\bnow only\b|\bonly now\b|\bbefore midnight\b|\buntil midnight\b|\bmidnight\b",
+    r"\bnow only\b|\bonly now\b|\bbefore midnight\b|\buntil midnight\b|\bmidnight\b",
     r"\b(?:during|after|in) (?:the|this) (?:stream|live|show|broadcast)\b|\bthis stream\b|"
     r"\b(?:stream|live)[- ](?:only|exclusive|price|deal)\b|\bexclusive (?:deal|offer|price|discount)\b",
     r"\bcount ?down\b|\bcounting down\b|\bthree,? two,? one\b|\b3,? 2,? 1\b",
-    r"\bhurry\b|\b(?:don'?t|do not) (?:miss|wait|hesitate)\b|\bbefore (?:it'?s|they'?re) gone\b|\bact fast\b|"
-    r"\bact now\b",
+    r"\bbefore (?:it'?s|they'?re) gone\b",
+    rf"\b{_EN_NUMWORD}(?:-\w+)?\s+(?:nineteen|(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)-(?:five|nine))\b",
+    rf"\b(?:usually|normally|regularly|originally|retail is|list price)\s+(?:\$\s*)?{_EN_NUM}\b|"
+    rf"\b(?:today|now|tonight)(?: it'?s| they'?re| just| only)?\s+(?:\$\s*)?{_EN_NUM}\b(?!\s+(?:minutes?|hours?|"
+    r"seconds?|grams?|ounces?|pounds?|percent|degrees?|days?|times|layers?|colou?rs?|sizes?|people|of you))|"
+    rf"\b{_EN_NUM}\s+(?:for (?:both|two|three|the pair|the set|all (?:three|of them))|each|apiece)\b",
+    r"\bcode\s+(?=[a-z]*\d)[a-z0-9]{4,}\b|\b(?:knocks?|takes?)\s+(?:\w+\s+){0,3}off\b|\b\d+\s*off\b",
+    rf"\b(?:under|less than|just over)\s+(?:\$\s*\d+|{_EN_NUMWORD}(?:-\w+)?)\b(?!\s+(?:minutes?|seconds?|hours?|"
+    r"days?|grams?|ounces?|pounds?|degrees?|percent))|\btwo for\b|\bbuy two\b|\bthird (?:one )?(?:is )?free\b",
     r"\bwhile (?:supplies|stocks?) last\b|\b(?:selling|going) (?:out|fast)\b|\bsold out\b|\bsells? out\b",
     r"\b(?:in|out of) stock\b|\bstock\b|\brestock\w*\b|\binventory\b|\blimited\b|\bonly a few left\b",
     r"\blast (?:chance|call)\b|\bfinal (?:chance|call|hours?)\b|\bends? (?:in|at|soon|tonight|today)\b|\bending soon\b",
@@ -141,6 +156,14 @@ EN_PRICE = _c(
     r"\b(?:buy|order|purchase)\s+(?:it|one|yours|them|this|these|two|now|today|here)\b",
     r"\b(?:buy|order|shop) now\b|\bplace (?:your|an) order\b|\badd (?:it|one|this|them) to (?:your |the )?cart\b",
 )
+
+#: Urgency words that are a price call only next to price evidence ("I'm pouring it right now, look" is not).
+EN_URGENCY = _c(
+    r"\bright now\b|\bhurry\b|\b(?:don'?t|do not) (?:miss|wait|hesitate)\b|\bact fast\b|\bact now\b|"
+    r"\bquick(?:ly)?,? (?:go|guys)\b|\bgo go go\b|\bmove fast\b",
+)
+#: Coupon codes as streams show them (SAVE20, GLOW15): case-sensitive, so ordinary words never match.
+EN_CODE = re.compile(r"\b[A-Z]{3,}\d{1,3}\b")
 
 EN_CHATTER = _c(
     r"\b(?:hello|hi|howdy|hiya)\b",
@@ -162,6 +185,20 @@ EN_CHATTER = _c(
     r"comments?|emojis?)\b|"
     r"\bsend (?:a|some) (?:hearts?|likes?|gifts?|roses?)\b|\bwants? to know\b|\bwondering (?:if|whether|about)\b|"
     r"\bbe right back\b|\bbrb\b",
+)
+
+#: Answers to viewers' comments (a kind of chatter): "Kevin asks if...", "for the one who asked about size".
+EN_REPLY = _c(
+    r"\b\w+(?:'s| is| are)? (?:just |also )?(?:asks|asked|asking|wants to know|was wondering)\b|"
+    r"\basked (?:about|if|whether)\b|"
+    r"\b(?:in|from|to|on) the (?:comments?|chat)\b|\bcomments?\b|\bchat\b|(?<!\w)@\w+|\b(?:good|great) question\b|"
+    r"\bfor (?:the|those|anyone|everyone) (?:one |people |person |folks )?(?:who|that) (?:asked|wanted|was)\b|"
+    r"\bto answer\b|\bquestion\b",
+)
+#: Greetings and goodbyes (a kind of chatter).
+EN_GREETING = _c(
+    r"\b(?:hello|hi|howdy|hiya|welcome|goodbye|bye)\b|\bgood (?:morning|afternoon|evening|night)\b|\bsee you\b|"
+    r"\bthanks? (?:you )?(?:for|so much for) (?:watching|coming|joining|hanging|being here|tuning)\b|\bwhat'?s up\b",
 )
 
 EN_VOCATIVE = _c(r"\b(?:everyone|everybody|guys|folks|friends|fam|you all|y'all|ladies|hey)\b")
@@ -226,7 +263,10 @@ EN_SELLING = (
         "demonstration",
         r"\blet me show you\b|\blook at (?:this|how|the|that)\b|\bsee (?:how|this|the|that)\b|\bwatch (?:this|how|"
         r"what|me)\b|\bi'?(?:ll|m going to|m gonna) (?:pour|pull|stretch|drop|fold|test|put|spray|press|show)\b|"
-        r"\bfeel (?:how|the|this)\b|\bas you can see\b|\bup close\b|\bclose[- ]up\b|\bcheck this\b|\blook how\b",
+        r"\bfeel (?:how|the|this)\b|\bas you can see\b|\bup close\b|\bclose[- ]up\b|\bcheck this\b|\blook how\b|"
+        r"\blisten (?:to )?(?:this|that|it)\b|\b(?:hear|smell|taste) (?:that|this|it|how)\b|"
+        r"\bi'?m (?:opening|pouring|putting|spraying|rubbing|dropping|pulling|stretching|wiping|scrubbing|cutting|"
+        r"folding|pressing|tapping|swatching|blending|plugging)\b",
         0.6,
     ),
     _w(
@@ -250,6 +290,8 @@ _ZH_SMALLNUM = r"(?:\d+|[一二两三四五六七八九十几]+)"
 ZH_PRICE = _c(
     r"[¥￥]\s*\d",
     r"(?:\d|[零〇一二两三四五六七八九十百千万几])\s*元(?![素气宵旦件器])|块钱|毛钱|\d\s*毛\s*\d",
+    r"(?:件|条|个|套|盒|瓶|双|包|袋|组|支|片|罐)[零一二两三四五六七八九十百千]{2,}(?:[，。！？,.!?、]|$|块|元)|"
+    r"[零〇一二两三四五六七八九十百千几\d]块[零一二两三四五六七八九\d]|[一二两三四五六七八九十\d]毛[一二三四五六七八九\d]",
     r"\d+(?:\.\d+)?\s*块(?![\u4e00-\u9fff])|\d+(?:\.\d+)?\s*块(?:就|到手|一|两|包邮|都不到|不到|的价格|的)",
     r"[一二两三四五六七八九十百千几]{2,}块(?![\u4e00-\u9fff])|[一二两三四五六七八九十百千几]{2,}块(?:就|到手|的价格)",
     r"价格|价钱|价位|原价|到手价|福利价|活动价|直播价|直播间价|专属价|特价|底价|售价|定价|标价|券后|秒杀价|"
@@ -261,13 +303,16 @@ ZH_PRICE = _c(
     r"今晚|今天晚上|今天下单|今天拍|仅限今天|只限今天|只有今天|就今天|今日|今天(?:的)?(?:价格|福利|特价|专属)|下播",
     rf"倒计时|[三3][，,、\s]*[二2][，,、\s]*[一1](?:[，,、\s!！]|上|$)|最后\s*{_ZH_SMALLNUM}\s*(?:单|件|份|组|套|分钟|秒|波|次|名|个名额)|"
     r"最后一波|最后的?机会|最后一次",
-    rf"仅剩|只剩|就剩|还剩|剩下\s*{_ZH_SMALLNUM}|库存|补货|现货|断货|没货|卖完|卖光|抢光|售罄|手慢无|错过|"
-    r"赶紧|抓紧|赶快|马上(?:下单|拍|抢|去|上)|名额|限购|涨价|恢复原价|回到原价|机不可失|拼手速|手速",
+    rf"仅剩|只剩|就剩|还剩|剩下\s*{_ZH_SMALLNUM}|库存|补货|现货|断货|没货|卖完|卖光|抢光|售罄|手慢无|"
+    r"马上(?:下单|拍|抢|去|上)|名额|限购|涨价|恢复原价|回到原价",
     r"下单|拍下|拍[一二两三\d](?:单|件|个|份|套|组|瓶|盒)|拍[1-9]|拍它|去拍|快拍|赶紧拍|直接拍|可以拍了|拍起来|"
     r"点击|点进|链接|小黄车|购物车|购物袋|橱窗|上车|上链接|付款|支付|购买|抢购|抢(?![眼手])|"
     r"冲(?:冲|鸭|啊|吧|！|!)|闭眼入|囤货|囤(?:起来|一|几|两)",
     rf"(?:只要|只需|仅需|仅要|才要|只卖|就卖|卖)\s*{_ZH_PRICE_NUM}\s*(?:元|块|刀|$|[，,。！!？?])",
 )
+
+#: Urgency words that are a price call only next to price evidence (see ``EN_URGENCY``).
+ZH_URGENCY = _c(r"赶紧|抓紧|赶快|错过|机不可失|拼手速|手速|马上|立刻|现在就")
 
 ZH_CHATTER = _c(
     r"欢迎|点个?关注|关注一下|关注主播|点点关注|加个?关注|关注我们|点赞|点个赞|小红心|点亮|灯牌|粉丝团|加团",
@@ -278,11 +323,20 @@ ZH_CHATTER = _c(
     r"问一下|在问|问到|问了|回复|回答一下|弹幕|评论|留言|公屏|@|艾特|扣[一1]|扣个|打[一1]|刷起来|刷一波|双击|666",
 )
 
+ZH_REPLY = _c(
+    r"有(?:宝宝|人|姐妹|家人|朋友|小伙伴|兄弟|粉丝|老铁|集美)(?:在)?(?:问|说)|问(?:一下|了|到|的)|在问|回复|回答|弹幕|评论|"
+    r"留言|公屏|@|艾特|回(?:一下|个|复一下)",
+    r"^[“\"「『][^”\"」』]{1,10}[”\"」』](?:说|问|讲)",
+    r"^[^，。！？,.!?\s]{1,8}(?:问|说)[^，。！？,.!?]{0,12}(?:能不能|可不可以|会不会|有没有|是不是|吗|怎么|什么|多少|几|哪)",
+)
+ZH_GREETING = _c(r"欢迎|晚上好|早上好|下午好|中午好|大家好|明天见|拜拜|再见|晚安|好久不见|想死你们|下次见|下播")
+
 ZH_VOCATIVE = _c(r"家人们|宝宝们|姐妹们|兄弟们|朋友们|老铁|亲们|小伙伴们|集美们|宝子们|所有人")
 
 ZH_TRANSITION = _c(
     r"接下来|下一款|下一个|下个(?:产品|宝贝)|再来看|再看(?:一下)?(?:这|我们)|来看(?:一下)?(?:这|我们|下一)",
     r"我们来看|我们看一下|看一下这款|给大家介绍|第[一二三四五六七八九十\d]+[款个](?:产品|宝贝)?",
+    r"(?:给(?:你们|大家|姐妹们|家人们|宝宝们)|先)上(?:个|一个|这个|第)|先上|第[二三四五六七八九]个|"
     r"首先|然后我们|换一[个款]|最后一款|最后一个(?:产品|宝贝)|压轴|今天(?:给大家)?带来|先来看|开始(?:介绍|讲)",
 )
 
@@ -339,8 +393,20 @@ ZH_SELLING = (
 def lexicon(language: str) -> Lexicon:
     """The compiled lexicon for ``zh`` or ``en`` (anything else is English)."""
     if language.lower().startswith("zh"):
-        return Lexicon("zh", ZH_PRICE, ZH_CHATTER, ZH_VOCATIVE, ZH_TRANSITION, ZH_SELLING)
-    return Lexicon("en", EN_PRICE, EN_CHATTER, EN_VOCATIVE, EN_TRANSITION, EN_SELLING)
+        return Lexicon(
+            "zh", ZH_PRICE, ZH_CHATTER, ZH_VOCATIVE, ZH_TRANSITION, ZH_SELLING, ZH_URGENCY, ZH_REPLY, ZH_GREETING
+        )
+    return Lexicon(
+        "en",
+        (*EN_PRICE, EN_CODE),
+        EN_CHATTER,
+        EN_VOCATIVE,
+        EN_TRANSITION,
+        EN_SELLING,
+        EN_URGENCY,
+        EN_REPLY,
+        EN_GREETING,
+    )
 
 
 def resolve_language(text: str, language: str) -> str:
@@ -386,7 +452,12 @@ def sentence_cues(text: str, language: str) -> SentenceCues:
     price_term = _first(primary.price, clean) or _first(secondary.price, clean)
     if price_term:
         reasons.append(f"price:{price_term}")
-    chatter_term = _first(primary.chatter, clean) or _first(secondary.chatter, clean)
+    urgency_term = None if price_term else _first(primary.urgency, clean) or _first(secondary.urgency, clean)
+    if urgency_term:
+        reasons.append(f"urgency:{urgency_term}")
+    reply_term = _first(primary.reply, clean)
+    greeting_term = _first(primary.greeting, clean)
+    chatter_term = reply_term or _first(primary.chatter, clean) or _first(secondary.chatter, clean)
     transition_term = _first(primary.transition, clean)
     if transition_term:
         reasons.append(f"transition:{transition_term}")
@@ -412,4 +483,7 @@ def sentence_cues(text: str, language: str) -> SentenceCues:
         transition=transition_term is not None,
         selling=selling,
         reasons=tuple(reasons),
+        urgency=urgency_term is not None,
+        reply=reply_term is not None,
+        greeting=greeting_term is not None and reply_term is None,
     )

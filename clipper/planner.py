@@ -6,12 +6,14 @@ Rules, in the order they apply:
    comment replies) never go into a clip, whatever a detector said: a clip posted next week must not promise
    tonight's price. A selling point is trimmed at its ends and split around such sentences.
 2. Adjacent selling points of the same product merge; a range shorter than ``min_seconds`` grows into
-   neighbouring clean sentences of the same product segment (the strongest neighbour first), a range longer
-   than ``max_seconds`` is split on sentence boundaries; what still does not fit is dropped.
+   neighbouring clean sentences of the same product segment (the longer-spoken neighbour first), a range longer
+   than ``max_seconds`` is split on sentence boundaries. A product left without any clip keeps its best range
+   down to ``short_floor_seconds``; what still does not fit is dropped.
 3. Cut points sit in the pause around the range: ``padding`` seconds outside the first and last word, never
    past the middle of the pause (so no part of a neighbouring word is heard), moved onto a scene cut when one
    falls in that pause.
-4. Overlapping clips are removed, best score first; at most ``max_clips`` are kept, ranked by score.
+4. Overlapping clips are removed; at most ``max_clips`` are kept: first the best clip of every product, then
+   the rest by score; the result is ranked by score.
 """
 
 from __future__ import annotations
@@ -27,13 +29,18 @@ from clipper.types import PlannedClip, ProductSegment, SellingPoint, Sentence, T
 
 @dataclass(frozen=True, slots=True)
 class PlanOptions:
-    """Settings for :func:`plan_clips`. Durations include the padding."""
+    """Settings for :func:`plan_clips`. Durations include the padding.
 
-    min_seconds: float = 15.0
+    ``short_floor_seconds``: a product whose selling talk cannot reach ``min_seconds`` even after growing into
+    clean neighbours still gets one shorter clip if it lasts at least this long, rather than none.
+    """
+
+    min_seconds: float = 10.0
     max_seconds: float = 60.0
     max_clips: int = 10
     padding: float = 0.25
     id_prefix: str = "clip"
+    short_floor_seconds: float = 6.0
 
     def __post_init__(self) -> None:
         if not 0 < self.min_seconds < self.max_seconds:
@@ -71,9 +78,25 @@ class _Range:
     reasons: tuple[str, ...]
 
 
-def excluded_sentences(transcript: Transcript) -> frozenset[int]:
-    """Indices of sentences that may never appear in a clip (price/urgency calls, chatter)."""
-    return frozenset(s.index for s in transcript.sentences if sentence_cues(s.text, transcript.language).excluded)
+#: Sentence kinds a clip may hold: the selling talk, and a lead-in naming the product.
+CLIP_KINDS = frozenset({"selling", "transition"})
+
+
+def excluded_sentences(transcript: Transcript, kinds: Sequence[str] = ()) -> frozenset[int]:
+    """Indices of sentences that may never appear in a clip.
+
+    Price/urgency calls found by the cue lexicons always; with ``kinds`` (a detector's per-sentence kinds, see
+    :attr:`clipper.detectors.DetectionResult.kinds`) also every sentence whose kind is not in :data:`CLIP_KINDS`
+    (price calls found from context, replies, chatter); without them, cue-lexicon chatter too.
+    """
+    banned = set()
+    for s in transcript.sentences:
+        cues = sentence_cues(s.text, transcript.language)
+        if cues.price_or_urgency or (not kinds and cues.excluded):
+            banned.add(s.index)
+    if kinds:
+        banned.update(i for i, kind in enumerate(kinds) if kind not in CLIP_KINDS)
+    return frozenset(banned)
 
 
 def plan_clips(
@@ -82,6 +105,7 @@ def plan_clips(
     segments: Sequence[ProductSegment] = (),
     scenes: SceneCuts | None = None,
     options: PlanOptions | None = None,
+    kinds: Sequence[str] = (),
 ) -> tuple[PlannedClip, ...]:
     """Plan clips from ``points``, best first.
 
@@ -91,6 +115,7 @@ def plan_clips(
         segments: product segments; a clip never grows across a segment boundary.
         scenes: scene cuts, preferred as cut points when they fall in the pause at a boundary.
         options: see :class:`PlanOptions`.
+        kinds: the detector's kind for each sentence, when it classifies them (see :func:`excluded_sentences`).
 
     Returns:
         Non-overlapping clips sorted by score (best first), ids ``{id_prefix}-01`` upward in rank order.
@@ -99,21 +124,42 @@ def plan_clips(
     sentences = transcript.sentences
     if not sentences:
         return ()
-    banned = excluded_sentences(transcript)
+    banned = excluded_sentences(transcript, kinds if len(kinds) == len(sentences) else ())
     ranges: list[_Range] = []
     for point in points:
         ranges.extend(_clean(point, banned, len(sentences), transcript.language))
     ranges = _merge_adjacent(sorted(ranges, key=lambda r: (r.first, r.last)))
     fitted: list[_Range] = []
+    short: list[_Range] = []
     for rng in ranges:
-        fitted.extend(_fit_duration(rng, sentences, banned, segments, opts))
+        pieces = _fit_duration(rng, sentences, banned, segments, opts)
+        fitted.extend(pieces)
+        if not pieces:
+            floor = replace(opts, min_seconds=min(opts.short_floor_seconds, opts.min_seconds))
+            short.extend(_fit_duration(rng, sentences, banned, segments, floor))
+    # A product with selling talk too short for a full clip still gets its best short one.
+    covered = {r.product_id for r in fitted}
+    for rng in sorted(short, key=lambda r: -_span(sentences, r.first, r.last, 0.0)):
+        if rng.product_id not in covered:
+            fitted.append(rng)
+            covered.add(rng.product_id)
     candidates = [_to_clip(r, sentences, transcript.duration, scenes, opts) for r in fitted]
     chosen: list[PlannedClip] = []
-    for clip in sorted(candidates, key=lambda c: (-c.score, c.source_start)):
-        if all(clip.source_end <= c.source_start or clip.source_start >= c.source_end for c in chosen):
+
+    def fits(clip: PlannedClip) -> bool:
+        return all(clip.source_end <= c.source_start or clip.source_start >= c.source_end for c in chosen)
+
+    ranked = sorted(candidates, key=lambda c: (-c.score, c.source_start))
+    # Every product first (its best clip), then the rest by score: a strong product must not crowd out the others.
+    for clip in ranked:
+        if len(chosen) < opts.max_clips and all(c.product_id != clip.product_id for c in chosen) and fits(clip):
             chosen.append(clip)
-        if len(chosen) == opts.max_clips:
+    for clip in ranked:
+        if len(chosen) >= opts.max_clips:
             break
+        if clip not in chosen and fits(clip):
+            chosen.append(clip)
+    chosen.sort(key=lambda c: (-c.score, c.source_start))
     return tuple(replace(c, id=f"{opts.id_prefix}-{rank:02d}") for rank, c in enumerate(chosen, start=1))
 
 

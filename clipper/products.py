@@ -1,7 +1,8 @@
 """Load the brand's product list from CSV or JSON.
 
 The format is the ``--products`` file: columns ``id,name,aliases,price,commission_rate,link``. Only ``id`` and
-``name`` are required. ``aliases`` are separated by ``|`` (in JSON they may also be a list); ``price`` and
+``name`` are required; an optional ``attributes`` column lists key product facts (材质, "12 oz"), ``|``-separated
+like aliases. ``aliases`` are separated by ``|`` (in JSON they may also be a list); ``price`` and
 ``commission_rate`` are optional numbers, and ``commission_rate`` accepts a fraction (``0.2``) or a percentage
 (``"20%"``). JSON is a list of objects or an object ``{"products": [...]}``.
 
@@ -23,7 +24,7 @@ from typing import Any
 from clipper.errors import InputFileError
 from clipper.types import Product
 
-COLUMNS = ("id", "name", "aliases", "price", "commission_rate", "link")
+COLUMNS = ("id", "name", "aliases", "price", "commission_rate", "link", "attributes")
 REQUIRED_COLUMNS = ("id", "name")
 MAX_REPORTED_PROBLEMS = 8
 
@@ -152,6 +153,7 @@ def _build(rows: Iterable[tuple[str, Mapping[str, Any]]], subject: str) -> tuple
             errors.append(f"price {price:g} is negative")
         commission = _commission(row.get("commission_rate"), errors)
         aliases = _aliases(row.get("aliases"), name, errors)
+        attributes = _aliases(row.get("attributes"), name, errors)
         link = _text(row.get("link")) or None
         if link is not None and any(c.isspace() for c in link):
             errors.append(f"link {link!r} contains spaces")
@@ -159,7 +161,7 @@ def _build(rows: Iterable[tuple[str, Mapping[str, Any]]], subject: str) -> tuple
             problems.append(f"{where}: {'; '.join(errors)}")
             continue
         seen[pid] = where
-        products.append(Product(pid, name, aliases, price, commission, link))
+        products.append(Product(pid, name, aliases, price, commission, link, attributes))
     if problems:
         shown = problems[:MAX_REPORTED_PROBLEMS]
         more = len(problems) - len(shown)

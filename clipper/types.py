@@ -87,7 +87,11 @@ class MediaInfo:
 
 @dataclass(frozen=True, slots=True)
 class Product:
-    """A product from the brand's list (or the affiliate alliance)."""
+    """A product from the brand's list (or the affiliate alliance).
+
+    ``attributes`` are key facts from the product page (材质, 成分, "12 oz", "IPX5"): the detector treats talk that
+    mentions them as talk about the product.
+    """
 
     id: str
     name: str
@@ -95,6 +99,7 @@ class Product:
     price: float | None = None
     commission_rate: float | None = None
     link: str | None = None
+    attributes: tuple[str, ...] = ()
 
     @property
     def names(self) -> tuple[str, ...]:

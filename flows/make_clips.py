@@ -134,7 +134,7 @@ def plan_task(
     scenes: SceneCuts,
     options: PlanOptions,
 ) -> tuple[PlannedClip, ...]:
-    return plan_clips(transcript, detection.points, segments, scenes, options)
+    return plan_clips(transcript, detection.points, segments, scenes, options, kinds=detection.kinds)
 
 
 @task(name="render")

@@ -159,11 +159,39 @@ def test_one_weak_sentence_bridges_but_excluded_ones_and_boundaries_do_not() -> 
     ]
     transcript = _transcript(texts, "en")
     one = [ProductSegment("p-jacket", 0, 6, "rain jacket")]
-    points = detect_selling_points(transcript, one, [jacket]).points
+    # Cue thresholds alone (the mode without structure): the weak sentence is bridged, the price call is not.
+    points = detect_selling_points(transcript, one, [jacket], use_structure=False).points
     assert [(p.first_sentence, p.last_sentence) for p in points] == [(0, 3), (5, 6)]
     split = [ProductSegment("p-jacket", 0, 1, "rain jacket"), ProductSegment("p-jacket", 2, 6, "rain jacket")]
-    points = detect_selling_points(transcript, split, [jacket]).points
+    points = detect_selling_points(transcript, split, [jacket], use_structure=False).points
     assert [(p.first_sentence, p.last_sentence) for p in points] == [(0, 1), (3, 3), (5, 6)]
+    # By structure the host's weekend story is chatter, the price call is excluded, the rest sells.
+    result = detect_selling_points(transcript, one, [jacket])
+    assert [(p.first_sentence, p.last_sentence) for p in result.points] == [(0, 1), (3, 3), (5, 6)]
+    assert result.kinds == ("selling", "selling", "chatter", "selling", "price", "selling", "selling")
+
+
+def test_structure_on_topic_talk_sells_and_urgency_needs_price_evidence() -> None:
+    crisps = Product("crisps", "chickpea crisps", ("crisps",), attributes=("gluten-free", "sea salt"))
+    texts = [
+        "Okay, chickpea crisps next.",  # lead-in naming the product
+        "Listen to this crunch, I'm putting the mic right up to it, hear that?",  # demo, no lexicon word
+        "The sea salt one replaced potato chips at my desk, no joke.",  # on topic by attribute
+        "I'm opening a fresh bag right now, smell that.",  # "right now" without a price: a demonstration
+        "My producer Dana is waving at me because I ate half the bag.",  # the host's story
+        "Kevin asks if they go stale, no, the bag zips shut.",  # a reply
+        "Six bags for twenty-four ninety-nine, link two.",  # price
+        "Hurry, right now!",  # urgency next to a price call
+    ]
+    transcript = _transcript(texts, "en")
+    kinds = detect_selling_points(transcript, [ProductSegment("crisps", 0, 7)], [crisps]).kinds
+    assert kinds == ("transition", "selling", "selling", "selling", "chatter", "reply", "price", "price")
+    zh = _transcript(
+        ["我现在往上面倒水，你们看，一点都不渗。", "赶紧的，三号链接，九十九块九。", "赶紧看这个细节。"], "zh"
+    )
+    cup = Product("cup", "保温杯")
+    kinds = detect_selling_points(zh, [ProductSegment("cup", 0, 2)], [cup]).kinds
+    assert kinds[0] == "selling" and kinds[1] == "price" and kinds[2] == "price"
 
 
 def test_long_runs_are_split_under_max_seconds() -> None:

@@ -78,7 +78,12 @@ def test_short_point_grows_within_its_segment_and_long_one_is_split() -> None:
     assert clips[0].duration >= min_len
     # cannot grow across the segment boundary (sentence 5) nor into the greeting: dropped, not stretched
     too_long_min = t.sentences[4].end - t.sentences[1].start + 5
-    assert plan_clips(t, [point(3, 3)], segs, options=PlanOptions(min_seconds=too_long_min, max_seconds=90)) == ()
+    strict = PlanOptions(min_seconds=too_long_min, max_seconds=90, short_floor_seconds=too_long_min)
+    assert plan_clips(t, [point(3, 3)], segs, options=strict) == ()
+    # By default the product still gets one shorter clip (its talk is what the material allows), inside its segment.
+    short = plan_clips(t, [point(3, 3)], segs, options=PlanOptions(min_seconds=too_long_min, max_seconds=90))
+    assert len(short) == 1 and short[0].sentences[0] >= 1 and short[0].sentences[-1] <= 4
+    assert short[0].duration >= PlanOptions().short_floor_seconds
     split = plan_clips(t, [point(6, 9)], options=PlanOptions(min_seconds=3, max_seconds=9))
     assert len(split) >= 2
     assert all(3 <= c.duration <= 9 for c in split)

@@ -29,7 +29,7 @@ from mcn.samples.scripts import DEV_ZH, HELDOUT2_EN, HELDOUT2_ZH, HELDOUT_EN, HE
 def _measure(stream: GeneratedStream, transcript: Transcript) -> Quality:
     segments = find_product_segments(transcript.sentences, stream.products, transcript.language)
     detection = detect_selling_points(transcript, segments, stream.products)
-    clips = plan_clips(transcript, detection.points, segments, detect_scenes(stream.video))
+    clips = plan_clips(transcript, detection.points, segments, detect_scenes(stream.video), kinds=detection.kinds)
     quality = evaluate(clips, stream.lines, transcript.words)
     print(stream.video.parent.name, quality.summary())
     return quality

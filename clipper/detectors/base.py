@@ -16,9 +16,11 @@ class DetectionResult:
 
     ``points`` are in transcript order. ``calls`` counts model requests (0 for the heuristic); ``prompt_tokens``
     and ``completion_tokens`` come from the API's ``usage`` when it reports them and are estimated otherwise
-    (a note says so); ``cost`` is in the currency of the configured per-1k-token prices. ``fallbacks`` counts
-    segments whose model answer was unusable and that the heuristic handled instead. ``notes`` are one-line
-    remarks for the run log (never secrets).
+    (a note says so); ``cost`` is in the currency of the configured per-1k-token prices. ``kinds`` gives each
+    transcript sentence's kind (one of :data:`clipper.labels.SENTENCE_KINDS`) when the backend classifies
+    sentences (empty otherwise); the planner never puts a ``price`` sentence in a clip, and reviewers see them.
+    ``fallbacks`` counts segments whose model answer was unusable and that the heuristic handled instead.
+    ``notes`` are one-line remarks for the run log (never secrets).
     """
 
     points: tuple[SellingPoint, ...]
@@ -29,6 +31,7 @@ class DetectionResult:
     cost: float = 0.0
     fallbacks: int = 0
     notes: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
 
 
 class SellingPointDetector(ABC):

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from clipper.cues import SentenceCues, resolve_language, sentence_cues
 from clipper.detectors.base import DetectionResult, SellingPointDetector
 from clipper.segments import product_keys, product_mentions
+from clipper.structure import SentenceKinds, StructureOptions, classify_sentences, mask_names
 from clipper.types import Product, ProductSegment, SellingPoint, Sentence, Transcript
 
 TITLE_MAX_ZH = 30
@@ -54,7 +55,10 @@ class HeuristicOptions:
     ``selling_threshold`` is the sentence score (0..1, after structure) that counts as selling, ``own_floor`` the
     cue strength a sentence needs on its own so neighbours alone cannot make it selling. ``min_score`` drops
     weaker points; ``max_seconds`` splits longer runs; ``ideal_seconds`` is the shortest run that gets a full
-    score (shorter ones are discounted, not dropped: the planner decides on durations).
+    score (shorter ones are discounted, not dropped: the planner decides on durations). With ``use_structure``
+    (the default) which sentences are selling is decided by :func:`clipper.structure.classify_sentences` (the
+    stream's structure: on-topic talk inside a product segment is selling unless there is evidence otherwise)
+    and the cue scores only rank them; without it, by the cue-score thresholds alone (the earlier behaviour).
     """
 
     selling_threshold: float = 0.4
@@ -68,6 +72,8 @@ class HeuristicOptions:
     min_score: float = 0.0
     max_seconds: float = 60.0
     ideal_seconds: float = 15.0
+    structure: StructureOptions | None = None
+    use_structure: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,17 +103,26 @@ class HeuristicDetector(SellingPointDetector):
     def detect(
         self, transcript: Transcript, segments: Sequence[ProductSegment], products: Sequence[Product]
     ) -> DetectionResult:
+        structure = (
+            classify_sentences(transcript, segments, products, self.options.structure)
+            if self.options.use_structure
+            else None
+        )
         points: list[SellingPoint] = []
         for segment in segments:
-            points.extend(self.detect_segment(transcript, segment, products))
+            points.extend(self.detect_segment(transcript, segment, products, structure))
         points.sort(key=lambda p: (p.first_sentence, p.last_sentence))
-        return DetectionResult(tuple(points), self.name)
+        return DetectionResult(tuple(points), self.name, kinds=structure.kinds if structure else ())
 
     # ----------------------------------------------------------------------------------------------------- scoring
     def score_segment(
-        self, transcript: Transcript, segment: ProductSegment, products: Sequence[Product]
+        self,
+        transcript: Transcript,
+        segment: ProductSegment,
+        products: Sequence[Product],
+        structure: SentenceKinds | None = None,
     ) -> list[ScoredSentence]:
-        """Score every sentence of ``segment`` (in order)."""
+        """Score every sentence of ``segment`` (in order); with ``structure``, only its selling sentences score."""
         opts = self.options
         lang = _language(transcript)
         sentences = transcript.sentences[segment.first_sentence : segment.last_sentence + 1]
@@ -117,7 +132,11 @@ class HeuristicDetector(SellingPointDetector):
         cues: list[SentenceCues] = []
         for pos, sentence in enumerate(sentences):
             full = sentence_cues(sentence.text, lang)
-            if full.excluded:
+            if structure is not None and not structure.selling(sentence.index):
+                cues.append(full)
+                own.append(0.0)
+                continue
+            if structure is None and full.excluded:
                 cues.append(full)
                 own.append(0.0)
                 continue
@@ -133,23 +152,29 @@ class HeuristicDetector(SellingPointDetector):
                 value = min(1.0, value + opts.product_bonus)
             if pos == 0 and len(sentences) > 2:
                 value *= 0.8  # the first sentence of a segment usually introduces the product
+            if structure is not None:
+                # Selling by structure: the cues rank it, a floor keeps plain on-topic talk in.
+                value = max(value, self.options.selling_threshold)
             own.append(value)
         scored: list[ScoredSentence] = []
         w = opts.neighbour_weight
         for k, sentence in enumerate(sentences):
-            if cues[k].excluded:
+            if (structure is not None and own[k] == 0.0) or (structure is None and cues[k].excluded):
                 scored.append(ScoredSentence(sentence.index, 0.0, 0.0, cues[k]))
                 continue
             prev = own[k - 1] if k > 0 else 0.0
             nxt = own[k + 1] if k + 1 < len(own) else 0.0
             value = (1 - 2 * w) * own[k] + w * (prev + nxt)
+            if structure is not None:
+                value = max(value, self.options.selling_threshold)
             scored.append(ScoredSentence(sentence.index, own[k], round(min(1.0, value), 4), cues[k]))
         return scored
 
-    def runs(self, scored: Sequence[ScoredSentence]) -> list[list[ScoredSentence]]:
+    def runs(self, scored: Sequence[ScoredSentence], *, bridge: bool = True) -> list[list[ScoredSentence]]:
         """Maximal runs of selling sentences, bridging one weak non-excluded sentence between two selling ones."""
         opts = self.options
         selling = [s.score >= opts.selling_threshold and s.own >= opts.own_floor for s in scored]
+        bridge = bridge and opts.bridge
         runs: list[list[ScoredSentence]] = []
         k = 0
         while k < len(scored):
@@ -163,7 +188,7 @@ class HeuristicDetector(SellingPointDetector):
                     run.append(scored[k])
                     k += 1
                 elif (
-                    opts.bridge
+                    bridge
                     and k + 1 < len(scored)
                     and selling[k + 1]
                     and not scored[k].cues.excluded
@@ -177,12 +202,16 @@ class HeuristicDetector(SellingPointDetector):
         return runs
 
     def detect_segment(
-        self, transcript: Transcript, segment: ProductSegment, products: Sequence[Product]
+        self,
+        transcript: Transcript,
+        segment: ProductSegment,
+        products: Sequence[Product],
+        structure: SentenceKinds | None = None,
     ) -> list[SellingPoint]:
         """Selling points of one segment."""
-        scored = self.score_segment(transcript, segment, products)
+        scored = self.score_segment(transcript, segment, products, structure)
         out: list[SellingPoint] = []
-        for run in self.runs(scored):
+        for run in self.runs(scored, bridge=structure is None):
             for piece in self._split(transcript.sentences, run):
                 point = self._point(transcript, segment, products, piece)
                 if point.score >= self.options.min_score:
@@ -254,14 +283,6 @@ def _product(products: Sequence[Product], product_id: str | None) -> Product | N
     if product_id is None:
         return None
     return next((p for p in products if p.id == product_id), None)
-
-
-def mask_names(text: str, product: Product) -> str:
-    """``text`` with the product's name and aliases blanked out (case-insensitive)."""
-    for name in sorted(product.names, key=len, reverse=True):
-        if name.strip():
-            text = re.sub(re.escape(name.strip()), " ", text, flags=re.IGNORECASE)
-    return text
 
 
 def _is_short(text: str, lang: str, opts: HeuristicOptions) -> bool:

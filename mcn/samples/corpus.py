@@ -128,6 +128,7 @@ def load_stream(stream_id: str, root: Path | None = None) -> CorpusStream:
                 name=str(p["name"]),
                 aliases=tuple(str(a) for a in p.get("aliases", ())),
                 price=float(p["price"]) if p.get("price") is not None else None,
+                attributes=tuple(str(a) for a in p.get("attributes", ())),
             )
         )
         attributes[str(p["id"])] = tuple(str(a) for a in p.get("attributes", ()))

@@ -94,7 +94,9 @@ def measure_stream(
     """Run segments -> ``detector`` -> planner on ``transcript`` and score the clips against the stream's truth."""
     segments = find_product_segments(transcript.sentences, stream.products, transcript.language)
     detection = detect_selling_points(transcript, segments, stream.products, detector, **detector_options)
-    clips = plan_clips(transcript, detection.points, segments, None, plan or PlanOptions(max_clips=50))
+    clips = plan_clips(
+        transcript, detection.points, segments, None, plan or PlanOptions(max_clips=50), kinds=detection.kinds
+    )
     return StreamResult(stream, transcript, detection, clips, evaluate(clips, stream.lines, transcript.words))
 
 
