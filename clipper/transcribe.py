@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from clipper.errors import ClipperError, MediaError, NoSpeechError
 from clipper.sentences import join_words, split_sentences, words_from_text
 from clipper.types import Transcript, Word
-from clipper.zh_text import simplify_words
+from clipper.zh_text import normalize_words
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
@@ -478,9 +478,9 @@ def _clean_words(segments: Sequence[AsrSegment], duration: float, *, cjk: bool) 
     prev_end = 0.0
     limit = round(duration, 3)
     for segment in segments:
-        # Whisper mixes traditional characters into Mandarin; a segment is converted as one text so phrase rules
-        # see their context, and each word keeps its length and times.
-        for word in simplify_words(segment.words) if cjk else segment.words:
+        # Whisper mixes traditional characters and ASCII punctuation into Mandarin; a segment is converted as one
+        # text so phrase rules see their context, and each word keeps its length and times.
+        for word in normalize_words(segment.words) if cjk else segment.words:
             text = _cjk_word_text(word.text, out[-1].text if out else "") if cjk else word.text
             if not text.strip():
                 continue

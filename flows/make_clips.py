@@ -230,6 +230,7 @@ def make_clips(
 
     transcribe_options = TranscribeOptions(
         model=resolve_model(settings.whisper_model),
+        model_zh=resolve_model(settings.whisper_model_zh) if settings.whisper_model_zh else None,
         device=settings.whisper_device,
         compute_type=settings.whisper_compute_type,
         cpu_threads=settings.whisper_threads,

@@ -26,6 +26,11 @@ class Settings(BaseSettings):
         default="base",
         description="faster-whisper size name (downloaded as usual) or a local CTranslate2 model directory.",
     )
+    whisper_model_zh: str | None = Field(
+        default=None,
+        description="Model for Mandarin (same forms as whisper_model); the language is detected with whisper_model "
+        "first. Unset: whisper_model decodes every language.",
+    )
     whisper_device: str = "cpu"
     whisper_compute_type: str = "int8"
     whisper_threads: int = 0
