@@ -254,7 +254,14 @@ class HeuristicDetector(SellingPointDetector):
         texts = [sentences[s.index].text for s in run]
         terms = _top_terms([s.cues for s in run])
         point = compress(sentences[strongest.index].text, lang)
-        hook = make_hook(texts, [s.cues for s in run], name, lang)
+        hook = make_hook(
+            texts,
+            [s.cues for s in run],
+            name,
+            lang,
+            product.aliases if product else (),
+            product.attributes if product else (),
+        )
         title = make_title(name, terms, lang, fallback=point)
         cue_list = ", ".join(terms[:5]) or "structure only"
         reason = (
@@ -355,43 +362,101 @@ def _safe(text: str, lang: str) -> bool:
     return bool(text) and not sentence_cues(text, lang).excluded
 
 
-def make_hook(texts: Sequence[str], cues: Sequence[SentenceCues], name: str, lang: str) -> str:
-    """A short attention line from the strongest benefit of a run; never price or urgency talk."""
+#: Openers that mark a clause as an answer to a viewer or a fragment of a longer sentence: never a hook.
+_EN_NOT_A_HOOK = re.compile(
+    r"^(?:no|yes|yeah|yep|nope|as i said|like i said|so|and|but|or|which|because|then|plus|while|it|they|this|that)"
+    r"\b",
+    re.IGNORECASE,
+)
+_ZH_NOT_A_HOOK = re.compile(r"^(?:对|是的|没有|不是|可以的|有的|放心|回|像我说的|刚才说了|所以|而且|但是|然后|因为)")
+_ZH_LEAD_PRONOUN = re.compile(r"^(?:它|这款|这个|我们|而且|所以|让你|还|就是|真的)")
+_EN_LEAD_PRONOUN = re.compile(r"^(?:it|this|these|they|that)(?:'s| is| are| has| have)?\s+", re.IGNORECASE)
+_WORD = re.compile(r"[\w'-]+")
+
+
+def _repeats_a_word(text: str) -> bool:
+    """Whether a content word occurs twice ("Vitamin c vitamin C serum"): a sign of stitched-together copy."""
+    words = [w.casefold() for w in _WORD.findall(text) if len(w) > 2]
+    return len(words) != len(set(words))
+
+
+def _hook_candidates(text: str, lang: str) -> list[str]:
+    """Clauses of ``text`` that could stand alone as a hook, fillers removed."""
+    out: list[str] = []
+    for raw in _CLAUSE_SPLIT.split(text):
+        clause = raw.strip()
+        if not clause:
+            continue
+        if lang == "zh":
+            clause = _ZH_FILLER.sub("", clause).strip()
+            if _ZH_NOT_A_HOOK.match(clause):
+                continue
+            clause = _ZH_LEAD_PRONOUN.sub("", clause).strip()
+        else:
+            clause = _EN_FILLER.sub("", clause).strip()
+            clause = _EN_LEAD_PRONOUN.sub("", clause).strip()
+            if not clause or _EN_NOT_A_HOOK.match(clause):
+                continue
+        out.append(clause)
+    return out
+
+
+def make_hook(
+    texts: Sequence[str],
+    cues: Sequence[SentenceCues],
+    name: str,
+    lang: str,
+    aliases: Sequence[str] = (),
+    attributes: Sequence[str] = (),
+) -> str:
+    """A short attention line in the stream's own words: the run's clause with the most concrete selling content.
+
+    The hook is a clause the host said (fillers, vocatives and a leading "it's"/它 removed), ranked by the selling
+    cues it carries, whether it names the product (name, ``aliases``, ``attributes``) and whether it speaks of
+    the product rather than the host ("I ..."). A clause that
+    does not name the product is prefixed with its shortest name (``Crisps: seven grams of protein a serving``),
+    so every hook says what it is about. Never a question, an answer to a viewer ("no, ..."), a fragment that
+    continues another sentence, a price or urgency call, or text that repeats a word; no template filler. When no
+    clause qualifies the hook is the product name with its strongest feature term.
+    """
+    zh = lang == "zh"
+    limit = HOOK_MAX_ZH if zh else HOOK_MAX_EN
+    product_terms = [t for t in (name, *aliases, *attributes) if t.strip()]
+    # The prefix that says what the hook is about: the shortest name the host uses for the product.
+    label = min((t for t in (name, *aliases) if len(t.strip()) >= 2), key=len, default=name)
     ranked = sorted(range(len(texts)), key=lambda k: (-cues[k].selling, k))
-    if lang == "zh":
-        for k in ranked:
-            clauses = [c.strip() for c in _CLAUSE_SPLIT.split(texts[k]) if c.strip()]
-            for clause in sorted(clauses, key=lambda c: -len(_ZH_BENEFIT.findall(c))):
-                if not _ZH_BENEFIT.search(clause):
-                    continue
-                core = _ZH_FILLER.sub("", clause).strip()
-                core = re.sub(r"^(?:它|这款|这个|我们|而且|所以|让你|还)", "", core).strip()
-                if 4 <= len(core) <= HOOK_MAX_ZH - 1 and _safe(core, lang):
-                    return f"{core}！"
-        terms = _top_terms(cues)
-        if terms and name:
-            hook = f"{terms[0]}的{name}，看这里"
-            if len(hook) <= HOOK_MAX_ZH and _safe(hook, lang):
-                return hook
-        return f"这款{name}到底好在哪？" if name else "这个细节一定要看！"
-    for k in ranked:
-        match = _EN_BENEFIT.search(texts[k])
-        if not match:
+    best: tuple[float, str] | None = None
+    for order, k in enumerate(ranked):
+        stripped = texts[k].strip()
+        # A question, or a fragment ASR split off a longer sentence (it starts in lower case), is no hook.
+        if stripped.endswith(("?", "？")) or stripped[:1].islower():
             continue
-        clause = _CLAUSE_SPLIT.split(match.group(1))[0].strip().rstrip(".!?")
-        if len(clause.split()) < 3:
-            continue
-        clause = clause[:1].upper() + clause[1:]
-        hook = f"{clause}. Here's how." if len(clause) <= HOOK_MAX_EN - 13 else _truncate(clause, HOOK_MAX_EN, lang)
-        if _safe(hook, lang):
-            return hook
-    terms = _top_terms(cues)
-    if terms:
-        subject = f"{terms[0]} {name}".strip() if name and not terms[0][:1].isdigit() else terms[0]
-        hook = f"{subject[:1].upper()}{subject[1:]}? Take a look."
-        if len(hook) <= HOOK_MAX_EN and _safe(hook, lang):
-            return hook
-    return f"What makes this {name} special?" if name else "You have to see this."
+        for clause in _hook_candidates(texts[k], lang):
+            size = len(clause) if zh else len(clause.split())
+            if size < (5 if zh else 4):
+                continue
+            clause_cues = sentence_cues(clause, lang)
+            if clause_cues.excluded or clause_cues.urgency or clause_cues.selling <= 0:
+                continue
+            names_it = any(t.casefold() in clause.casefold() for t in product_terms)
+            benefit = bool((_ZH_BENEFIT if zh else _EN_BENEFIT).search(clause))
+            text = clause if names_it or not label else f"{label}：{clause}" if zh else f"{_cap(label)}: {clause}"
+            text = text if len(text) <= limit else _truncate(text, limit, lang)
+            if len(text) < (6 if zh else 12) or _repeats_a_word(text) or not _safe(text, lang):
+                continue
+            about_host = bool(re.match(r"(?:i|i'm|i've|my|we)\b|我|我们", clause, re.IGNORECASE))
+            wordy = max(0, size - (14 if zh else 10)) * (0.02 if zh else 0.04)
+            score = clause_cues.selling + 0.3 * benefit + 0.2 * names_it - 0.3 * about_host - wordy - 0.05 * order
+            if best is None or score > best[0]:
+                best = (score, text)
+    if best is not None:
+        hook = best[1].rstrip("。.，,；;：: ")
+        return hook[:1].upper() + hook[1:] if not zh else hook
+    return _cap(name)
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def make_title(name: str, terms: Sequence[str], lang: str, fallback: str = "") -> str:
@@ -401,6 +466,8 @@ def make_title(name: str, terms: Sequence[str], lang: str, fallback: str = "") -
     display = name if zh or not name else name[:1].upper() + name[1:]
     picked: list[str] = []
     for term in terms:
+        if name and (term.casefold() in name.casefold() or name.casefold() in term.casefold()):
+            continue  # "Vitamin C serum: vitamin c" says nothing twice
         candidate = joiner.join([*picked, term])
         if len(f"{display}{sep}{candidate}" if display else candidate) > limit:
             break
