@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -229,11 +229,13 @@ def _srt_time(seconds: float) -> str:
     return f"{h:02d}:{m:02d}:{s:02d},{ms:03d}"
 
 
-def transcript_to_json(transcript: Transcript) -> dict[str, Any]:
+def transcript_to_json(transcript: Transcript, kinds: Sequence[str] = ()) -> dict[str, Any]:
     """The ``transcript.json`` document: language, duration, origin and sentences with their words.
 
     Words are stored inside their sentences only; :func:`transcript_from_json` rebuilds the flat word list.
+    ``kinds`` (one per sentence, from the detector) adds each sentence's ``kind`` for reviewers and labelling.
     """
+    with_kinds = len(kinds) == len(transcript.sentences)
     return {
         "language": transcript.language,
         "duration": transcript.duration,
@@ -244,6 +246,7 @@ def transcript_to_json(transcript: Transcript) -> dict[str, Any]:
                 "start": s.start,
                 "end": s.end,
                 "text": s.text,
+                **({"kind": kinds[s.index]} if with_kinds else {}),
                 "words": [
                     {"start": w.start, "end": w.end, "text": w.text, "probability": w.probability} for w in s.words
                 ],

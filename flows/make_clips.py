@@ -268,6 +268,8 @@ def make_clips(
     segments, detection = _value(detected)
     assert isinstance(detection, DetectionResult)
     tracker("selling points", 1.0, f"{len(detection.points)} points")
+    if detection.kinds:
+        write_json(transcript_path, transcript_to_json(text, detection.kinds))
 
     plans = plan_task(text, detection, segments, scenes, plan_options)
     tracker("plan", 1.0, f"{len(plans)} clips")
