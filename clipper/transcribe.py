@@ -50,10 +50,11 @@ _DETECTION_WINDOWS = 3
 _FRAME = 160  # 10 ms at 16 kHz, the resolution of the silence check
 _CJK_CHAR = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _UNIT = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[^\W_]+")
-# The default prompt for Mandarin. Whisper continues the script and punctuation of its prompt: without one it
-# writes Mandarin with no punctuation and some traditional characters; with a few simplified sentences that use
-# ，。！？ it writes simplified text with punctuation (measured in bench/bench_asr_zh.py).
-ZH_INITIAL_PROMPT = "欢迎来到直播间！今天给大家带来的这款产品，质量非常好，价格也很实惠。喜欢的话，赶紧下单吧？"
+# The default prompt for Mandarin, the well-known one: Whisper continues the script and punctuation of its prompt,
+# so without one it writes Mandarin with no punctuation and some traditional characters, with this one simplified
+# text with punctuation. Longer, livelier prompts did worse: one full of ！？ put ？ after every clause, and a
+# sales pitch made base invent "中文字幕" and stray "Ｇ" (bench/bench_asr_zh.py measures the prompt).
+ZH_INITIAL_PROMPT = "以下是普通话的句子。"
 _LOG = logging.getLogger(__name__)
 
 
