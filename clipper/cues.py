@@ -120,7 +120,7 @@ EN_PRICE = _c(
     r"\b(?:dollars?|bucks|cents?|yuan|rmb|euros?|pennies|penny)\b",
     r"\b(?:price[sd]?|pricing|msrp|retails? (?:for|at)|costs?|discount\w*|coupons?|vouchers?|promo\w*|"
     r"clearance|bargain|markdown|cheap\w*|affordable|giveaway|raffle|cashback|cash back)\b",
-    r"\bdeals?\b(?!\s+with)",
+    r"(?<!big )(?<!no )\bdeals?\b(?!\s+(?:with|breaker))",
     r"\b(?:on|flash|big|huge|special) sale\b|\bsale (?:price|ends)\b|\bfor sale\b",
     rf"\b{_EN_NUM}\s*(?:%|percent)\s+off\b|\bhalf off\b|\bhalf price\b",
     rf"\bsave\s+(?:\$|up to|{_EN_NUM}\s*(?:%|percent|dollars|bucks))",
@@ -195,6 +195,11 @@ EN_REPLY = _c(
     r"\bfor (?:the|those|anyone|everyone) (?:one |people |person |folks )?(?:who|that) (?:asked|wanted|was)\b|"
     r"\bto answer\b|\bquestion\b",
 )
+#: A viewer answered by name: "Amanda, yes, machine wash cold" (case-sensitive: a capitalised name, then the answer).
+EN_NAMED_REPLY = re.compile(
+    r"^(?:[A-Z][a-z]+|@\w+),\s+(?:yes|yeah|yep|no|nope|it'?s|they'?re|that'?s|totally|absolutely|good|great|"
+    r"honestly|so|for you)\b"
+)
 #: Greetings and goodbyes (a kind of chatter).
 EN_GREETING = _c(
     r"\b(?:hello|hi|howdy|hiya|welcome|goodbye|bye)\b|\bgood (?:morning|afternoon|evening|night)\b|\bsee you\b|"
@@ -211,6 +216,7 @@ EN_TRANSITION = _c(
     r"\b(?:last|final) (?:one|item|product) (?:is|for)\b|\blast (?:thing|up)\b|\banother (?:product|item|"
     r"favou?rite|bestseller)\b",
     r"\bswitch(?:ing)? (?:to|gears)\b|\bon to (?:the|our)\b|\bnow (?:we have|i have|for)\b",
+    r"\blet me (?:grab|get|pull up|bring out|find)\b|\bi almost forgot\b|\bback to (?:the|our)\b",
 )
 
 EN_SELLING = (
@@ -232,7 +238,9 @@ EN_SELLING = (
         r"smooth|comfortable|comfy|stretchy|elastic|gentle|hypoallergenic|fragrance[- ]free|unscented|"
         r"moisturi[sz]\w*|hydrat\w*|nourish\w*|absorb\w*|rechargeable|wireless|bluetooth|noise[- ]cancell?ing|"
         r"quiet|silent|washable|dishwasher[- ]safe|machine[- ]wash\w*|bpa[- ]free|non[- ]toxic|eco[- ]friendly|"
-        r"recycled|sustainable|odou?r\w*|warm|dry|cool|light|strong|thick|slim|sleek|versatile|stable)\b",
+        r"recycled|sustainable|odou?r\w*|warm|dry|cool|light|strong|thick|slim|sleek|versatile|stable|greasy|"
+        r"sticky|oily|dewy|matte|shiny|streaks?|white cast|residue|crunchy|crispy|creamy|chewy|juicy|fresh|"
+        r"sturdy|flimsy|snug|loose|tight|stretch\w*|roomy|spacious|bright|sharp|crisp|loud|heavy)\b",
         1.0,
     ),
     _w(
@@ -264,6 +272,7 @@ EN_SELLING = (
         r"\blet me show you\b|\blook at (?:this|how|the|that)\b|\bsee (?:how|this|the|that)\b|\bwatch (?:this|how|"
         r"what|me)\b|\bi'?(?:ll|m going to|m gonna) (?:pour|pull|stretch|drop|fold|test|put|spray|press|show)\b|"
         r"\bfeel (?:how|the|this)\b|\bas you can see\b|\bup close\b|\bclose[- ]up\b|\bcheck this\b|\blook how\b|"
+        r"^(?:watch|look|see|listen|check it out)\b|\b(?:look|see|watch),|"
         r"\blisten (?:to )?(?:this|that|it)\b|\b(?:hear|smell|taste) (?:that|this|it|how)\b|"
         r"\bi'?m (?:opening|pouring|putting|spraying|rubbing|dropping|pulling|stretching|wiping|scrubbing|cutting|"
         r"folding|pressing|tapping|swatching|blending|plugging)\b",
@@ -404,7 +413,7 @@ def lexicon(language: str) -> Lexicon:
         EN_TRANSITION,
         EN_SELLING,
         EN_URGENCY,
-        EN_REPLY,
+        (*EN_REPLY, EN_NAMED_REPLY),
         EN_GREETING,
     )
 

@@ -78,8 +78,8 @@ class _Range:
     reasons: tuple[str, ...]
 
 
-#: Sentence kinds a clip may hold: the selling talk, and a lead-in naming the product.
-CLIP_KINDS = frozenset({"selling", "transition"})
+#: Sentence kinds a clip may hold: the selling talk only (a lead-in such as "next up, the serum" says nothing).
+CLIP_KINDS = frozenset({"selling"})
 
 
 def excluded_sentences(transcript: Transcript, kinds: Sequence[str] = ()) -> frozenset[int]:

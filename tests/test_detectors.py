@@ -144,7 +144,7 @@ def test_copy_in_the_transcript_language() -> None:
     jacket = next(p for p in en.points if p.product_id == "p-jacket")
     assert jacket.title.startswith("Rain jacket: ")
     assert "waterproof" in jacket.title
-    assert "jacket" in jacket.hook.lower()
+    assert any(name in jacket.hook.lower() for name in ("rain jacket", "jacket", "shell"))
 
 
 _TEMPLATE_FILLER = re.compile(r"here'?s how|take a look|you have to see|what makes this|看这里|一定要看|好在哪", re.I)
