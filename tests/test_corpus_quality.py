@@ -1,0 +1,96 @@
+"""Clip quality on the blind-written corpus (``corpus/``): 16 livestreams, 8 zh and 8 en, six categories.
+
+The scripts were written from ``corpus/SPEC.md`` by writers who never saw the detector; ``corpus/splits.json``
+fixed before any stream was read which ones may be tuned on (``dev``) and which are only measured
+(``holdout``). Figures per stream: ``python -m mcn.samples.quality --source text|cached``.
+
+Two transcript sources are checked here: the scripts at their voiced times (``text``: what the detector makes of
+the words), and the cached real-ASR transcripts of the voiced audio (``cached``, when ``corpus/transcripts``
+holds them: what it makes of what faster-whisper heard, errors and sentence splits included).
+
+Bars asserted: no cut inside a spoken line, every product with >= 8 s of selling talk clipped, and no price call
+in a clip on the dev streams. On the held-out streams the same are measured; the regression floors below sit
+under the first measurement after tuning (text: dev en 83% / 84%, zh 91% / 94%; holdout en 93% / 84%, zh 88% /
+91%, one price line of en-beauty-02 in a clip — a known miss that stays unexamined so the set stays unseen).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from mcn.samples.corpus import list_streams, load_stream
+from mcn.samples.evaluate import Quality
+from mcn.samples.quality import StreamResult, corpus_transcript, measure_stream, transcript_path
+
+STREAMS = list_streams()
+
+
+def _results(source: str, split: str, language: str) -> list[StreamResult]:
+    out = []
+    for sid in list_streams(language=language, split=split):  # type: ignore[arg-type]
+        stream = load_stream(sid)
+        if source == "cached" and not transcript_path(sid).is_file():
+            continue
+        out.append(measure_stream(stream, corpus_transcript(stream, source)))  # type: ignore[arg-type]
+    return out
+
+
+def _pooled(results: list[StreamResult]) -> tuple[float, float]:
+    q: list[Quality] = [r.quality for r in results]
+    recall = sum(x.selling_covered for x in q) / max(1, sum(x.selling_lines for x in q))
+    precision = sum(x.selling_seconds for x in q) / max(1e-9, sum(x.clip_seconds for x in q))
+    return recall, precision
+
+
+def test_corpus_is_complete_and_split() -> None:
+    assert len(list_streams(language="zh")) >= 6 and len(list_streams(language="en")) >= 6
+    assert list_streams(split="holdout", language="zh") and list_streams(split="holdout", language="en")
+    assert set(list_streams(split="dev")) | set(list_streams(split="holdout")) == set(STREAMS)
+
+
+@pytest.mark.parametrize("sid", STREAMS)
+def test_every_stream_no_cut_inside_a_line_and_every_product_clipped(sid: str) -> None:
+    stream = load_stream(sid)
+    result = measure_stream(stream, corpus_transcript(stream, "text"))
+    q = result.quality
+    print(sid, q.summary())
+    assert q.cuts_inside_words == 0, q.summary()
+    assert q.products_clipped == q.products_due, q.summary()
+    if stream.split == "dev":
+        assert q.price_lines_in_clips == 0, q.summary()
+    else:
+        assert q.price_lines_in_clips <= 1, q.summary()
+    for clip in result.clips:
+        assert 6.0 <= clip.duration <= 60.5, clip
+
+
+# (split, language) -> (recall floor, precision floor), a few points under the measurement in the module docstring.
+TEXT_FLOORS = {
+    ("dev", "en"): (0.80, 0.80),
+    ("dev", "zh"): (0.86, 0.88),
+    ("holdout", "en"): (0.85, 0.80),
+    ("holdout", "zh"): (0.80, 0.85),
+}
+
+
+@pytest.mark.parametrize(("split", "language"), sorted(TEXT_FLOORS))
+def test_pooled_quality_floors_on_the_scripts(split: str, language: str) -> None:
+    recall, precision = _pooled(_results("text", split, language))
+    print(f"{split} {language}: recall {recall:.0%}, clip time on selling talk {precision:.0%}")
+    floor_recall, floor_precision = TEXT_FLOORS[(split, language)]
+    assert recall >= floor_recall and precision >= floor_precision
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_through_real_asr_safety_holds(language: str) -> None:
+    """On what ASR heard (cached transcripts of the voiced corpus): no cut inside a spoken line, every product
+    with enough talk clipped, and no price call in a clip on the dev streams."""
+    results = _results("cached", "dev", language) + _results("cached", "holdout", language)
+    if not results:
+        pytest.skip(f"no cached {language} ASR transcripts in corpus/transcripts")
+    for r in results:
+        q = r.quality
+        print(r.stream.id, q.summary())
+        assert q.cuts_inside_words == 0, (r.stream.id, q.summary())
+        if r.stream.split == "dev":
+            assert q.price_lines_in_clips == 0, (r.stream.id, q.summary())
