@@ -128,7 +128,8 @@ EN_PRICE = _c(
     r"\bfree (?:shipping|delivery|gifts?|samples?|returns?)\b|\bfor free\b|\bget (?:one|it|two|a \w+) free\b",
     r"\bshipping\b|\bbundle\b|\bbuy one,? get one\b|\bbogo\b",
     rf"\blink\s*(?:number\s*|no\.?\s*|#\s*)?{_EN_SMALL}\b|\b(?:number|#)\s*{_EN_SMALL}\s+link\b",
-    r"\b(?:click|tap|the|that|in the|our) link\b|\blink (?:below|above|in bio|in the)\b",
+    r"\b(?:click|tap|the|that|in the|our|all|both|these|those|\w+) links?\b(?! (?:between|to the))|"
+    r"\blinks? (?:below|above|in bio|in the|are|is)\b|\bpinned (?:up )?(?:top|above|at the top)\b",
     r"\b(?:shopping )?(?:cart|basket|checkout)\b|\bcheck out now\b",
     r"\btonight\b|\btoday only\b|\bonly today\b|\bjust (?:for )?today\b|\btoday'?s (?:price|deal|offer|special)\b",
     r"\bnow only\b|\bonly now\b|\bbefore midnight\b|\buntil midnight\b|\bmidnight\b",

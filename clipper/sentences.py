@@ -17,11 +17,17 @@ from clipper.types import Sentence, Word
 _END_PUNCT = re.compile(r"[.!?。！？…]+[\"'”’）)]*$")
 _SOFT_PUNCT = re.compile(r"[,;:，；：、]+[\"'”’）)]*$")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_ABBREVIATION = re.compile(r"(?:\b[A-Za-z]\.){2,}$|\b(?:mr|mrs|ms|dr|vs|etc|approx|no|st)\.$", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
 class SentenceOptions:
     """Thresholds for :func:`split_sentences`. Defaults suit livestream speech.
+
+    Punctuated text (English, or Chinese that Whisper punctuated) ends a sentence at end punctuation; a pause ends
+    one only when it reaches ``long_pause``, and a word that ends with a comma, or a next word in lower case,
+    continues the sentence: hosts pause at commas as long as between sentences, and a clip must never start in
+    the middle of a spoken sentence. Run-ons are split past ``max_seconds_punctuated``.
 
     ``pause`` ends a sentence on silence alone (it is what unpunctuated Chinese relies on); ``min_chars`` keeps
     a short hesitation from becoming a sentence of its own; ``max_seconds``/``max_chars`` split run-ons at
@@ -29,8 +35,10 @@ class SentenceOptions:
     """
 
     pause: float = 0.45
+    long_pause: float = 1.2
     min_chars: int = 4
     max_seconds: float = 12.0
+    max_seconds_punctuated: float = 25.0
     max_chars_cjk: int = 40
     max_chars_latin: int = 160
 
@@ -66,6 +74,10 @@ def split_sentences(
         return ()
     cjk = language.startswith("zh") if language else is_cjk("".join(w.text for w in words[:200]))
     max_chars = opts.max_chars_cjk if cjk else opts.max_chars_latin
+    punctuated = _punctuated(words, cjk)
+    max_seconds = opts.max_seconds_punctuated if punctuated else opts.max_seconds
+    if punctuated and cjk:
+        max_chars *= 2
     groups: list[list[Word]] = []
     current: list[Word] = []
     for i, word in enumerate(words):
@@ -76,18 +88,37 @@ def split_sentences(
         text = word.text.strip()
         gap = nxt.start - word.end
         length = len(join_words(current))
-        if _END_PUNCT.search(text) or (gap >= opts.pause and length >= opts.min_chars):
+        if punctuated:
+            following = nxt.text.strip()
+            continues = bool(_SOFT_PUNCT.search(text)) or (following[:1].isalpha() and following[:1].islower())
+            # "9 a.m. and I'm..." - an abbreviation's full stop before a lower-case word ends nothing.
+            ends = bool(_END_PUNCT.search(text)) and not (
+                _ABBREVIATION.search(text) and following[:1].isalpha() and following[:1].islower()
+            )
+            ends = ends or (gap >= opts.long_pause and not continues and length >= opts.min_chars)
+        else:
+            ends = bool(_END_PUNCT.search(text)) or (gap >= opts.pause and length >= opts.min_chars)
+        if ends:
             groups.append(current)
             current = []
     if current:
         groups.append(current)
     pieces: list[list[Word]] = []
     for group in groups:
-        pieces.extend(_split_long(group, opts.max_seconds, max_chars))
+        pieces.extend(_split_long(group, max_seconds, max_chars))
     return tuple(
         Sentence(index=i, start=g[0].start, end=g[-1].end, text=join_words(g), words=tuple(g))
         for i, g in enumerate(pieces)
     )
+
+
+def _punctuated(words: Sequence[Word], cjk: bool) -> bool:
+    """Whether the recogniser punctuated this text (then punctuation, not pauses, marks sentences)."""
+    sample = words[:400]
+    marks = sum(1 for w in sample if _END_PUNCT.search(w.text.strip()) or _SOFT_PUNCT.search(w.text.strip()))
+    units = sum(len(_CJK.findall(w.text)) for w in sample) if cjk else len(sample)
+    # About one mark per sentence-length stretch: 30 Chinese characters or 25 English words.
+    return units > 0 and marks * (30 if cjk else 25) >= units
 
 
 def _split_long(group: list[Word], max_seconds: float, max_chars: int) -> list[list[Word]]:

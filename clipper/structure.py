@@ -81,8 +81,10 @@ class StructureOptions:
     (inside a segment) or
     ``outside_selling`` outside any product segment; ``narrative_override`` the strength above which a selling
     cue beats a personal-story marker; ``lead_in_words`` / ``lead_in_chars`` the length of a product-naming first
-    sentence that still counts as a lead-in; ``common_share`` the share of a transcript's sentences a content word
-    may appear in before it stops counting for topic cohesion (it is then a habit of the host, not a topic).
+    sentence that still counts as a lead-in; ``bridge`` the most off-topic-looking sentences between two selling
+    sentences of a product that still count as its explanation; ``common_share`` the share of a transcript's
+    sentences a content word may appear in before it stops counting for topic cohesion (it is then a habit of the
+    host, not a topic).
     """
 
     cue_selling: float = 0.25
@@ -92,6 +94,7 @@ class StructureOptions:
     lead_in_chars: int = 14
     lead_in_selling: float = 0.75
     common_share: float = 0.25
+    bridge: int = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +148,36 @@ def classify_sentences(
         kind, why = _kind(i, sentence.text, c, cues, tokens, seg, by_id, product_tokens, lang, opts)
         kinds.append(kind)
         reasons.append(why)
+    _bridge_explanations(kinds, reasons, segment_of, opts.bridge)
     return SentenceKinds(tuple(kinds), cues, tuple(reasons))
+
+
+def _bridge_explanations(
+    kinds: list[SentenceKind], reasons: list[str], segment_of: dict[int, ProductSegment], longest: int
+) -> None:
+    """An explanation goes on between selling sentences: up to ``longest`` sentences judged off-topic only for want
+    of shared words ("It's almost sweet.") between two selling sentences of one segment are selling too. Sentences
+    with positive evidence (a price, a reply, the host's story, a greeting) are never bridged."""
+    weak = ("off the product's topic", "a question to the audience")
+    i = 0
+    while i < len(kinds):
+        if kinds[i] != "selling":
+            i += 1
+            continue
+        j = i + 1
+        while j < len(kinds) and kinds[j] == "chatter" and reasons[j] in weak:
+            j += 1
+        seg = segment_of.get(i)
+        if (
+            1 <= j - i - 1 <= longest
+            and j < len(kinds)
+            and kinds[j] == "selling"
+            and seg is not None
+            and seg.contains(j)
+        ):
+            for k in range(i + 1, j):
+                kinds[k], reasons[k] = "selling", "between selling sentences of its product"
+        i = j
 
 
 def _kind(

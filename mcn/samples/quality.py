@@ -18,14 +18,14 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from clipper.detectors import DetectionResult, detect_selling_points
 from clipper.planner import PlanOptions, plan_clips
 from clipper.segments import find_product_segments
-from clipper.sentences import words_from_text
+from clipper.sentences import split_sentences, words_from_text
 from clipper.subtitles import transcript_from_json, transcript_to_json
 from clipper.types import PlannedClip, Sentence, Transcript, Word
 from mcn.samples.corpus import CorpusStream, corpus_dir, list_streams, load_stream
@@ -71,7 +71,9 @@ def corpus_transcript(stream: CorpusStream, source: TranscriptSource = "cached",
         path = transcript_path(stream.id)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no cached transcript (python -m mcn.samples.quality --write-transcripts)")
-        return transcript_from_json(json.loads(path.read_text(encoding="utf-8")), source=str(path))
+        cached = transcript_from_json(json.loads(path.read_text(encoding="utf-8")), source=str(path))
+        # The words are what ASR heard; sentences are ours, so split them with the current splitter.
+        return replace(cached, sentences=split_sentences(cached.words, cached.language))
     if stream.audio is None:
         raise FileNotFoundError(f"corpus stream {stream.id} is not voiced (scripts/voice_corpus.py)")
     from clipper.transcribe import TranscribeOptions, transcribe
