@@ -16,6 +16,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from accounts.cli import accounts_app
+from mcn.detector_cli import detector_app
 from mcn.labels_cli import labels_app, review_command
 from mcn.terminal import console, fail, out
 from publisher.cli import publish_app, review_app
@@ -39,6 +40,7 @@ app.add_typer(publish_app, name="publish")
 app.add_typer(review_app, name="review")
 app.command("plan")(plan_command)
 app.add_typer(labels_app, name="labels")
+app.add_typer(detector_app, name="detector")
 clips_app.command("review")(review_command)
 
 
@@ -64,7 +66,7 @@ def clips_make(
     min_seconds: Annotated[float, typer.Option(min=1.0)] = 15.0,
     max_seconds: Annotated[float, typer.Option(min=2.0)] = 60.0,
     out: Annotated[Path | None, typer.Option(help="Output folder (one subfolder per source in a batch).")] = None,
-    detector: Annotated[str | None, typer.Option(help="heuristic (default), openai or transformers.")] = None,
+    detector: Annotated[str | None, typer.Option(help="heuristic (default), learned, openai or transformers.")] = None,
 ) -> None:
     """Make ranked 9:16 selling-point clips; writes clips.json, one mp4 per clip and the transcript."""
     if language not in ("auto", "zh", "en"):

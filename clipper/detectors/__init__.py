@@ -6,6 +6,8 @@ Backends sit behind :class:`SellingPointDetector` and a small registry, like PyS
 * ``openai``: any OpenAI-compatible ``/chat/completions`` endpoint, one call per product segment
   (:mod:`.openai_compat`).
 * ``transformers``: a local causal LM directory, needs the ``local-llm`` extra (:mod:`.transformers_local`).
+* ``learned``: a small trained sentence classifier per language (scikit-learn features, numpy weights) with the
+  heuristic's point building (:mod:`.learned`); ``mcn detector train`` makes models from labels.
 
 Every backend's answer is checked against the transcript: ranges stay inside one segment and never contain
 price/urgency talk or chatter; a model answer that fails the checks is retried once and then replaced by the
@@ -14,6 +16,7 @@ heuristic for that segment.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -118,23 +121,16 @@ def detect_selling_points(
     points = tuple(sorted(result.points, key=lambda p: (p.first_sentence, p.last_sentence)))
     if points == result.points:
         return result
-    return DetectionResult(
-        points,
-        result.backend,
-        result.calls,
-        result.prompt_tokens,
-        result.completion_tokens,
-        result.cost,
-        result.fallbacks,
-        result.notes,
-    )
+    return dataclasses.replace(result, points=points)  # keeps every other field (kinds, notes, costs)
 
 
 # Built-in backends; heavy dependencies (torch, transformers) load lazily inside them.
 from clipper.detectors.heuristic import HeuristicDetector  # noqa: E402
+from clipper.detectors.learned import LearnedDetector  # noqa: E402
 from clipper.detectors.openai_compat import OpenAICompatDetector  # noqa: E402
 from clipper.detectors.transformers_local import TransformersDetector  # noqa: E402
 
 register(HeuristicDetector)
+register(LearnedDetector)
 register(OpenAICompatDetector)
 register(TransformersDetector)
