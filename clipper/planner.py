@@ -18,12 +18,12 @@ Rules, in the order they apply:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from clipper.cues import sentence_cues
 from clipper.scenes import SceneCuts
+from clipper.sentences import continues_previous as _continues
 from clipper.types import PlannedClip, ProductSegment, SellingPoint, Sentence, Transcript
 
 
@@ -47,23 +47,6 @@ class PlanOptions:
             raise ValueError(f"need 0 < min_seconds < max_seconds, got {self.min_seconds} and {self.max_seconds}")
         if self.max_clips < 1:
             raise ValueError("max_clips must be at least 1")
-
-
-# A sentence opening with one of these after a short pause usually finishes the previous one (ASR often puts a
-# period at a comma pause): a clip boundary between the two would cut a spoken sentence in half.
-_CONTINUATION = re.compile(
-    r"^\s*(?:(?:so|and|but|or|which|because|that|then|plus|while)\b|所以|而且|但是|因为|然后|并且|还有)",
-    re.IGNORECASE,
-)
-_CONTINUATION_PAUSE = 0.5
-
-
-def _continues(sentences: Sequence[Sentence], index: int) -> bool:
-    """Whether sentence ``index`` continues sentence ``index - 1``."""
-    if index <= 0 or index >= len(sentences):
-        return False
-    pause = sentences[index].start - sentences[index - 1].end
-    return pause < _CONTINUATION_PAUSE and bool(_CONTINUATION.match(sentences[index].text))
 
 
 @dataclass(frozen=True, slots=True)

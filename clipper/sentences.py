@@ -112,6 +112,23 @@ def split_sentences(
     )
 
 
+# A sentence opening with one of these after a short pause usually finishes the previous one (ASR often puts a
+# period at a comma pause): a clip boundary between the two would cut a spoken sentence in half.
+_CONTINUATION = re.compile(
+    r"^\s*(?:(?:so|and|but|or|which|because|that|then|plus|while)\b|所以|而且|但是|因为|然后|并且|还有)",
+    re.IGNORECASE,
+)
+_CONTINUATION_PAUSE = 0.5
+
+
+def continues_previous(sentences: Sequence[Sentence], index: int) -> bool:
+    """Whether sentence ``index`` finishes sentence ``index - 1`` (a conjunction after a short pause)."""
+    if index <= 0 or index >= len(sentences):
+        return False
+    pause = sentences[index].start - sentences[index - 1].end
+    return pause < _CONTINUATION_PAUSE and bool(_CONTINUATION.match(sentences[index].text))
+
+
 def _punctuated(words: Sequence[Word], cjk: bool) -> bool:
     """Whether the recogniser punctuated this text (then punctuation, not pauses, marks sentences)."""
     sample = words[:400]

@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 
 from clipper.cues import SentenceCues, resolve_language, sentence_cues
 from clipper.labels import SentenceKind
+from clipper.sentences import continues_previous
 from clipper.types import Product, ProductSegment, Transcript
 
 __all__ = ["SentenceKinds", "StructureOptions", "classify_sentences", "mask_names"]
@@ -68,6 +69,8 @@ _ZH_NARRATIVE = re.compile(
 )
 # In Chinese the host points back at the product with a pronoun ("今早涂了它"): a story about using it is selling.
 _ZH_PRODUCT_REFERENCE = re.compile(r"它|这款|这个(?:产品|宝贝|东西)|这[条件双瓶支盒]")
+#: Reasons for ``chatter`` that are only the absence of evidence (no shared words), not evidence of chatter.
+_WEAK_REASONS = ("off the product's topic", "a question to the audience")
 # A question put to the audience ("Who's ready?", 你们想不想要?) without anything about the product.
 _QUESTION = re.compile(r"[?？]\s*$")
 
@@ -149,6 +152,10 @@ def classify_sentences(
         kinds.append(kind)
         reasons.append(why)
     _bridge_explanations(kinds, reasons, segment_of, opts.bridge)
+    for i in range(1, len(kinds)):
+        # "The whole thing folds flat. So it slides into a drawer": one spoken sentence that ASR split in two.
+        if kinds[i - 1] == "selling" and reasons[i] in _WEAK_REASONS and continues_previous(sentences, i):
+            kinds[i], reasons[i] = "selling", "finishes the sentence before it"
     return SentenceKinds(tuple(kinds), cues, tuple(reasons))
 
 
@@ -158,7 +165,7 @@ def _bridge_explanations(
     """An explanation goes on between selling sentences: up to ``longest`` sentences judged off-topic only for want
     of shared words ("It's almost sweet.") between two selling sentences of one segment are selling too. Sentences
     with positive evidence (a price, a reply, the host's story, a greeting) are never bridged."""
-    weak = ("off the product's topic", "a question to the audience")
+    weak = _WEAK_REASONS
     i = 0
     while i < len(kinds):
         if kinds[i] != "selling":
