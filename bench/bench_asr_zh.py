@@ -18,7 +18,8 @@
 * Speed: audio seconds per wall second (x realtime) with ``--threads`` CPU threads, int8; model loading is not
   timed. ``vs base`` is the row's time over the baseline's.
 
-Run: ``.venv/bin/python bench/bench_asr_zh.py [--models base,small] [--limit 2] [--seconds 90] [--lang zh]``.
+Run: ``.venv/bin/python bench/bench_asr_zh.py [--models base,small] [--lang zh] [--split dev] [--limit 2]
+[--seconds 120]``. Tune only on the ``dev`` split (``corpus/splits.json``); ``holdout`` is for measuring.
 A model that is not installed is skipped with the reason (``mcn models install SIZE``).
 """
 
@@ -159,6 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--lang", choices=("zh", "en", "all"), default="all")
     parser.add_argument("--limit", type=int, default=0, help="at most this many streams per language (0 = all)")
     parser.add_argument("--only", nargs="*", default=(), help="these stream ids only")
+    parser.add_argument("--split", choices=("dev", "holdout"), help="only the corpus streams of this split")
     parser.add_argument("--seconds", type=float, default=0.0, help="only the first SECONDS of each stream")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads (0 = every available core)")
     args = parser.parse_args(argv)
@@ -166,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     threads = args.threads or len(os.sched_getaffinity(0))
     streams: list[CorpusStream] = []
     for lang in ("zh", "en") if args.lang == "all" else (args.lang,):
-        ids = [i for i in list_streams(language=lang, voiced=True) if not args.only or i in args.only]
+        ids = [i for i in list_streams(language=lang, split=args.split, voiced=True) if not args.only or i in args.only]
         streams.extend(s for s in (load_stream(i) for i in ids[: args.limit or None]) if s.audio is not None)
     if not streams:
         print("no voiced corpus streams (corpus/audio/*.opus); run scripts/voice_corpus.py first", file=sys.stderr)
