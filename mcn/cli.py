@@ -18,6 +18,7 @@ from rich.table import Table
 from accounts.cli import accounts_app
 from mcn.detector_cli import detector_app
 from mcn.labels_cli import labels_app, review_command
+from mcn.llm_cli import llm_app
 from mcn.terminal import console, fail, out
 from publisher.cli import publish_app, review_app
 from publisher.plan_cli import plan_command
@@ -35,6 +36,7 @@ app.add_typer(clips_app, name="clips")
 app.add_typer(db_app, name="db")
 app.add_typer(models_app, name="models")
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(llm_app, name="llm")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(publish_app, name="publish")
 app.add_typer(review_app, name="review")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything mcn needs on a fresh Debian machine, idempotently:
-# system packages (espeak-ng, sox, CJK fonts), .venv with mcn installed, the offline whisper base model.
+# system packages (espeak-ng, sox, CJK fonts), .venv with mcn installed (with the llm-server extra), the offline whisper
+# base model.
 # Re-running is cheap: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,7 +35,8 @@ if [ ! -x .venv/bin/mcn ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "bootstrap: creating .venv and installing mcn"
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
   .venv/bin/python -m pip install -q --upgrade pip uv
-  .venv/bin/uv pip install -q --python .venv/bin/python -e ".[dev]"
+  # llm-server: the local model server that tests/test_llm_real_model.py runs the openai backend against.
+  .venv/bin/uv pip install -q --python .venv/bin/python -e ".[dev,llm-server]"
   echo "$want" > "$stamp"
 fi
 

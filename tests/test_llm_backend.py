@@ -333,6 +333,21 @@ def test_server_without_json_mode(llm: FakeLLM) -> None:
     assert all("response_format" not in r.body for r in llm.requests[1:])
 
 
+def test_json_schema_steps_down_to_json_object_then_none(llm: FakeLLM) -> None:
+    llm.script(
+        Reply(status=400, body='{"error": {"message": "json_schema is not supported"}}'),
+        Reply(status=400, body='{"error": {"message": "response_format is not supported"}}'),
+        Reply(answer(JACKET)),
+        Reply(answer(BOTTLE)),
+    )
+    result = _detect(llm, json_schema=True)
+    assert (result.calls, result.fallbacks) == (2, 0)
+    sent = [r.body.get("response_format") for r in llm.requests]
+    assert sent[0]["type"] == "json_schema"
+    assert sent[0]["json_schema"]["schema"]["required"] == ["points"]
+    assert sent[1:] == [{"type": "json_object"}, None, None]
+
+
 def test_bad_key_stops_calling_and_never_leaks(llm: FakeLLM, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     llm.script(Reply(status=401, body=json.dumps({"error": {"message": f"Incorrect API key provided: {SECRET}"}})))

@@ -24,7 +24,14 @@ import httpx
 from pydantic import SecretStr
 
 from clipper.detectors.base import DetectionResult
-from clipper.detectors.prompting import Completion, CompletionError, LLMDetector, estimate_messages, estimate_tokens
+from clipper.detectors.prompting import (
+    ANSWER_SCHEMA,
+    Completion,
+    CompletionError,
+    LLMDetector,
+    estimate_messages,
+    estimate_tokens,
+)
 from clipper.errors import DetectorError
 from clipper.types import Product, ProductSegment, Transcript
 
@@ -36,7 +43,11 @@ class OpenAIOptions:
     """Settings of the ``openai`` backend; unset ones come from ``MCN_LLM_*`` settings.
 
     ``price_per_1k_input``/``price_per_1k_output`` turn token counts into ``DetectionResult.cost``.
-    ``json_mode`` asks for ``response_format=json_object``. ``max_sentences`` chunks long segments.
+    ``json_mode`` asks for ``response_format=json_object``; ``json_schema`` (with ``json_mode``) asks for
+    ``response_format=json_schema`` with :data:`~clipper.detectors.prompting.ANSWER_SCHEMA` instead, which servers
+    with structured outputs (llama.cpp, vLLM, OpenAI) enforce while decoding, so even a small local model answers
+    in shape; a server that rejects it gets ``json_object``, then no ``response_format``. ``max_sentences``
+    chunks long segments.
     ``circuit_breaker`` is how many segments in a row may fail at the transport level before calls stop.
     """
 
@@ -47,6 +58,7 @@ class OpenAIOptions:
     temperature: float = 0.0
     max_tokens: int = 1500
     json_mode: bool = True
+    json_schema: bool = False
     price_per_1k_input: float = 0.0
     price_per_1k_output: float = 0.0
     max_points: int = 4
@@ -104,7 +116,8 @@ class OpenAICompatDetector(LLMDetector):
         self.max_points = options.max_points
         self.max_sentences = options.max_sentences
         self.price_per_1k = (options.price_per_1k_input, options.price_per_1k_output)
-        self._json_mode = options.json_mode
+        # 2: json_schema, 1: json_object, 0: no response_format; lowered for the run when a server rejects one.
+        self._format_level = (2 if options.json_schema else 1) if options.json_mode else 0
         self._transport_failures = 0
         self._client: httpx.Client | None = None
 
@@ -139,19 +152,24 @@ class OpenAICompatDetector(LLMDetector):
             "max_tokens": self.options.max_tokens,
             "stream": False,
         }
-        if self._json_mode:
-            body["response_format"] = {"type": "json_object"}
-        response = self._post(body)
-        if response.status_code in (400, 422) and self._json_mode:
-            # Servers without JSON mode reject response_format: drop it for the rest of the run and resend.
+        while True:
+            response_format = self._response_format()
+            if response_format is None:
+                body.pop("response_format", None)
+            else:
+                body["response_format"] = response_format
+            response = self._post(body)
+            if response.status_code not in (400, 422) or response_format is None:
+                break
+            # Servers without structured outputs or JSON mode reject response_format: ask for less for the rest of
+            # the run and resend.
             log.info(
-                "openai detector: %s rejected response_format (HTTP %s); retrying without",
+                "openai detector: %s rejected response_format %s (HTTP %s); retrying with less",
                 self.url,
+                response_format["type"],
                 response.status_code,
             )
-            self._json_mode = False
-            body.pop("response_format", None)
-            response = self._post(body)
+            self._format_level -= 1
         if response.status_code in (401, 403):
             raise CompletionError(f"HTTP {response.status_code} from {self.url}: check the API key", fatal=True)
         if response.status_code == 404:
@@ -174,6 +192,13 @@ class OpenAICompatDetector(LLMDetector):
                 completion_tokens=int(completion_tokens) if isinstance(completion_tokens, int) else 0,
             )
         return Completion(str(text), estimate_messages(messages), estimate_tokens(str(text)), estimated=True)
+
+    def _response_format(self) -> dict[str, Any] | None:
+        if self._format_level >= 2:
+            return {"type": "json_schema", "json_schema": {"name": "selling_points", "schema": ANSWER_SCHEMA}}
+        if self._format_level == 1:
+            return {"type": "json_object"}
+        return None
 
     def _post(self, body: dict[str, Any]) -> httpx.Response:
         client = self._client

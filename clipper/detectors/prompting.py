@@ -6,16 +6,19 @@ point limit) and says so; the sentences go into the user message inside a delimi
 markers and special tokens (``<|im_start|>``, ``[INST]``, ``system:``) neutralised. Whatever a host or a viewer
 says on stream ("ignore previous instructions...") never changes what the model is asked.
 
-A model's answer is validated before anything is used: JSON (``json`` code fences tolerated), ids that exist in
-the segment, contiguous and ordered, scores in [0, 1], strings length-limited. Price/urgency and chatter sentences
-(:func:`clipper.cues.sentence_cues`) are trimmed from range ends; a range with one in the middle is split around
-it. A hook or title that itself talks price or urgency is replaced by the heuristic's. An invalid answer raises
-:class:`AnswerError`; :class:`LLMDetector` retries once with the error and then lets the heuristic handle the
-segment (counted in ``fallbacks``).
+A model's answer is validated before anything is used: JSON, read leniently because small models write it
+messily (code fences, prose around it, an echoed object before it, trailing commas, single quotes, ids as strings,
+ranges as ``"3-5"``, a list cut off by ``max_tokens`` keeping its complete items), then strictly checked: ids
+that exist in the segment, contiguous and ordered, scores in [0, 1], strings length-limited. Price/urgency and
+chatter sentences (:func:`clipper.cues.sentence_cues`) are trimmed from range ends; a range with one in the middle
+is split around it. A hook or title that itself talks price or urgency is replaced by the heuristic's. An invalid
+answer raises :class:`AnswerError`; :class:`LLMDetector` retries once with the error and then lets the heuristic
+handle the segment (counted in ``fallbacks``).
 """
 
 from __future__ import annotations
 
+import ast
 import itertools
 import json
 import logging
@@ -130,6 +133,35 @@ overlap; at most {max_points} points; prefer ranges of 15 to 60 seconds; score i
 self-contained the range is as a clip; hook, title and point never mention price, discounts, links, stock or \
 time limits. Write point, hook and title in {language}. If there is no selling point, answer {{"points": []}}."""
 
+#: JSON Schema of the answer the system prompt describes, for servers that constrain decoding to a schema. It
+#: fixes the shape and bounds the length (copy limits as :class:`Limits` in English); ids, ranges, overlaps and
+#: the point limit are still checked by :func:`parse_answer`.
+ANSWER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "points": {
+            "type": "array",
+            "maxItems": 8,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "start_id": {"type": "integer", "minimum": 0},
+                    "end_id": {"type": "integer", "minimum": 0},
+                    "point": {"type": "string", "maxLength": 160},
+                    "hook": {"type": "string", "maxLength": 90},
+                    "title": {"type": "string", "maxLength": 60},
+                    "score": {"type": "number", "minimum": 0, "maximum": 1},
+                    "reason": {"type": "string", "maxLength": 300},
+                },
+                "required": ["start_id", "end_id", "point", "hook", "title", "score", "reason"],
+                "additionalProperties": False,
+            },
+        }
+    },
+    "required": ["points"],
+    "additionalProperties": False,
+}
+
 _RETRY = (
     "Your previous answer was rejected: {error}. Answer again with only the JSON object described in the system "
     'message, {{"points": [...]}}, using ids from the transcript block.'
@@ -217,21 +249,130 @@ def retry_message(error: AnswerError) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------- answers
+_POINTS_KEYS = ("points", "selling_points", "results", "items")
+_MAX_LITERAL_CHARS = 20_000  # ast.literal_eval is safe but not cheap: only answer-sized text goes through it
+_TRAILING_COMMA = re.compile(r",(\s*[}\]])")
+_RANGE_TEXT = re.compile(r"^\s*#?(\d+)\s*(?:-|–|—|~|to|\.\.)\s*#?(\d+)\s*$")
+
+
+def _loads_lenient(candidate: str) -> Any:
+    """``candidate`` as JSON; failing that, without trailing commas; failing that, as a Python literal (single
+    quotes, ``True``/``None``), which small models write. Raises ``ValueError`` when none of them reads."""
+    try:
+        return json.loads(candidate)
+    except json.JSONDecodeError:
+        pass
+    relaxed = _TRAILING_COMMA.sub(r"\1", candidate)
+    if relaxed != candidate:
+        try:
+            return json.loads(relaxed)
+        except json.JSONDecodeError:
+            pass
+    if len(candidate) <= _MAX_LITERAL_CHARS and "'" in candidate:
+        try:
+            value = ast.literal_eval(relaxed)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            pass
+        else:
+            if isinstance(value, dict | list):
+                return value
+    raise ValueError("not JSON")
+
+
+def _embedded_values(text: str) -> list[Any]:
+    """Every JSON object or array that starts somewhere in ``text`` and parses there (prose before or after,
+    several values in a row), outermost first; values nested in one already found are skipped."""
+    decoder = json.JSONDecoder()
+    found: list[Any] = []
+    position = 0
+    while len(found) < 20:
+        starts = [i for i in (text.find("{", position), text.find("[", position)) if i >= 0]
+        if not starts:
+            break
+        start = min(starts)
+        try:
+            value, end = decoder.raw_decode(text, start)
+        except json.JSONDecodeError:
+            position = start + 1
+            continue
+        found.append(value)
+        position = end
+    return found
+
+
+_POINTS_OPEN = re.compile(r'["\']points["\']\s*:\s*\[')
+
+
+def _truncated_points(text: str) -> dict[str, Any] | None:
+    """The complete items of a ``"points": [...]`` list that was cut off (an answer that hit ``max_tokens``).
+
+    Each item still goes through every check of :func:`parse_answer`; only the unfinished tail is dropped.
+    """
+    match = _POINTS_OPEN.search(text)
+    if match is None:
+        return None
+    decoder = json.JSONDecoder()
+    items: list[Any] = []
+    position = match.end()
+    while True:
+        while position < len(text) and text[position] in " \t\r\n,":
+            position += 1
+        if position >= len(text) or text[position] == "]":
+            return None  # the list is complete, so the answer was not cut off here: nothing to salvage
+        try:
+            item, position = decoder.raw_decode(text, position)
+        except json.JSONDecodeError:
+            break
+        items.append(item)
+    return {"points": items} if items else None
+
+
+def _has_points(value: Any) -> bool:
+    return isinstance(value, dict) and any(k in value for k in _POINTS_KEYS)
+
+
 def extract_json(text: str) -> Any:
-    """The JSON value in a model answer: bare, in a code fence, or the outermost object/array in prose."""
+    """The JSON value in a model answer.
+
+    Tried in order: the whole answer, each code fence, every object or array embedded in prose (the first one
+    holding a ``points`` list wins, so an echoed product object before the answer does not hide it), the
+    outermost braces; each candidate also without trailing commas and as a single-quoted Python literal. An
+    answer cut off inside its ``points`` list keeps the items that were complete.
+    """
     candidates = [text.strip()]
     candidates += [m.group(1).strip() for m in _FENCE.finditer(text)]
-    for opener, closer in (("{", "}"), ("[", "]")):
-        start, end = text.find(opener), text.rfind(closer)
-        if 0 <= start < end:
-            candidates.append(text[start : end + 1])
     for candidate in candidates:
         if not candidate:
             continue
         try:
-            return json.loads(candidate)
-        except json.JSONDecodeError:
+            return _loads_lenient(candidate)
+        except ValueError:
             continue
+    embedded = _embedded_values(text)
+    for value in embedded:
+        if _has_points(value):
+            return value
+    outer: list[str] = []
+    for opener, closer in (("{", "}"), ("[", "]")):
+        start, end = text.find(opener), text.rfind(closer)
+        if 0 <= start < end:
+            outer.append(text[start : end + 1])
+    parsed: list[Any] = []
+    for candidate in outer:
+        try:
+            parsed.append(_loads_lenient(candidate))
+        except ValueError:
+            continue
+    for value in parsed:
+        if _has_points(value):
+            return value
+    salvaged = _truncated_points(text)
+    if salvaged is not None:
+        return salvaged
+    if embedded:
+        return embedded[0]
+    if parsed:
+        return parsed[0]
     snippet = " ".join(text.split())[:80]
     raise AnswerError(f"the answer is not JSON (starts with {snippet!r})" if snippet else "the answer is empty")
 
@@ -243,9 +384,43 @@ def _int(value: Any, field: str, k: int) -> int:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
+    if isinstance(value, str):
+        text = value.strip().lstrip("#").strip()
+        if text.lstrip("-").isdigit():
+            return int(text)
     raise AnswerError(f"points[{k}].{field} is not an integer ({str(value)[:20]!r})")
+
+
+def _range_text(value: Any) -> tuple[int, int] | None:
+    """``"3-5"``, ``"3 to 5"``, ``"3..5"`` as ``(3, 5)``; anything else ``None``."""
+    if not isinstance(value, str):
+        return None
+    match = _RANGE_TEXT.match(value)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def _id_list(raw: Any, field: str, k: int) -> list[int]:
+    """Sentence ids from a list (items may be ids or ``"a-b"`` ranges) or a string (``"3-5"``, ``"3, 4, 5"``)."""
+    if isinstance(raw, str):
+        # "3-5" is one range item; "3, 4, 5" or "3 4 5" are ids.
+        raw = [raw] if _range_text(raw) is not None else [piece for piece in re.split(r"[,\s]+", raw) if piece]
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        raw = [raw]
+    if not isinstance(raw, list) or not raw:
+        raise AnswerError(f"points[{k}].{field} must be a non-empty list of sentence ids")
+    ids: list[int] = []
+    for item in raw:
+        span = _range_text(item)
+        if span is None:
+            ids.append(_int(item, field, k))
+            continue
+        lo, hi = span
+        if lo > hi:
+            raise AnswerError(f"points[{k}].{field} range {item!r} runs backwards")
+        if hi - lo > 10_000:
+            raise AnswerError(f"points[{k}].{field} range {item!r} is too long")
+        ids.extend(range(lo, hi + 1))
+    return ids
 
 
 def _text(value: Any, limit: int) -> str:
@@ -260,16 +435,29 @@ def _text(value: Any, limit: int) -> str:
 
 
 def _range(item: Mapping[str, Any], k: int) -> tuple[int, int]:
-    if "ids" in item:
-        raw = item["ids"]
-        if not isinstance(raw, list) or not raw:
-            raise AnswerError(f"points[{k}].ids must be a non-empty list of sentence ids")
-        ids = [_int(v, "ids", k) for v in raw]
+    list_key = next((key for key in ("ids", "sentence_ids", "sentences", "range") if key in item), None)
+    if list_key is not None:
+        raw = item[list_key]
+        if list_key == "range" and isinstance(raw, list) and len(raw) == 2 and not any(_range_text(v) for v in raw):
+            # "range": [3, 6] is start and end, not the ids 3 and 6.
+            start, end = _int(raw[0], "range", k), _int(raw[1], "range", k)
+            if start > end:
+                raise AnswerError(f"points[{k}] starts at {start} after it ends at {end}")
+            return start, end
+        ids = _id_list(raw, list_key, k)
         if any(b != a + 1 for a, b in itertools.pairwise(ids)):
-            raise AnswerError(f"points[{k}].ids {ids[:12]} are not contiguous and ordered")
+            raise AnswerError(f"points[{k}].{list_key} {ids[:12]} are not contiguous and ordered")
         return ids[0], ids[-1]
     start_key = next((key for key in ("start_id", "start", "first_id") if key in item), None)
     end_key = next((key for key in ("end_id", "end", "last_id") if key in item), None)
+    if start_key is not None and end_key is None:
+        # {"start_id": "3-5"}: the whole range in one field.
+        span = _range_text(item[start_key])
+        if span is not None:
+            start, end = span
+            if start > end:
+                raise AnswerError(f"points[{k}] starts at {start} after it ends at {end}")
+            return start, end
     if start_key is None or end_key is None:
         raise AnswerError(f"points[{k}] has neither ids nor start_id/end_id")
     start, end = _int(item[start_key], start_key, k), _int(item[end_key], end_key, k)
@@ -298,7 +486,7 @@ def parse_answer(
     lang = "zh" if language.startswith("zh") else "en"
     data = extract_json(text)
     if isinstance(data, dict):
-        key = next((k for k in ("points", "selling_points", "results", "items") if k in data), None)
+        key = next((k for k in _POINTS_KEYS if k in data), None)
         if key is None:
             raise AnswerError('the answer has no "points" list')
         data = data[key]
