@@ -11,7 +11,8 @@ the sentences inside the detector's selling points ("selected") are scored again
 Evaluations (training data: the sample scripts ``DEV_*``/``HELDOUT_*`` plus dev corpus streams; never holdout):
 
 1. leave-one-stream-out over the dev corpus streams: the model is trained without the stream it is scored on;
-   on the script lines (``text``) and, where ``corpus/transcripts/<id>.json`` exists, on the cached real-ASR
+   on the script lines (``text``) and, where ``corpus/transcripts/<id>.json`` (or one in ``--asr-dir``) exists, on
+   the cached real-ASR
    sentences (``asr``; each ASR sentence takes the label of the script line it overlaps most);
 2. the ``HELDOUT2_*`` sample scripts (never trained on), model trained on every dev stream and script;
 3. ``--curve``: the learning curve "after labelling N streams, selling recall on unseen streams". The dev corpus has
@@ -33,7 +34,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,16 +44,27 @@ sys.path.insert(0, str(ROOT))
 from clipper.detectors import detect_selling_points  # noqa: E402
 from clipper.detectors.sentence_model import TrainingSource, TrainOptions, save_model, train_model  # noqa: E402
 from clipper.segments import find_product_segments  # noqa: E402
+from clipper.sentences import split_sentences  # noqa: E402
+from clipper.subtitles import transcript_from_json  # noqa: E402
 from clipper.types import Product, Transcript  # noqa: E402
-from mcn.detector_training import corpus_sources, script_sources  # noqa: E402
+from mcn.detector_training import (  # noqa: E402
+    corpus_asr_sources,
+    corpus_sources,
+    labels_by_overlap,
+    script_sources,
+)
 from mcn.samples import TimedLine  # noqa: E402
-from mcn.samples.corpus import list_streams, load_stream  # noqa: E402
+from mcn.samples.corpus import CorpusStream, list_streams, load_stream  # noqa: E402
 from mcn.samples.quality import corpus_transcript, transcript_path  # noqa: E402
 from mcn.samples.scripts import HELDOUT2_EN, HELDOUT2_ZH, synthetic_lines, synthetic_transcript  # noqa: E402
 
 DETECTORS = ("heuristic", "learned", "both")
 #: Extra options of the learned backend (``--threshold``).
 LEARNED_OPTIONS: dict[str, Any] = {}
+#: Folders with more cached ASR transcripts (``<id>.json``), after ``corpus/transcripts`` (``--asr-dir``).
+ASR_DIRS: list[Path] = []
+#: Whether dev streams' cached ASR transcripts are training data too (``--no-asr-training`` turns it off).
+ASR_TRAINING = True
 
 
 @dataclass
@@ -90,14 +102,26 @@ class Counts:
 
 def truth_kinds(transcript: Transcript, lines: Sequence[TimedLine]) -> list[str]:
     """Each transcript sentence's label: the kind of the script line it overlaps most in time."""
-    out = []
-    for s in transcript.sentences:
-        best, best_overlap = "chatter", 0.0
-        for line in lines:
-            overlap = min(s.end, line.end) - max(s.start, line.start)
-            if overlap > best_overlap:
-                best, best_overlap = line.kind, overlap
-        out.append(best)
+    return [label.kind for label in labels_by_overlap(transcript, lines)]
+
+
+def dev_pool(language: str) -> list[TrainingSource]:
+    """The dev corpus streams as training sources: script lines, plus their cached ASR versions (``ASR_TRAINING``)."""
+    pool = corpus_sources(language)
+    if ASR_TRAINING:
+        pool += corpus_asr_sources(language, extra_dirs=ASR_DIRS)
+    return pool
+
+
+def views(stream: CorpusStream) -> dict[str, Transcript]:
+    """The stream's script-line transcript and, when one is cached, its real-ASR transcript."""
+    out = {"text": corpus_transcript(stream, "text")}
+    for path in (transcript_path(stream.id), *(d / f"{stream.id}.json" for d in ASR_DIRS)):
+        if path.is_file():
+            cached = transcript_from_json(json.loads(path.read_text(encoding="utf-8")), source=str(path))
+            # The words are what ASR heard; sentences come from the current splitter (as mcn.samples.quality does).
+            out["asr"] = replace(cached, sentences=split_sentences(cached.words, cached.language))
+            break
     return out
 
 
@@ -132,16 +156,14 @@ def train_to(sources: Sequence[TrainingSource], language: str, folder: Path, opt
 def loso(language: str, options: TrainOptions, work: Path) -> dict[str, dict[str, Counts]]:
     """Leave-one-stream-out over the dev corpus; views ``text`` and ``asr`` (cached transcripts only)."""
     dev = corpus_sources(language)
+    pool = dev_pool(language)
     scripts = script_sources(language)
     totals: dict[str, dict[str, Counts]] = {v: {d: Counts() for d in DETECTORS} for v in ("text", "asr")}
     for held in dev:
-        train = [s for s in dev if s.key != held.key] + scripts
+        train = [s for s in pool if s.key != held.key] + scripts
         model = train_to(train, language, work / f"loso-{held.key}", options)
         stream = load_stream(held.key)
-        views = {"text": corpus_transcript(stream, "text")}
-        if transcript_path(stream.id).is_file():
-            views["asr"] = corpus_transcript(stream, "cached")
-        for view, transcript in views.items():
+        for view, transcript in views(stream).items():
             counts = score(transcript, truth_kinds(transcript, stream.lines), stream.products, model)
             for name, c in counts.items():
                 totals[view][name].add(c)
@@ -156,7 +178,7 @@ def loso(language: str, options: TrainOptions, work: Path) -> dict[str, dict[str
 def heldout2(language: str, options: TrainOptions, work: Path) -> dict[str, Counts]:
     """The HELDOUT2 script of ``language``, model trained on every dev stream and trainable script."""
     script = HELDOUT2_ZH if language == "zh" else HELDOUT2_EN
-    model = train_to(corpus_sources(language) + script_sources(language), language, work / "all", options)
+    model = train_to(dev_pool(language) + script_sources(language), language, work / "all", options)
     transcript = synthetic_transcript(script)
     truth = [line.kind for line in synthetic_lines(script)]
     return score(transcript, truth, [seg.product for seg in script.segments], model)
@@ -165,6 +187,7 @@ def heldout2(language: str, options: TrainOptions, work: Path) -> dict[str, Coun
 def curve(language: str, options: TrainOptions, work: Path, subsets: int, seed: int) -> list[tuple[int, Counts]]:
     """Learned selling recall on unseen dev streams after training on N other dev streams (plus the scripts)."""
     dev = corpus_sources(language)
+    pool = dev_pool(language)
     scripts = script_sources(language)
     rng = random.Random(seed)
     points: list[tuple[int, Counts]] = []
@@ -178,7 +201,9 @@ def curve(language: str, options: TrainOptions, work: Path, subsets: int, seed: 
             transcript = corpus_transcript(stream, "text")
             truth = truth_kinds(transcript, stream.lines)
             for k, chosen in enumerate(combos[:subsets]):
-                model = train_to([*chosen, *scripts], language, work / f"curve-{n}-{held.key}-{k}", options)
+                keys = {c.key for c in chosen}
+                train = [s for s in pool if s.key in keys] + scripts
+                model = train_to(train, language, work / f"curve-{n}-{held.key}-{k}", options)
                 total.add(score(transcript, truth, stream.products, model)["learned"])
         points.append((n, total))
         print(f"  N={n}: learned {total.row()}", flush=True)
@@ -187,14 +212,11 @@ def curve(language: str, options: TrainOptions, work: Path, subsets: int, seed: 
 
 def holdout(language: str, options: TrainOptions, work: Path) -> dict[str, dict[str, Counts]]:
     """The holdout streams, measured only (aggregate numbers; the streams are never read for tuning)."""
-    model = train_to(corpus_sources(language) + script_sources(language), language, work / "final", options)
+    model = train_to(dev_pool(language) + script_sources(language), language, work / "final", options)
     totals: dict[str, dict[str, Counts]] = {v: {d: Counts() for d in DETECTORS} for v in ("text", "asr")}
     for sid in list_streams(language=language, split="holdout"):
         stream = load_stream(sid)
-        views = {"text": corpus_transcript(stream, "text")}
-        if transcript_path(sid).is_file():
-            views["asr"] = corpus_transcript(stream, "cached")
-        for view, transcript in views.items():
+        for view, transcript in views(stream).items():
             for name, c in score(transcript, truth_kinds(transcript, stream.lines), stream.products, model).items():
                 totals[view][name].add(c)
     return totals
@@ -216,7 +238,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--augment", type=int, default=TrainOptions().augment)
     parser.add_argument("--threshold", type=float, default=0.0, help="learned: selling probability that suffices")
     parser.add_argument("--json", type=Path, help="write every figure here")
+    parser.add_argument("--asr-dir", type=Path, action="append", default=[], help="more cached ASR transcripts")
+    parser.add_argument("--no-asr-training", action="store_true", help="train on script lines only")
     args = parser.parse_args(argv)
+    global ASR_TRAINING
+    ASR_TRAINING = not args.no_asr_training
+    ASR_DIRS.extend(args.asr_dir)
     if args.threshold:
         LEARNED_OPTIONS["threshold"] = args.threshold
     options = TrainOptions(c=args.c, augment=args.augment)

@@ -1,12 +1,15 @@
 """``mcn detector train`` and ``mcn detector info``: the learned selling-point detector's models.
 
-``train`` cross-validates grouped by stream (no stream is on both sides of a split), prints per-kind precision and
-recall, then trains on everything and writes the next ``detector-<lang>-v<N>.npz`` (+ ``.json`` sidecar) to
-``--out`` (default ``<MCN_DATA_DIR>/models/detector``, where ``--detector learned`` looks first).
+``train`` gathers labelled sources (dev corpus streams as script lines and, where a cached ASR transcript exists, as
+ASR sentences; the sample scripts; label files; optionally the database), cross-validates grouped by stream (no
+stream is on both sides of a split), prints per-kind precision and recall, then trains on everything and writes the
+next ``detector-<lang>-v<N>.npz`` (+ ``.json`` sidecar) to ``--out`` (default ``<MCN_DATA_DIR>/models/detector``,
+where ``--detector learned`` looks first).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
@@ -37,6 +40,12 @@ def train(
     store: Annotated[
         bool, typer.Option(help="Also the operator labels in mcn's database (mcn clips review, mcn labels import).")
     ] = False,
+    asr_dir: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--asr-dir", help="More cached ASR transcripts of corpus streams (<id>.json), after corpus/transcripts."
+        ),
+    ] = None,
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Model folder (default <MCN_DATA_DIR>/models/detector).")
     ] = None,
@@ -66,6 +75,7 @@ def train(
                 scripts=scripts,
                 label_files=files,
                 store=store,
+                asr_dirs=asr_dir or [],
             )
         except LabelFormatError as exc:
             raise fail(str(exc), 2) from None
@@ -78,6 +88,9 @@ def train(
             raise fail(f"{lang}: no labelled sources (give --labels, or use the corpus or the scripts)", 2)
         groups = len({s.key for s in sources})
         sentences = sum(len(s.labels.sentences) for s in sources)
+        origins = Counter(s.origin.split(":", 1)[0] for s in sources)
+        summary = ", ".join(f"{n} {origin}" for origin, n in sorted(origins.items()))
+        out.print(f"{lang}: {groups} streams ({summary}), {sentences} sentences", highlight=False)
         with console.status(f"{lang}: cross-validating and training on {groups} streams, {sentences} sentences"):
             try:
                 result = train_and_save(sources, lang, target, options)

@@ -2,8 +2,10 @@
 
 Sources, per language:
 
-* the voiced corpus (:mod:`mcn.samples.corpus`), ``dev`` split only by default: ``holdout`` streams are measured,
-  never trained on, and this module refuses them;
+* the voiced corpus (:mod:`mcn.samples.corpus`), ``dev`` split only: ``holdout`` streams are measured, never
+  trained on, and this module refuses them. Each stream counts twice where a cached real-ASR transcript exists
+  (``corpus/transcripts``): as script lines and as ASR sentences labelled by time overlap with the lines, so the
+  model learns from the way ASR cuts and mishears speech (one cross-validation group per stream);
 * the older sample scripts (:mod:`mcn.samples.scripts`): ``DEV_*`` and ``HELDOUT_*`` (``HELDOUT2_*`` are kept for
   evaluation and never used here);
 * ``mcn-labels/1`` files (:func:`clipper.labels.load_labels`), e.g. an export of operator labels;
@@ -13,8 +15,9 @@ Sources, per language:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from clipper.detectors.sentence_model import (
@@ -28,15 +31,20 @@ from clipper.detectors.sentence_model import (
 )
 from clipper.errors import DetectorError
 from clipper.labels import SentenceLabel, SourceLabels, load_labels
+from clipper.types import Transcript
+from mcn.samples import TimedLine
 from mcn.samples.scripts import DEV_EN, DEV_ZH, HELDOUT_EN, HELDOUT_ZH, StreamScript, synthetic_lines
 
 __all__ = [
     "TRAINING_SCRIPTS",
     "TrainedModel",
+    "cached_asr_transcript",
+    "corpus_asr_sources",
     "corpus_sources",
     "default_model_dir",
     "file_sources",
     "gather_sources",
+    "labels_by_overlap",
     "script_source",
     "script_sources",
     "store_sources",
@@ -91,6 +99,63 @@ def corpus_sources(language: str, split: str = "dev", root: Path | None = None) 
     return out
 
 
+def labels_by_overlap(transcript: Transcript, lines: Sequence[TimedLine]) -> tuple[SentenceLabel, ...]:
+    """Each transcript sentence labelled with the kind and product of the script line it overlaps most in time
+    (ASR cuts speech differently from the script; a sentence over two lines takes the longer one's label)."""
+    out = []
+    for s in transcript.sentences:
+        best: TimedLine | None = None
+        best_overlap = 0.0
+        for line in lines:
+            overlap = min(s.end, line.end) - max(s.start, line.start)
+            if overlap > best_overlap:
+                best, best_overlap = line, overlap
+        kind = best.kind if best is not None else "chatter"
+        out.append(SentenceLabel(s.index, s.start, s.end, s.text, kind, best.product_id if best else None))
+    return tuple(out)
+
+
+def corpus_asr_sources(
+    language: str, split: str = "dev", root: Path | None = None, extra_dirs: Sequence[Path] = ()
+) -> list[TrainingSource]:
+    """The cached real-ASR transcripts of the ``split`` corpus streams (``corpus/transcripts/<id>.json``, then
+    ``extra_dirs``), labelled by time overlap with the script lines. Same group as the stream's script version, so
+    cross-validation keeps both on one side. Sentences are re-split with the current splitter, as at run time.
+
+    Raises:
+        DetectorError: ``split`` is not ``dev``.
+    """
+    from mcn.samples.corpus import list_streams, load_stream
+
+    if split != "dev":
+        raise DetectorError(f"--corpus-split {split}", "only the dev split may be trained on (holdout is measured)")
+    out = []
+    for sid in list_streams(language=language, split="dev", root=root):
+        transcript = cached_asr_transcript(sid, root, extra_dirs)
+        if transcript is None:
+            continue
+        stream = load_stream(sid, root)
+        labels = SourceLabels(f"corpus-asr:{sid}", language, labels_by_overlap(transcript, stream.lines))
+        out.append(TrainingSource(labels, stream.products, sid, stream.category, "corpus-asr"))
+    return out
+
+
+def cached_asr_transcript(
+    stream_id: str, root: Path | None = None, extra_dirs: Sequence[Path] = ()
+) -> Transcript | None:
+    """The cached ASR transcript of a corpus stream with sentences from the current splitter, or ``None``."""
+    from clipper.sentences import split_sentences
+    from clipper.subtitles import transcript_from_json
+    from mcn.samples.corpus import corpus_dir
+
+    base = root or corpus_dir()
+    for path in (base / "transcripts" / f"{stream_id}.json", *(Path(d) / f"{stream_id}.json" for d in extra_dirs)):
+        if path.is_file():
+            cached = transcript_from_json(json.loads(path.read_text(encoding="utf-8")), source=str(path))
+            return replace(cached, sentences=split_sentences(cached.words, cached.language))
+    return None
+
+
 def file_sources(paths: Iterable[str | Path], language: str | None = None) -> list[TrainingSource]:
     """Sources from ``mcn-labels/1`` files, optionally only one language (each source is its own group).
 
@@ -128,13 +193,18 @@ def gather_sources(
     scripts: bool = True,
     label_files: Sequence[str | Path] = (),
     store: bool = False,
+    asr: bool = True,
+    asr_dirs: Sequence[Path] = (),
     corpus_root: Path | None = None,
 ) -> list[TrainingSource]:
-    """Every training source of ``language``: corpus split (``None`` skips the corpus), sample scripts, label files
-    and, with ``store``, the operator labels in the database."""
+    """Every training source of ``language``: corpus split (``None`` skips the corpus) with, when ``asr``, the
+    cached real-ASR version of each stream, sample scripts, label files and, with ``store``, the operator labels in
+    the database."""
     sources: list[TrainingSource] = []
     if corpus_split is not None:
         sources += corpus_sources(language, corpus_split, corpus_root)
+        if asr:
+            sources += corpus_asr_sources(language, corpus_split, corpus_root, asr_dirs)
     if scripts:
         sources += script_sources(language)
     sources += file_sources(label_files, language)

@@ -31,7 +31,8 @@ from clipper.labels import SENTENCE_KINDS, SentenceLabel, SourceLabels, dump_lab
 from clipper.segments import find_product_segments
 from clipper.types import Product, ProductSegment, Transcript
 from mcn.cli import app
-from mcn.detector_training import corpus_sources, script_source, script_sources
+from mcn.detector_training import corpus_asr_sources, corpus_sources, script_source, script_sources
+from mcn.samples.corpus import list_streams
 from mcn.samples.scripts import (
     DEV_EN,
     DEV_ZH,
@@ -209,9 +210,22 @@ def test_a_price_call_the_model_misses_is_still_excluded(tmp_path: Path) -> None
 
 
 def test_holdout_streams_are_never_training_data() -> None:
-    with pytest.raises(DetectorError, match="only the dev split"):
-        corpus_sources("en", "holdout")
-    assert all(s.labels.source.startswith("corpus:") for s in corpus_sources("en"))
+    for gather in (corpus_sources, corpus_asr_sources):
+        with pytest.raises(DetectorError, match="only the dev split"):
+            gather("en", "holdout")
+    dev = set(list_streams(split="dev"))
+    assert {s.key for s in corpus_sources("en")} <= dev
+
+
+def test_asr_versions_of_dev_streams_are_labelled_by_overlap_and_share_the_stream_group() -> None:
+    asr = corpus_asr_sources("en")
+    if not asr:
+        pytest.skip("no cached English ASR transcripts in corpus/transcripts")
+    assert {s.key for s in asr} <= {s.key for s in corpus_sources("en")}
+    for source in asr:
+        kinds = [x.kind for x in source.labels.sentences]
+        assert source.labels.source == f"corpus-asr:{source.key}" and source.products
+        assert kinds.count("selling") >= 5 and "price" in kinds
 
 
 def test_packaged_models_exist_for_both_languages_and_are_small() -> None:
@@ -222,7 +236,11 @@ def test_packaged_models_exist_for_both_languages_and_are_small() -> None:
     for lang, info in found.items():
         meta = info.sidecar()
         assert meta["language"] == lang and meta["cross_validation"]["kinds"]["selling"]["recall"] > 0.7
-        assert not any("holdout" in s.get("source", "") or "HELDOUT2" in s["source"] for s in meta["sources"])
+        dev = set(list_streams(split="dev"))
+        for source in meta["sources"]:
+            kind, _, name = source["source"].partition(":")
+            assert kind in ("corpus", "corpus-asr", "script"), source
+            assert name in dev if kind != "script" else name in ("DEV_EN", "DEV_ZH", "HELDOUT_EN", "HELDOUT_ZH")
         assert load_model(info.path).language == lang
 
 
@@ -254,7 +272,8 @@ def test_cli_trains_from_a_label_file_and_lists_the_model(tmp_path: Path) -> Non
     listed = runner.invoke(app, ["detector", "info", "--dir", str(out)], env={"COLUMNS": "250"})
     assert listed.exit_code == 0, listed.output
     assert "v2" in listed.output and "v1" in listed.output and "packaged" not in listed.output
-    assert str(PACKAGED_MODEL_DIR / "detector-zh-v1.npz") in listed.output
+    packaged_zh = newest_model("zh", [PACKAGED_MODEL_DIR])
+    assert packaged_zh is not None and str(packaged_zh.path) in listed.output
 
 
 def test_cli_rejects_bad_input_in_one_line(tmp_path: Path) -> None:

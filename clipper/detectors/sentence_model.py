@@ -676,11 +676,15 @@ class TrainingSource:
 
 @dataclass(frozen=True, slots=True)
 class TrainOptions:
-    """Training settings: ``c`` is the inverse L2 strength, ``augment`` the re-segmented copies per stream,
-    ``prune`` drops weight rows whose largest absolute weight is below it (keeps the file small)."""
+    """Training settings: ``c`` is the inverse L2 strength, ``augment`` the re-segmented copies per stream (see
+    :func:`resegment`: ``split`` is the chance of a cut at each comma, ``split_price`` whether price lines are cut
+    too), ``prune`` drops weight rows whose largest absolute weight is below it (keeps the file small), ``groups``
+    the feature groups (default: all but ``cues``)."""
 
     c: float = 16.0
-    augment: int = 1
+    augment: int = 2
+    split: float = 0.6
+    split_price: bool = True
     seed: int = 0
     prune: float = 0.02
     n_features: int = 1 << 18
@@ -695,23 +699,42 @@ class TrainOptions:
 _CLAUSE = re.compile(r"[，,；;：:]")
 
 
-def resegment(labels: Sequence[SentenceLabel], language: str, rng: random.Random) -> tuple[SentenceLabel, ...]:
-    """A copy of ``labels`` cut the way ASR might cut it: some lines split at a comma, some same-kind neighbours
-    merged, some question marks dropped. Price lines are never split (their selling half would be mislabelled)."""
+def resegment(
+    labels: Sequence[SentenceLabel],
+    language: str,
+    rng: random.Random,
+    split: float = 0.6,
+    split_price: bool = True,
+) -> tuple[SentenceLabel, ...]:
+    """A copy of ``labels`` cut the way ASR might cut it: lines split at commas (each clause boundary with
+    probability ``split``), some same-kind neighbours merged, some question marks dropped.
+
+    Every piece keeps its line's kind. For a price line (``split_price``) that is what the labelling rules say: a
+    line that mixes selling and a price call is ``price`` as a whole, and ASR cuts such lines into fragments
+    ("It's 18.99 a bag,") that must not look like selling talk.
+    """
     pieces: list[SentenceLabel] = []
+    joiner = "，" if language == "zh" else ", "
     for s in labels:
-        parts = [p for p in _CLAUSE.split(s.text) if p.strip()]
-        if s.kind != "price" and len(parts) >= 2 and rng.random() < 0.35:
-            cut = rng.randrange(1, len(parts))
-            joiner = "，" if language == "zh" else ", "
-            left, right = joiner.join(parts[:cut]), joiner.join(parts[cut:])
-            if min(_units(left, language), _units(right, language)) >= 3:
-                share = len(left) / max(1, len(left) + len(right))
-                mid = s.start + share * (s.end - s.start)
-                pieces.append(SentenceLabel(0, s.start, mid, left.strip(), s.kind, s.product_id))
-                pieces.append(SentenceLabel(0, mid, s.end, right.strip(), s.kind, s.product_id))
-                continue
-        pieces.append(s)
+        parts = [p.strip() for p in _CLAUSE.split(s.text) if p.strip()]
+        if len(parts) < 2 or (s.kind == "price" and not split_price):
+            pieces.append(s)
+            continue
+        groups: list[list[str]] = [[parts[0]]]
+        for k, part in enumerate(parts[1:], start=1):
+            done = _units(joiner.join(groups[-1]), language) >= 3
+            rest = _units(joiner.join(parts[k:]), language) >= 3
+            if done and rest and rng.random() < split:
+                groups.append([part])
+            else:
+                groups[-1].append(part)
+        texts = [joiner.join(g) for g in groups]
+        total = sum(len(t) for t in texts) or 1
+        cursor = s.start
+        for text in texts:
+            end = cursor + (s.end - s.start) * len(text) / total
+            pieces.append(SentenceLabel(0, cursor, end, text, s.kind, s.product_id))
+            cursor = end
     merged: list[SentenceLabel] = []
     for s in pieces:
         prev = merged[-1] if merged else None
@@ -763,7 +786,10 @@ def _dataset(
     rng = random.Random(options.seed)
     for source in sources:
         versions = [source.labels.sentences]
-        versions += [resegment(source.labels.sentences, spec.language, rng) for _ in range(options.augment)]
+        versions += [
+            resegment(source.labels.sentences, spec.language, rng, options.split, options.split_price)
+            for _ in range(options.augment)
+        ]
         for labels in versions:
             rows.extend(_rows(source, labels, spec))
             kinds.extend(s.kind for s in labels)
@@ -838,7 +864,14 @@ def train_model(sources: Sequence[TrainingSource], language: str, options: Train
             for s in sources
         ],
         "label_counts": {k: counts.get(k, 0) for k in SENTENCE_KINDS},
-        "train_options": {"c": opts.c, "augment": opts.augment, "seed": opts.seed, "prune": opts.prune},
+        "train_options": {
+            "c": opts.c,
+            "augment": opts.augment,
+            "split": opts.split,
+            "split_price": opts.split_price,
+            "seed": opts.seed,
+            "prune": opts.prune,
+        },
     }
     return SentenceModel(model.spec, model.classes, model.rows, model.coef, model.intercept, info)
 
