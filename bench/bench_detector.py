@@ -184,29 +184,35 @@ def heldout2(language: str, options: TrainOptions, work: Path) -> dict[str, Coun
     return score(transcript, truth, [seg.product for seg in script.segments], model)
 
 
-def curve(language: str, options: TrainOptions, work: Path, subsets: int, seed: int) -> list[tuple[int, Counts]]:
-    """Learned selling recall on unseen dev streams after training on N other dev streams (plus the scripts)."""
+def curve(
+    language: str, options: TrainOptions, work: Path, subsets: int, seed: int
+) -> list[tuple[int, dict[str, Counts]]]:
+    """Learned selling recall on unseen dev streams after training on N other dev streams (plus the scripts), on the
+    script lines and, where cached, the ASR sentences."""
     dev = corpus_sources(language)
     pool = dev_pool(language)
     scripts = script_sources(language)
     rng = random.Random(seed)
-    points: list[tuple[int, Counts]] = []
+    points: list[tuple[int, dict[str, Counts]]] = []
     for n in range(len(dev)):
-        total = Counts()
+        totals = {"text": Counts(), "asr": Counts()}
         for held in dev:
             others = [s for s in dev if s.key != held.key]
             combos = list(itertools.combinations(others, n))
             rng.shuffle(combos)
             stream = load_stream(held.key)
-            transcript = corpus_transcript(stream, "text")
-            truth = truth_kinds(transcript, stream.lines)
+            transcripts = views(stream)
             for k, chosen in enumerate(combos[:subsets]):
                 keys = {c.key for c in chosen}
                 train = [s for s in pool if s.key in keys] + scripts
                 model = train_to(train, language, work / f"curve-{n}-{held.key}-{k}", options)
-                total.add(score(transcript, truth, stream.products, model)["learned"])
-        points.append((n, total))
-        print(f"  N={n}: learned {total.row()}", flush=True)
+                for view, transcript in transcripts.items():
+                    truth = truth_kinds(transcript, stream.lines)
+                    totals[view].add(score(transcript, truth, stream.products, model)["learned"])
+        points.append((n, totals))
+        for view, total in totals.items():
+            if total.sentences:
+                print(f"  N={n} {view:<4}: learned {total.row()}", flush=True)
     return points
 
 
@@ -265,7 +271,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             entry["heldout2"] = {d: asdict(c) for d, c in counts.items()}
             if args.curve:
                 print(f"=== {lang}: learning curve (N dev streams of other categories + the sample scripts)")
-                entry["curve"] = [{"n": n, **asdict(c)} for n, c in curve(lang, options, work / lang, args.subsets, 0)]
+                entry["curve"] = [
+                    {"n": n, **{view: asdict(c) for view, c in totals.items()}}
+                    for n, totals in curve(lang, options, work / lang, args.subsets, 0)
+                ]
             if args.holdout:
                 totals = holdout(lang, options, work / lang)
                 for view, counts in totals.items():

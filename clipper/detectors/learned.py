@@ -3,7 +3,8 @@ copy code turns the selling sentences into selling points.
 
 The model (:mod:`clipper.detectors.sentence_model`) gives every transcript sentence a probability per kind
 (greeting, chatter, transition, selling, price, reply). A sentence is ``selling`` when that is the most likely kind
-(or its probability reaches ``threshold`` when one is set) and the cue lexicons do not exclude it: a price call or
+or its probability reaches ``threshold`` (0.25 by default, tuned leave-one-stream-out on the dev corpus), and the cue
+lexicons do not exclude it: a price call or
 chatter found by :func:`clipper.cues.sentence_cues` is never selling, whatever the model says. With
 ``union_heuristic`` a sentence is also selling when the heuristic's structure classifier says so ("both").
 
