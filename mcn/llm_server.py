@@ -25,6 +25,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -179,6 +180,21 @@ class LLMServerOptions:
         return self
 
 
+def _check_address(host: str, port: int) -> None:
+    """Fail early and clearly on an address that cannot be bound (llama.cpp only says "failed to init server")."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise LLMServerError(f"host {host!r}", f"cannot resolve it ({exc.strerror})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise LLMServerError(f"{host}:{port}", f"cannot listen there ({exc.strerror})") from None
+
+
 class LocalLLMServer:
     """llama.cpp's OpenAI-compatible server on ``options.host``, running in this process until :meth:`close`.
 
@@ -199,6 +215,7 @@ class LocalLLMServer:
             import xllamacpp
         except ImportError:
             raise LLMServerError("llm server", f"xllamacpp is missing; {INSTALL_HINT}") from None
+        _check_address(self.options.host, self.options.port)
         self.model = resolve_model(self.options.model)
         threads = self.options.threads or default_threads()
         params = xllamacpp.CommonParams()

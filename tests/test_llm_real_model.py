@@ -18,6 +18,7 @@ import itertools
 import json
 import queue
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -215,16 +216,22 @@ def test_openai_backend_on_a_real_transcript(served: Served, json_schema: bool) 
     _assert_contract(transcript, segments, result)
 
 
-def test_cli_rejects_a_bad_model_with_one_line(tmp_path: Path) -> None:
+def test_cli_rejects_bad_input_with_one_line(tmp_path: Path) -> None:
     not_gguf = tmp_path / "model.gguf"
     not_gguf.write_bytes(b"PK\x03\x04 not a model")
-    for model, message in ((str(tmp_path / "missing.gguf"), "not a known model"), (str(not_gguf), "not a GGUF file")):
-        run = subprocess.run(
-            [*_mcn(), "llm", "serve", "--model", model, "--port", "0"], capture_output=True, text=True, timeout=60
-        )
-        assert run.returncode != 0
-        lines = run.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], run.stderr
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        for args, message in (
+            (["--model", str(tmp_path / "missing.gguf"), "--port", "0"], "not a known model"),
+            (["--model", str(not_gguf), "--port", "0"], "not a GGUF file"),
+            (["--port", port], "cannot listen there"),
+        ):
+            run = subprocess.run([*_mcn(), "llm", "serve", *args], capture_output=True, text=True, timeout=60)
+            assert run.returncode != 0
+            lines = run.stderr.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], run.stderr
 
 
 # ------------------------------------------------------------------------------------------ messy answers
