@@ -11,10 +11,11 @@ then see the context, which keeps 乾隆 or 著名 intact where a character map 
 result is cut back at the same character offsets; if a phrase rule ever changed the length, each character is
 converted on its own instead.
 
-Punctuation: Whisper writes ASCII ``,`` ``?`` ``!`` ``.`` after Chinese text about as often as ``，？！。``; a
-Chinese subtitle uses the full-width forms, so an ASCII mark next to a Chinese character becomes its full-width
-twin (one character for one, so lengths hold here too). Marks between Latin letters or digits (``1.5``,
-``OK, go``) stay as they are.
+Punctuation: Whisper writes ASCII ``,`` ``?`` ``!`` ``.`` in Chinese text about as often as ``，？！。``; a
+Chinese subtitle uses the full-width forms, so in a segment that holds Chinese characters each ASCII mark becomes
+its full-width twin (one character for one, so lengths hold here too), also after a number or a brand ("1米65，").
+Marks inside a Latin or numeric token (``3,999``, ``10:30``, ``1.5``), ellipses, and English phrases (Latin
+letters and no Chinese character in the segment) stay as they are.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ __all__ = ["full_width_punctuation", "normalize_words", "to_simplified", "tradit
 
 _LOCK = threading.Lock()
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
-_FULL_WIDTH = {",": "，", "?": "？", "!": "！", ":": "：", ";": "；"}
+_LATIN = re.compile(r"[A-Za-z]")
+_FULL_WIDTH = {",": "，", "?": "？", "!": "！", ":": "：", ";": "；", ".": "。"}
 
 
 @functools.lru_cache(maxsize=1)
@@ -70,21 +72,30 @@ def to_simplified(text: str) -> str:
 
 
 def full_width_punctuation(text: str) -> str:
-    """``text`` with ASCII ``, ? ! : ;`` next to a Chinese character, and ``.`` after one, made full-width.
+    """``text`` (from a Chinese transcript) with its ASCII ``, ? ! : ; .`` made full-width.
 
-    Spaces are looked through (Whisper's words carry a leading space); the length never changes.
+    A mark with an ASCII letter or digit right on both sides (``3,999``, ``10:30``, ``1.5``) belongs to that token
+    and a dot next to another dot is an ellipsis: both stay. Text with Latin letters and no Chinese character is
+    an English phrase and stays as it is; numbers alone ("1, 89，") are Chinese speech. The length never changes.
     """
-    if not any(ch in _FULL_WIDTH or ch == "." for ch in text):
+    if not any(ch in _FULL_WIDTH for ch in text) or (not _CJK.search(text) and _LATIN.search(text)):
         return text
     chars = list(text)
-    for i, ch in enumerate(chars):
-        if ch not in _FULL_WIDTH and ch != ".":
+    for i, ch in enumerate(text):
+        if ch not in _FULL_WIDTH:
             continue
-        before = text[:i].rstrip()[-1:]
-        after = text[i + 1 :].lstrip()[:1]
-        if _CJK.match(before) or (ch != "." and _CJK.match(after)):
-            chars[i] = _FULL_WIDTH.get(ch, "。")
+        before = text[i - 1] if i else ""
+        after = text[i + 1] if i + 1 < len(text) else ""
+        if _ascii_alnum(before) and _ascii_alnum(after):
+            continue
+        if ch == "." and "." in (before, after):
+            continue
+        chars[i] = _FULL_WIDTH[ch]
     return "".join(chars)
+
+
+def _ascii_alnum(ch: str) -> bool:
+    return ch.isascii() and ch.isalnum()
 
 
 def normalize_words(words: Sequence[Word]) -> tuple[Word, ...]:

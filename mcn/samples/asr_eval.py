@@ -67,7 +67,7 @@ def numbers_to_zh(text: str) -> str:
             spoken += "点" + "".join(_DIGITS[int(d)] for d in frac)
         return "百分之" + spoken if m.group(2) else spoken
 
-    return re.sub(r"(\d[\d,]*(?:\.\d+)?)\s*(%|％)?", read, text)
+    return re.sub(r"((?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)\s*(%|％)?", read, text)
 
 
 def units(text: str, language: str) -> list[str]:
