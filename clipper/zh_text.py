@@ -12,8 +12,8 @@ result is cut back at the same character offsets; if a phrase rule ever changed 
 converted on its own instead.
 
 Punctuation: Whisper writes ASCII ``,`` ``?`` ``!`` ``.`` in Chinese text about as often as ``，？！。``; a
-Chinese subtitle uses the full-width forms, so in a segment that holds Chinese characters each ASCII mark becomes
-its full-width twin (one character for one, so lengths hold here too), also after a number or a brand ("1米65，").
+Chinese subtitle uses the full-width forms, so each ASCII mark in a Chinese transcript becomes its full-width twin
+(one character for one, so lengths hold here too), also after a number or a brand ("1米65，").
 Marks inside a Latin or numeric token (``3,999``, ``10:30``, ``1.5``), ellipses, and English phrases (Latin
 letters and no Chinese character in the segment) stay as they are.
 """
