@@ -14,8 +14,8 @@ converted on its own instead.
 Punctuation: Whisper writes ASCII ``,`` ``?`` ``!`` ``.`` in Chinese text about as often as ``，？！。``; a
 Chinese subtitle uses the full-width forms, so each ASCII mark in a Chinese transcript becomes its full-width twin
 (one character for one, so lengths hold here too), also after a number or a brand ("1米65，").
-Marks inside a Latin or numeric token (``3,999``, ``10:30``, ``1.5``), ellipses, and English phrases (Latin
-letters and no Chinese character in the segment) stay as they are.
+Marks inside a Latin or numeric token (``3,999``, ``10:30``, ``1.5``) or between two Latin words (``OK, go``),
+ellipses, and English phrases (Latin letters and no Chinese character in the segment) stay as they are.
 """
 
 from __future__ import annotations
@@ -74,9 +74,10 @@ def to_simplified(text: str) -> str:
 def full_width_punctuation(text: str) -> str:
     """``text`` (from a Chinese transcript) with its ASCII ``, ? ! : ; .`` made full-width.
 
-    A mark with an ASCII letter or digit right on both sides (``3,999``, ``10:30``, ``1.5``) belongs to that token
-    and a dot next to another dot is an ellipsis: both stay. Text with Latin letters and no Chinese character is
-    an English phrase and stays as it is; numbers alone ("1, 89，") are Chinese speech. The length never changes.
+    A mark with an ASCII letter or digit right on both sides (``3,999``, ``10:30``, ``1.5``) belongs to that token,
+    one between two Latin words (``OK, go``) is English, and a dot next to another dot is an ellipsis: all stay.
+    Text with Latin letters and no Chinese character is an English phrase and stays as it is; numbers alone
+    ("1, 89，") are Chinese speech. The length never changes.
     """
     if not any(ch in _FULL_WIDTH for ch in text) or (not _CJK.search(text) and _LATIN.search(text)):
         return text
@@ -87,6 +88,9 @@ def full_width_punctuation(text: str) -> str:
         before = text[i - 1] if i else ""
         after = text[i + 1] if i + 1 < len(text) else ""
         if _ascii_alnum(before) and _ascii_alnum(after):
+            continue
+        # Between two Latin words ("OK, go") the mark is English punctuation; spaces are looked through.
+        if _LATIN.fullmatch(text[:i].rstrip()[-1:] or "-") and _LATIN.fullmatch(text[i + 1 :].lstrip()[:1] or "-"):
             continue
         if ch == "." and "." in (before, after):
             continue

@@ -52,6 +52,7 @@ def test_ascii_punctuation_next_to_chinese_becomes_full_width() -> None:
         "好， 欢迎！价格1.5元。 1米65， 3,999块 10:30开播...是吗？A.B"
     )
     assert full_width_punctuation("OK, go.") == "OK, go."  # an English phrase: left alone
+    assert full_width_punctuation("好的OK, go吧, iPhone.") == "好的OK, go吧， iPhone。"
     assert full_width_punctuation(" 1, 89.") == " 1， 89。"  # numbers alone are Chinese speech
 
 
