@@ -23,7 +23,6 @@ Outside product segments (intro, outro, no product list) only strong selling cue
 
 from __future__ import annotations
 
-import math
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -273,9 +272,3 @@ def _content_tokens(text: str, lang: str) -> set[str]:
         out |= {w.lower() for w in _LATIN_IN_ZH.findall(text) if len(w) >= 2}
         return out
     return {_stem(w.strip("'-")) for w in _EN_WORD.findall(text.lower()) if w not in _EN_STOP and len(w) >= 3}
-
-
-def cohesion(a: str, b: str, lang: str) -> float:
-    """Share of ``a``'s content tokens that ``b`` also has (0..1); for tests and debugging."""
-    ta, tb = _content_tokens(a, lang), _content_tokens(b, lang)
-    return len(ta & tb) / math.sqrt(len(ta) * len(tb)) if ta and tb else 0.0
