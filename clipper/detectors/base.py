@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import ClassVar
+from dataclasses import dataclass, fields, replace
+from typing import ClassVar, TypeVar
 
 from clipper.types import Product, ProductSegment, SellingPoint, Transcript
 
@@ -54,3 +54,18 @@ class SellingPointDetector(ABC):
             segments: contiguous product segments covering the sentences (see :mod:`clipper.segments`).
             products: the product list, for names in titles (may be empty).
         """
+
+
+_O = TypeVar("_O")
+
+
+def merged_options(base: _O, overrides: dict[str, object], backend: str) -> _O:
+    """``base`` (a frozen options dataclass) with ``overrides`` applied, as ``get_detector(name, **options)`` passes
+    them; an unknown name raises ``TypeError`` naming the backend, which the registry reports as bad options."""
+    if not overrides:
+        return base
+    known = {f.name for f in fields(base)}  # type: ignore[arg-type]
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise TypeError(f"unknown {backend} option(s): {', '.join(unknown)}")
+    return replace(base, **overrides)  # type: ignore[type-var]

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from clipper.cues import SentenceCues, resolve_language, sentence_cues
-from clipper.detectors.base import DetectionResult, SellingPointDetector
+from clipper.detectors.base import DetectionResult, SellingPointDetector, merged_options
 from clipper.segments import product_keys, product_mentions
 from clipper.structure import SentenceKinds, StructureOptions, classify_sentences, mask_names
 from clipper.types import Product, ProductSegment, SellingPoint, Sentence, Transcript
@@ -90,14 +90,7 @@ class HeuristicDetector(SellingPointDetector):
     name = "heuristic"
 
     def __init__(self, options: HeuristicOptions | None = None, **fields: object) -> None:
-        base = options or HeuristicOptions()
-        if fields:
-            values = {f: getattr(base, f) for f in base.__dataclass_fields__}
-            unknown = sorted(set(fields) - set(values))
-            if unknown:
-                raise TypeError(f"unknown heuristic option(s): {', '.join(unknown)}")
-            values.update(fields)
-            base = HeuristicOptions(**values)
+        base = merged_options(options or HeuristicOptions(), fields, "heuristic")
         self.options = base
 
     def detect(

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from clipper.cues import SentenceCues, sentence_cues
-from clipper.detectors.base import DetectionResult, SellingPointDetector
+from clipper.detectors.base import DetectionResult, SellingPointDetector, merged_options
 from clipper.detectors.heuristic import HeuristicDetector, HeuristicOptions, _language
 from clipper.detectors.sentence_model import SentenceModel, load_model, newest_model
 from clipper.labels import SentenceKind
@@ -87,14 +87,7 @@ class LearnedDetector(SellingPointDetector):
     name = "learned"
 
     def __init__(self, options: LearnedOptions | None = None, **fields: object) -> None:
-        base = options or LearnedOptions()
-        if fields:
-            values = {f: getattr(base, f) for f in base.__dataclass_fields__}
-            unknown = sorted(set(fields) - set(values))
-            if unknown:
-                raise TypeError(f"unknown learned option(s): {', '.join(unknown)}")
-            values.update(fields)
-            base = LearnedOptions(**values)
+        base = merged_options(options or LearnedOptions(), fields, "learned")
         self.options = base
         if base.model_path is not None:
             load_model(base.model_path)  # a bad explicit path is a configuration error: fail now, not per stream
