@@ -326,8 +326,30 @@ def make_clips(
 
 
 if __name__ == "__main__":
+    # One runnable flow per file; the CLI (`mcn clips make`) sits above this module and adds progress bars.
+    import argparse
     import sys
 
-    from mcn.cli import app
-
-    sys.exit(app(["clips", "make", *sys.argv[1:]]))
+    parser = argparse.ArgumentParser(description=(__doc__ or "make clips").splitlines()[0])
+    parser.add_argument("source", help="video file or http(s) URL")
+    parser.add_argument("--products", help="products CSV/JSON")
+    parser.add_argument("--transcript", help="SRT/VTT/JSON transcript to use instead of ASR")
+    parser.add_argument("--language", default="auto")
+    parser.add_argument("--max-clips", type=int, default=10)
+    parser.add_argument("--out", help="output directory")
+    parser.add_argument("--detector", help="heuristic, learned or openai")
+    args = parser.parse_args()
+    final = make_clips(
+        source=args.source,
+        products=args.products,
+        transcript=args.transcript,
+        language=args.language,
+        max_clips=args.max_clips,
+        out=args.out,
+        detector=args.detector,
+        return_state=True,
+    )
+    if final.is_failed():
+        print(f"error: {final.message}", file=sys.stderr)
+        sys.exit(1)
+    print(json.dumps(final.result(), ensure_ascii=False, indent=2))
