@@ -45,6 +45,14 @@ class Settings(BaseSettings):
     transformers_model_dir: Path | None = None
     font_family: str = Field(default="Noto Sans CJK SC", description="Caption font; must cover CJK.")
     max_download_bytes: int = Field(default=8 * 1024**3, description="Refuse source URLs larger than this.")
+    download_deadline_seconds: float = Field(
+        default=3600.0, gt=0, description="A source download still running after this long is abandoned."
+    )
+    fetch_allow_private: bool = Field(
+        default=False,
+        description="Fetch source URLs from loopback, private and link-local addresses (your own intranet); "
+        "off by default so a URL cannot reach internal services.",
+    )
 
     # accounts and publishing
     secret_key: SecretStr | None = Field(
