@@ -8,6 +8,7 @@ may read the oracle: it is the ground truth the feedback loop is judged against.
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -15,6 +16,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from sandbox import db
 from sandbox.app import platform_of
@@ -23,6 +25,8 @@ from sandbox.config import as_dict
 from sandbox.errors import SandboxError
 from sandbox.rules import PostFields
 from sandbox.service import Platform, UploadResult, public_post_id
+
+log = logging.getLogger("sandbox")
 
 api_router = APIRouter(prefix="/api/v1", tags=["account API"])
 admin_router = APIRouter(prefix="/api/admin", tags=["admin API (evaluation and setup)"])
@@ -135,11 +139,22 @@ async def receive_body(request: Request, platform: Platform, upload: db.Upload) 
     path = Path(upload.path)
     with path.open("r+b" if offset else "wb") as fh:
         fh.seek(offset)
-        async for chunk in request.stream():
-            received += len(chunk)
-            if received > limit:
-                break
-            fh.write(chunk)
+        try:
+            async for chunk in request.stream():
+                received += len(chunk)
+                if received > limit:
+                    break
+                fh.write(chunk)
+        except ClientDisconnect:
+            # The client went away mid-body (closed tab, killed uploader, network cut): an everyday event, not a
+            # server fault. The upload keeps its recorded size, so the next PUT starts over from there.
+            log.warning(
+                "upload %s: the client went away after %d bytes of this request; the upload stays incomplete at %d",
+                upload.id,
+                received - offset,
+                upload.size,
+            )
+            raise SandboxError("client_disconnected", "the client closed the connection during the upload") from None
     if received > limit:
         await _drain(request)
         await run_in_threadpool(platform.discard_upload, upload)
