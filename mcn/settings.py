@@ -44,6 +44,15 @@ class Settings(BaseSettings):
     llm_price_per_1k_output: float = 0.0
     transformers_model_dir: Path | None = None
     font_family: str = Field(default="Noto Sans CJK SC", description="Caption font; must cover CJK.")
+    # remix voice-over (remix.tts): piper (offline, the bundled English voice) or openai (/v1/audio/speech)
+    tts_backend: str = Field(default="piper", description="Voice-over backend: piper or openai.")
+    tts_piper_voice: Path | None = Field(default=None, description="A Piper .onnx voice instead of the bundled one.")
+    tts_base_url: str | None = Field(default=None, description="OpenAI-compatible TTS base URL (ending in /v1).")
+    tts_api_key: SecretStr | None = None
+    tts_model: str = "tts-1"
+    tts_voice: str = "alloy"
+    tts_languages: str = Field(default="", description="Comma list of languages the TTS endpoint speaks; empty: all.")
+    tts_timeout_seconds: float = 60.0
     max_download_bytes: int = Field(default=8 * 1024**3, description="Refuse source URLs larger than this.")
     download_deadline_seconds: float = Field(
         default=3600.0, gt=0, description="A source download still running after this long is abandoned."

