@@ -1,4 +1,8 @@
-"""Metrics and affiliate orders joined to posts, the GMV dashboard and the product x hook bandit.
+"""The feedback loop: what posts earned, and what to post next.
 
-Not built yet: the feedback-loop issue fills this package. Nothing here pretends to work.
+* :mod:`analytics.orders` - affiliate orders from alliance exports and platform APIs, stored idempotently with
+  forward-only flow points; :mod:`analytics.fields` reads spreadsheet cells.
+* :mod:`analytics.attribution` - orders joined to posts by the tracking code, unattributed ones by reason.
+
+Core code: no Prefect here (``flows/`` orchestrates).
 """

@@ -275,3 +275,79 @@ class SourceLabelsRecord(SQLModel, table=True):
     )
     updated_at: datetime = Field(default_factory=utcnow, index=True, description="When the labels last changed.")
     created_at: datetime = Field(default_factory=utcnow)
+
+
+# -- feedback loop: affiliate orders, metric snapshots, sync cursors ------------------------------------------
+
+#: Affiliate order states in the order they happen (see :mod:`analytics.orders` for the forward-only rule).
+FLOW_POINTS = ("PAY_SUCC", "CONFIRM", "SETTLE", "REFUND")
+#: Why an order is not attributed to one of our posts (``attributed`` when it is).
+ATTRIBUTIONS = ("attributed", "no_code", "unknown_code", "product_mismatch")
+
+
+class AffiliateOrderRecord(SQLModel, table=True):
+    """One affiliate order (buyin ``doukeOrderAds`` / ``kolOrderAds`` fields), money in fen, times in UTC.
+
+    ``post_id`` and ``attribution`` come from the tracking code in ``external_info`` (``analytics.attribution``);
+    an order that cannot be joined to a post is kept with the reason in ``attribution``.
+    """
+
+    __tablename__ = "affiliate_orders"
+    __table_args__ = (
+        Index("ix_affiliate_orders_attribution", "attribution"),
+        Index("ix_affiliate_orders_pay_time", "pay_success_time"),
+        Index("ix_affiliate_orders_settle_time", "settle_time"),
+    )
+
+    order_id: str = Field(primary_key=True)
+    product_id: str = Field(index=True)
+    author_buyin_id: str | None = Field(default=None, index=True)
+    total_pay_amount: int = Field(default=0, description="fen")
+    pay_goods_amount: int = Field(default=0, description="fen")
+    settled_goods_amount: int = Field(default=0, description="fen")
+    ads_estimated_commission: int = Field(default=0, description="fen")
+    ads_real_commission: int = Field(default=0, description="fen")
+    commission_rate: int | None = Field(default=None, description="1/10,000, when the source gives it.")
+    flow_point: str = Field(description="PAY_SUCC, CONFIRM, SETTLE or REFUND; moves forward only.")
+    pay_success_time: datetime | None = None
+    settle_time: datetime | None = None
+    refund_time: datetime | None = None
+    update_time: datetime | None = Field(default=None, description="The platform's last change of the order.")
+    media_type: str | None = None
+    media_id: str | None = None
+    external_info: str | None = Field(default=None, description="pid_info.external_info: our tracking code.")
+    source: str = Field(default="", description="Where it came from: import:<file name> or the platform's name.")
+    post_id: str | None = Field(default=None, index=True, description="Our post, when the code names one.")
+    attribution: str = Field(default="no_code", description="attributed, no_code, unknown_code or product_mismatch.")
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class MetricSnapshotRecord(SQLModel, table=True):
+    """A post's counters as the platform reported them at ``taken_at`` (its own clock): one row per reading."""
+
+    __tablename__ = "metric_snapshots"
+    __table_args__ = (UniqueConstraint("post_id", "taken_at", name="uq_metric_snapshots_post_taken"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    post_id: str = Field(foreign_key="posts.id", index=True)
+    taken_at: datetime = Field(index=True, description="The platform's 'as of' time of the figures.")
+    published_at: datetime | None = Field(default=None, description="When the post went public (platform time).")
+    plays: int = 0
+    completion_rate: float | None = None
+    likes: int = 0
+    comments: int | None = None
+    shares: int | None = None
+    product_clicks: int = 0
+    orders: int | None = Field(default=None, description="Paid orders the platform counts for the post.")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class SyncCursorRecord(SQLModel, table=True):
+    """Where an incremental sync stopped (e.g. the update-time watermark of one account's order export)."""
+
+    __tablename__ = "sync_cursors"
+
+    name: str = Field(primary_key=True)
+    value: str
+    updated_at: datetime = Field(default_factory=utcnow)

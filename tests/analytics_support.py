@@ -1,0 +1,208 @@
+"""Helpers for the feedback-loop tests: posts rows with tracking codes (accounts, a source, a run and clips under
+them) and order exports written the way spreadsheets write them."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert
+from sqlmodel import SQLModel
+
+from mcn.db import get_engine
+from mcn.tables import AccountRecord, ClipRecord, PostRecord, RunRecord, SourceRecord
+from publisher.adapters.base import AD_DISCLOSURE, AI_LABEL
+
+_TABLE: dict[Any, Any] = {
+    t: SQLModel.metadata.tables[str(t.__tablename__)]
+    for t in (AccountRecord, ClipRecord, PostRecord, RunRecord, SourceRecord)
+}
+
+#: The doukeOrderAds columns, in an alliance export's order.
+ORDER_COLUMNS = (
+    "order_id",
+    "product_id",
+    "author_buyin_id",
+    "total_pay_amount",
+    "pay_goods_amount",
+    "settled_goods_amount",
+    "ads_estimated_commission",
+    "ads_real_commission",
+    "flow_point",
+    "pay_success_time",
+    "settle_time",
+    "refund_time",
+    "update_time",
+    "media_type",
+    "pid_info.external_info",
+)
+
+
+@dataclass(frozen=True)
+class SeededPost:
+    post_id: str
+    tracking_code: str
+    product_id: str | None
+    hook_style: str
+    account_id: int
+    clip_id: str
+    variant_id: str | None
+
+
+def add_account(
+    handle: str, platform: str = "sandbox", author_id: str | None = None, remote_id: str | None = None
+) -> int:
+    now = datetime.now(UTC)
+    row = {
+        "platform": platform,
+        "handle": handle,
+        "display_name": handle,
+        "persona": "",
+        "niches": [],
+        "status": "active",
+        "daily_cap": 10,
+        "windows": ["00:00-23:59"],
+        "timezone": "UTC",
+        "author_id": author_id,
+        "approval_required": False,
+        "remote_id": remote_id,
+        "created_at": now,
+        "updated_at": now,
+    }
+    with get_engine().begin() as conn:
+        key = conn.execute(insert(_TABLE[AccountRecord]).values(**row)).inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+
+def add_posts(
+    account_id: int,
+    specs: Sequence[dict[str, Any]],
+    day: date = date(2025, 3, 3),
+    platform: str = "sandbox",
+    source: str = "src",
+) -> list[SeededPost]:
+    """One clip and one post per spec; a spec gives ``product_id``, ``hook_style``, and optionally
+    ``variant_id``, ``status``, ``remote_id``, ``tracking_code``, ``posted_at``."""
+    engine = get_engine()
+    now = datetime.now(UTC)
+    source_id = f"{source}-{account_id}"
+    made = []
+    with engine.begin() as conn:
+        conn.execute(
+            insert(_TABLE[SourceRecord]).values(
+                id=source_id, uri=source_id, status="done", created_at=now, updated_at=now
+            )
+        )
+        conn.execute(
+            insert(_TABLE[RunRecord]).values(
+                id=source_id, kind="test", source_id=source_id, status="succeeded", params={}, stats={}, started_at=now
+            )
+        )
+        for n, spec in enumerate(specs):
+            clip_id = f"{source_id}-clip{n}"
+            conn.execute(
+                insert(_TABLE[ClipRecord]).values(
+                    id=clip_id,
+                    run_id=source_id,
+                    source_id=source_id,
+                    product_id=spec.get("product_id"),
+                    rank=n,
+                    source_start=0.0,
+                    source_end=1.0,
+                    duration=1.0,
+                    score=1.0,
+                    hook="好物分享",
+                    title="好物分享",
+                    reason="test",
+                    points=[],
+                    sentences=[],
+                    path=f"/clips/{clip_id}.mp4",
+                    created_at=now,
+                )
+            )
+            post_id = f"{source_id}-post{n}"
+            code = spec.get("tracking_code", f"mcn-{source_id}-{n}")
+            conn.execute(
+                insert(_TABLE[PostRecord]).values(
+                    id=post_id,
+                    idempotency_key=post_id,
+                    tracking_code=code,
+                    plan_date=day,
+                    account_id=account_id,
+                    platform=platform,
+                    clip_id=clip_id,
+                    variant_id=spec.get("variant_id"),
+                    content_key=clip_id,
+                    product_id=spec.get("product_id"),
+                    video_path=f"/clips/{clip_id}.mp4",
+                    title=f"好物分享 {n}",
+                    caption="",
+                    topics=[],
+                    product_link=None,
+                    hook_style=spec.get("hook_style", "plain"),
+                    ai_label=AI_LABEL,
+                    ad_disclosure=AD_DISCLOSURE,
+                    slot_at=spec.get("slot_at", now),
+                    status=spec.get("status", "posted"),
+                    approval="not_required",
+                    attempts=1,
+                    remote_id=spec.get("remote_id"),
+                    posted_at=spec.get("posted_at", now),
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            made.append(
+                SeededPost(
+                    post_id,
+                    code,
+                    spec.get("product_id"),
+                    spec.get("hook_style", "plain"),
+                    account_id,
+                    clip_id,
+                    spec.get("variant_id"),
+                )
+            )
+    return made
+
+
+def order(order_id: str, product_id: str = "p1", flow_point: str = "PAY_SUCC", **fields: Any) -> dict[str, Any]:
+    """One export row with plausible figures (99.00 yuan, 20 %); ``fields`` override any column."""
+    row: dict[str, Any] = {
+        "order_id": order_id,
+        "product_id": product_id,
+        "author_buyin_id": "7001",
+        "total_pay_amount": "9900",
+        "pay_goods_amount": "9900",
+        "settled_goods_amount": "9900" if flow_point == "SETTLE" else "0",
+        "ads_estimated_commission": "1980",
+        "ads_real_commission": "1980" if flow_point == "SETTLE" else "0",
+        "flow_point": flow_point,
+        "pay_success_time": "2025-03-03 10:00:00",
+        "settle_time": "2025-03-11 10:00:00" if flow_point == "SETTLE" else "",
+        "refund_time": "2025-03-05 10:00:00" if flow_point == "REFUND" else "",
+        "update_time": "",
+        "media_type": "video",
+        "pid_info.external_info": "",
+    }
+    row.update(fields)
+    return row
+
+
+def write_export(
+    path: Path, rows: Sequence[dict[str, Any]], columns: Sequence[str] = ORDER_COLUMNS, encoding: str = "utf-8-sig"
+) -> Path:
+    """A CSV as Excel saves it: CRLF line ends, a BOM with ``utf-8-sig``."""
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([row.get(c, "") for c in columns])
+    path.write_bytes(buffer.getvalue().encode(encoding))
+    return path
