@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
@@ -32,6 +32,7 @@ api_router = APIRouter(prefix="/api/v1", tags=["account API"])
 admin_router = APIRouter(prefix="/api/admin", tags=["admin API (evaluation and setup)"])
 
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
 # After a body is known to be too large, keep reading (and discarding) this much more so a browser that is still
 # sending gets the 413 answer rather than a reset connection; beyond it the connection is dropped.
 _DRAIN_LIMIT = 16 * 1024 * 1024
@@ -212,11 +213,30 @@ async def upload_put(upload_id: str, account: Account, request: Request) -> dict
 
 
 @api_router.post("/video/publish")
-def publish(body: PublishRequest, account: Account, request: Request) -> dict[str, Any]:
-    """Step 3: publish (or schedule) the uploaded video with its declarations."""
+def publish(body: PublishRequest, account: Account, request: Request, response: Response) -> dict[str, Any]:
+    """Step 3: publish (or schedule) the uploaded video with its declarations.
+
+    An ``Idempotency-Key`` header (1-128 visible ASCII characters) makes the publish safe to send again: a key this
+    account already published with answers that post (header ``Idempotent-Replayed: true``) and publishes nothing.
+    """
     platform = platform_of(request)
-    post = platform.publish(account.id, body.upload_id, post_fields(body), via="api", product_id=body.product_id)
+    key = idempotency_key(request)
+    post = platform.publish(
+        account.id, body.upload_id, post_fields(body), via="api", product_id=body.product_id, idempotency_key=key
+    )
+    if key is not None and post.upload_id != body.upload_id:
+        response.headers["Idempotent-Replayed"] = "true"
     return platform.post_status(post)
+
+
+def idempotency_key(request: Request) -> str | None:
+    """The request's ``Idempotency-Key`` header, or ``None``; ``invalid_idempotency_key`` when malformed."""
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not _IDEMPOTENCY_KEY.match(key):
+        raise SandboxError("invalid_idempotency_key", "Idempotency-Key must be 1-128 visible ASCII characters")
+    return key
 
 
 @api_router.get("/video/list")
@@ -440,9 +460,18 @@ def get_faults(request: Request) -> dict[str, Any]:
     return as_dict(platform_of(request).faults)
 
 
+@admin_router.get("/faults/injected", dependencies=admin)
+def injected_faults(request: Request) -> dict[str, int]:
+    """Faults injected since the server started: late commits held, released to the platform after their hold,
+    and of those the ones that published (the others were refused by a rule or a duplicate check)."""
+    counts = platform_of(request).fault_counts
+    return {name: int(counts[name]) for name in ("late_commit_held", "late_commit_released", "late_commit_committed")}
+
+
 @admin_router.patch("/faults", dependencies=admin)
 def change_faults(body: dict[str, Any], request: Request) -> dict[str, Any]:
-    """Change some fault knobs (error_rate, slow_rate, slow_seconds, timeout_rate, timeout_seconds, spam_rate)."""
+    """Change some fault knobs (error_rate, slow_rate, slow_seconds, timeout_rate, timeout_seconds, spam_rate,
+    late_commit_rate, late_commit_seconds)."""
     try:
         return as_dict(platform_of(request).set_faults(body))
     except ValueError as exc:

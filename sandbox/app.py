@@ -27,6 +27,8 @@ from sandbox.service import Platform
 log = logging.getLogger("sandbox")
 
 _FAULT_PREFIXES = ("/api/v1/", "/creator")
+# the requests that publish: the late-commit fault holds only these
+_PUBLISH_ROUTES = (("POST", "/api/v1/video/publish"), ("POST", "/creator/publish"))
 
 
 def create_app(config: SandboxConfig) -> FastAPI:
@@ -122,6 +124,9 @@ class FaultMiddleware:
             return
         if slow:
             await asyncio.sleep(faults.slow_seconds)
+        if (scope["method"], scope["path"]) in _PUBLISH_ROUTES and self.platform.late_commit_draw():
+            await self._late_commit(scope, receive, send, faults.late_commit_seconds)
+            return
         if not timeout:
             await self.app(scope, receive, send)
             return
@@ -134,6 +139,48 @@ class FaultMiddleware:
         await self.app(scope, receive, swallow)
         await asyncio.sleep(faults.timeout_seconds)
         await _send_fault(send, is_api, 504, "gateway_timeout", "请求超时 (gateway timeout)")
+
+    async def _late_commit(self, scope: Scope, receive: Receive, send: Send, seconds: float) -> None:
+        """Read the publish request whole, hold it ``seconds``, then let the platform handle it.
+
+        The answer goes to the client if it is still waiting (a slow success); one that timed out is gone by then
+        (the server drops the answer), and the post appears anyway: a commit after the client stopped waiting.
+        """
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the request never arrived whole: nothing to commit
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+        log.info("late commit: holding %s %s for %g s", scope["method"], scope["path"], seconds)
+        await asyncio.sleep(seconds)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return {"type": "http.disconnect"}
+            replayed = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        status = 500
+
+        async def forward(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)  # a no-op once the client is gone
+
+        try:
+            await self.app(scope, replay, forward)
+        finally:
+            self.platform.count_fault("late_commit_released")
+            # the publish went through: the API answers 200; the creator form redirects (303) to the new post and
+            # shows a refusal on the form itself
+            if status == 303 if scope["path"] == "/creator/publish" else status < 300:
+                self.platform.count_fault("late_commit_committed")
 
 
 async def _send_fault(send: Send, is_api: bool, status: int, code: str, message: str) -> None:

@@ -40,6 +40,9 @@ class Rules:
     near_dup_threshold: float = 10.0  # mean Hamming distance (of 64 bits per frame) counted as the same video
     near_dup_reach: float = 0.1  # reach multiplier of a near-duplicate of another account's post (throttled)
     require_ad_disclosure: bool = False  # reject posts with a product link but no 广告 disclosure
+    # Refuse an identical file and a near-duplicate of the account's own post. Off models a platform without
+    # such checks, so a test sees every double publish mcn would make (the late-commit tests turn it off).
+    duplicate_checks: bool = True
     schedule_min_ahead_seconds: float = 2 * 3600.0  # Douyin: scheduled posts at least 2 h ahead
     schedule_max_ahead_seconds: float = 14 * DAY
 
@@ -77,7 +80,9 @@ class Faults:
     ``error_rate``: answer 503 before doing anything. ``slow_rate``: wait ``slow_seconds`` before handling.
     ``timeout_rate``: handle the request (a publish really happens), then hold the answer ``timeout_seconds`` and
     send 504, so a client sees a timeout with an unknown outcome. ``spam_rate``: a publish is refused with
-    ``spam_risk_too_many_posts``.
+    ``spam_risk_too_many_posts``. ``late_commit_rate``: a publish request (API or creator form) is read whole, then
+    held ``late_commit_seconds`` before the platform handles it; a client whose timeout is shorter has given up by
+    then, and the post appears afterwards (a gateway or queue that commits after the caller stopped waiting).
     """
 
     error_rate: float = 0.0
@@ -86,14 +91,16 @@ class Faults:
     timeout_rate: float = 0.0
     timeout_seconds: float = 30.0
     spam_rate: float = 0.0
+    late_commit_rate: float = 0.0
+    late_commit_seconds: float = 60.0
 
     def validate(self) -> Faults:
         """Return ``self`` or raise ``ValueError`` naming the first bad value."""
-        for name in ("error_rate", "slow_rate", "timeout_rate", "spam_rate"):
+        for name in ("error_rate", "slow_rate", "timeout_rate", "spam_rate", "late_commit_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1 (got {value})")
-        for name in ("slow_seconds", "timeout_seconds"):
+        for name in ("slow_seconds", "timeout_seconds", "late_commit_seconds"):
             value = getattr(self, name)
             if not 0.0 <= value <= 600.0:
                 raise ValueError(f"{name} must be between 0 and 600 (got {value})")
@@ -102,7 +109,7 @@ class Faults:
     @property
     def active(self) -> bool:
         """Whether any request-level knob is on (the middleware's fast path skips everything otherwise)."""
-        return self.error_rate > 0 or self.slow_rate > 0 or self.timeout_rate > 0
+        return self.error_rate > 0 or self.slow_rate > 0 or self.timeout_rate > 0 or self.late_commit_rate > 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -137,6 +137,22 @@ class Post(Base):
     __table_args__ = (Index("ix_posts_account_publish", "account_id", "publish_at"),)
 
 
+class PublishKey(Base):
+    """An idempotency key a client sent with a publish, per account, and the post it produced.
+
+    A second publish with the same key gets that post back instead of a new one, so a client that lost an answer
+    can safely send the publish again. Its own table (not a column of ``posts``) so ``create_all`` adds it to
+    existing databases.
+    """
+
+    __tablename__ = "publish_keys"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id"))
+    created_at: Mapped[float] = mapped_column(Float)
+
+
 class Order(Base):
     """An affiliate order attributed to a post, with its planned pay, settle and refund times.
 

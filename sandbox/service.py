@@ -18,6 +18,7 @@ import re
 import secrets
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -105,6 +106,7 @@ class Platform:
         self._publish_lock = threading.Lock()
         self._fault_lock = threading.Lock()
         self._fault_rng = random.Random(config.seed)
+        self.fault_counts: Counter[str] = Counter()
         with self._session() as s:
             for post_id, account_id, phash in s.execute(select(db.Post.id, db.Post.account_id, db.Post.phash)):
                 self.index.add(post_id, account_id, parse_hex(phash))
@@ -162,6 +164,21 @@ class Platform:
         with self._fault_lock:
             r = self._fault_rng.random(), self._fault_rng.random(), self._fault_rng.random()
         return r[0] < f.error_rate, r[1] < f.slow_rate, r[2] < f.timeout_rate
+
+    def late_commit_draw(self) -> bool:
+        """Whether this publish request is held and committed late (``late_commit_rate``); counted when so."""
+        if self.faults.late_commit_rate <= 0:
+            return False
+        with self._fault_lock:
+            late = self._fault_rng.random() < self.faults.late_commit_rate
+            if late:
+                self.fault_counts["late_commit_held"] += 1
+        return late
+
+    def count_fault(self, name: str) -> None:
+        """Add one to an injected-fault counter (``GET /api/admin/faults/injected``)."""
+        with self._fault_lock:
+            self.fault_counts[name] += 1
 
     def _spam_draw(self) -> bool:
         if self.faults.spam_rate <= 0:
@@ -511,9 +528,25 @@ class Platform:
     # -- publishing -----------------------------------------------------------------------------------------
 
     def publish(
-        self, account_id: int, upload_id: str, fields: PostFields, via: str = "api", product_id: str | None = None
+        self,
+        account_id: int,
+        upload_id: str,
+        fields: PostFields,
+        via: str = "api",
+        product_id: str | None = None,
+        idempotency_key: str | None = None,
     ) -> db.Post:
-        """Apply every rule and publish; returns the post. Refusals raise :class:`SandboxError`."""
+        """Apply every rule and publish; returns the post. Refusals raise :class:`SandboxError`.
+
+        With ``idempotency_key``, a key this account already published with returns that post (whatever this
+        request's upload and fields), and nothing new is published; a refused publish stores no key, so the same
+        key can be sent again. The key is checked again under the publish lock, so two requests with one key that
+        race (a late-committed request and its retry) make one post.
+        """
+        if idempotency_key is not None:
+            earlier = self.keyed_post(account_id, idempotency_key)
+            if earlier is not None:
+                return earlier
         now = self.now()
         if self._spam_draw():
             raise SandboxError("spam_risk_too_many_posts", "发布过于频繁 (spam risk: too many posts)", status=429)
@@ -543,6 +576,10 @@ class Platform:
         when = fields.schedule_at if fields.schedule_at is not None else now
         hashes = parse_hex(phash)
         with self._publish_lock, self._session() as s:
+            if idempotency_key is not None:
+                earlier = self._keyed(s, account_id, idempotency_key)
+                if earlier is not None:
+                    return earlier
             times = list(
                 s.scalars(
                     select(db.Post.publish_at).where(
@@ -565,8 +602,9 @@ class Platform:
                     s.add(db.Strike(account_id=account_id, at=now))
                     s.commit()
                 raise verdict
+            checks = self.rules.duplicate_checks
             same = s.execute(select(db.Post.id, db.Post.account_id).where(db.Post.file_sha256 == sha)).first()
-            if same is not None:
+            if same is not None and checks:
                 mine = same.account_id == account_id
                 raise SandboxError(
                     "duplicate_video",
@@ -576,7 +614,7 @@ class Platform:
                 )
             limited_by: tuple[int, float] | None = None
             for other_post, other_account, dist in self.index.nearest(hashes, self.rules.near_dup_threshold):
-                if other_account == account_id:
+                if other_account == account_id and checks:
                     raise SandboxError(
                         "duplicate_video",
                         f"该视频与已发布作品高度相似 (a near-duplicate of your post {public_post_id(other_post)}, "
@@ -617,9 +655,23 @@ class Platform:
             s.flush()
             self._simulate_into(s, post, product)
             s.execute(update(db.Upload).where(db.Upload.id == upload_id).values(status="used", post_id=post.id))
+            if idempotency_key is not None:
+                s.add(db.PublishKey(account_id=account_id, key=idempotency_key, post_id=post.id, created_at=now))
             s.commit()
             self.index.add(post.id, account_id, hashes)
             return post
+
+    def keyed_post(self, account_id: int, key: str) -> db.Post | None:
+        """The post ``account_id`` published with idempotency key ``key``, or ``None``."""
+        with self._session() as s:
+            return self._keyed(s, account_id, key)
+
+    @staticmethod
+    def _keyed(s: Session, account_id: int, key: str) -> db.Post | None:
+        post_id = s.scalar(
+            select(db.PublishKey.post_id).where(db.PublishKey.account_id == account_id, db.PublishKey.key == key)
+        )
+        return s.get(db.Post, post_id) if post_id is not None else None
 
     def _simulate_into(self, s: Session, post: db.Post, product: db.Product | None) -> None:
         terms = ProductTerms(product.id, product.price_fen, product.commission_rate) if product else None
