@@ -118,6 +118,10 @@ EN_PRICE = _c(
     r"[$¥￥€£]\s*\d",
     r"\d\s*(?:usd|rmb|yuan|eur)\b",
     r"\b(?:dollars?|bucks|cents?|yuan|rmb|euros?|pennies|penny)\b",
+    # An amount with two decimals is money when ASR drops the currency ("9.99, it's in the snack link"); specs
+    # say one decimal or carry a unit.
+    r"(?<![\d.])\d{1,5}\.\d\d(?![\d.])(?!\s*(?:%|percent|mm|cm|m\b|kg|g\b|grams?|inch|inches|ounces?|oz|ml|l\b|"
+    r"hz|ghz|mah|wh|w\b|v\b|amps?|volts?|x\b))",
     r"\b(?:price[sd]?|pricing|msrp|retails? (?:for|at)|costs?|discount\w*|coupons?|vouchers?|promo\w*|"
     r"clearance|bargain|markdown|cheap\w*|affordable|giveaway|raffle|cashback|cash back)\b",
     r"(?<!big )(?<!no )\bdeals?\b(?!\s+(?:with|breaker))",

@@ -114,12 +114,13 @@ def plan_clips(
     ranges = _merge_adjacent(sorted(ranges, key=lambda r: (r.first, r.last)))
     fitted: list[_Range] = []
     short: list[_Range] = []
+    spoken = spoken_sentences(sentences)
     for rng in ranges:
-        pieces = _fit_duration(rng, sentences, banned, segments, opts)
+        pieces = _fit_duration(rng, sentences, banned, segments, opts, spoken)
         fitted.extend(pieces)
         if not pieces:
             floor = replace(opts, min_seconds=min(opts.short_floor_seconds, opts.min_seconds))
-            short.extend(_fit_duration(rng, sentences, banned, segments, floor))
+            short.extend(_fit_duration(rng, sentences, banned, segments, floor, spoken))
     # A product with selling talk too short for a full clip still gets its best short one.
     covered = {r.product_id for r in fitted}
     for rng in sorted(short, key=lambda r: -_span(sentences, r.first, r.last, 0.0)):
@@ -201,47 +202,77 @@ def _segment_of(index: int, segments: Sequence[ProductSegment]) -> tuple[int, in
     return None
 
 
+def spoken_sentences(sentences: Sequence[Sentence]) -> list[tuple[int, int]]:
+    """Runs of transcript sentences that are one spoken sentence (see :func:`clipper.sentences.continues_previous`),
+    as ``(first, last)`` index pairs covering every sentence once, in order. Clips start and end only between them.
+    """
+    groups: list[tuple[int, int]] = []
+    for i in range(len(sentences)):
+        if groups and _continues(sentences, i):
+            groups[-1] = (groups[-1][0], i)
+        else:
+            groups.append((i, i))
+    return groups
+
+
 def _fit_duration(
     rng: _Range,
     sentences: Sequence[Sentence],
     banned: frozenset[int],
     segments: Sequence[ProductSegment],
     opts: PlanOptions,
+    spoken: Sequence[tuple[int, int]] | None = None,
 ) -> list[_Range]:
     lo_bound, hi_bound = _segment_of(rng.first, segments) or (0, len(sentences) - 1)
-    first, last = rng.first, rng.last
-    # Keep spoken sentences whole: take in a continuation on either side (a banned one ends the range instead).
-    while first > lo_bound and _continues(sentences, first) and first - 1 not in banned:
-        first -= 1
-    while last < hi_bound and _continues(sentences, last + 1) and last + 1 not in banned:
-        last += 1
+    groups = list(spoken if spoken is not None else spoken_sentences(sentences))
+    group_of = {i: g for g, (a, b) in enumerate(groups) for i in range(a, b + 1)}
+
+    def usable(g: int) -> bool:
+        a, b = groups[g]
+        return lo_bound <= a and b <= hi_bound and not any(i in banned for i in range(a, b + 1))
+
+    # Whole spoken sentences only: one the range touches is taken in whole when it is clean and inside the
+    # segment; otherwise the range gives up that part (a clip must not end half-way through a price call).
+    g_first, g_last = group_of[rng.first], group_of[rng.last]
+    while g_first <= g_last and not usable(g_first):
+        g_first += 1
+    while g_last >= g_first and not usable(g_last):
+        g_last -= 1
+    if g_first > g_last or any(not usable(g) for g in range(g_first, g_last + 1)):
+        return []  # (never happens for a range from _clean: its inside is clean)
+
+    def span(ga: int, gb: int) -> float:
+        return _span(sentences, groups[ga][0], groups[gb][1], opts.padding)
+
     # Grow a short range into clean neighbours of the same segment, the longer-spoken neighbour first
     # (detectors leave out weak-but-relevant context sentences; growing into them keeps the clip on topic).
-    while _span(sentences, first, last, opts.padding) < opts.min_seconds:
+    while span(g_first, g_last) < opts.min_seconds:
         options = []
-        if first - 1 >= lo_bound and first - 1 not in banned:
-            options.append((sentences[first - 1].duration, "left"))
-        if last + 1 <= hi_bound and last + 1 not in banned:
-            options.append((sentences[last + 1].duration, "right"))
+        if g_first - 1 >= 0 and usable(g_first - 1):
+            a, b = groups[g_first - 1]
+            options.append((sentences[b].end - sentences[a].start, "left"))
+        if g_last + 1 < len(groups) and usable(g_last + 1):
+            a, b = groups[g_last + 1]
+            options.append((sentences[b].end - sentences[a].start, "right"))
         if not options:
             return []
         _, side = max(options)
         if side == "left":
-            first -= 1
+            g_first -= 1
         else:
-            last += 1
-    if _span(sentences, first, last, opts.padding) <= opts.max_seconds:
-        return [replace(rng, first=first, last=last)]
+            g_last += 1
+    if span(g_first, g_last) <= opts.max_seconds:
+        return [replace(rng, first=groups[g_first][0], last=groups[g_last][1])]
     # Too long: cut into consecutive pieces that each fit, keeping every piece at least min_seconds.
     pieces: list[_Range] = []
-    start = first
-    for i in range(first, last + 1):
-        if _span(sentences, start, i, opts.padding) > opts.max_seconds:
-            if i - 1 >= start and _span(sentences, start, i - 1, opts.padding) >= opts.min_seconds:
-                pieces.append(replace(rng, first=start, last=i - 1))
-            start = i
-    if _span(sentences, start, last, opts.padding) >= opts.min_seconds:
-        pieces.append(replace(rng, first=start, last=last))
+    start = g_first
+    for g in range(g_first, g_last + 1):
+        if span(start, g) > opts.max_seconds:
+            if g - 1 >= start and span(start, g - 1) >= opts.min_seconds:
+                pieces.append(replace(rng, first=groups[start][0], last=groups[g - 1][1]))
+            start = g
+    if span(start, g_last) >= opts.min_seconds:
+        pieces.append(replace(rng, first=groups[start][0], last=groups[g_last][1]))
     return pieces
 
 

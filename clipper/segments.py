@@ -101,8 +101,15 @@ def _compact(text: str) -> str:
     return _PUNCT.sub("", text.casefold())
 
 
+# Words a host puts before a product name or leaves out of it: "the plugs", "our VoltPack".
+_EN_DETERMINERS = frozenset(["the", "a", "an", "our", "my", "this", "these", "that", "those", "your"])
+
+
 def _latin(text: str) -> str:
-    return " ".join(re.sub(r"[-_/]+", " ", text.casefold()).split())
+    words = re.sub(r"[-_/,;:()]+", " ", text.casefold()).split()
+    while len(words) > 1 and words[0] in _EN_DETERMINERS:
+        words = words[1:]
+    return " ".join(words)
 
 
 def _key(text: str, product_ids: tuple[str, ...], weight: float) -> _Key | None:
@@ -113,8 +120,18 @@ def _key(text: str, product_ids: tuple[str, ...], weight: float) -> _Key | None:
     if len(norm) < 2:
         return None
     words = [re.escape(w) for w in norm.split()]
+    last = norm.split()[-1]
+    if len(last) > 3 and last.endswith("s") and not last.endswith("ss"):
+        words[-1] = re.escape(last[:-1])  # "the plugs" names the product when a host says "plug" too
     body = r"[\s\-_/]*".join(words)
     return _Key(norm, product_ids, weight, re.compile(rf"(?<![\w]){body}(?:s|es|'s)?(?![\w])", re.IGNORECASE))
+
+
+def _latin_parts(name: str) -> list[str]:
+    """A shorter name a host uses for an English product name: the part before a comma ("HomeLink Mini Smart
+    Plug, 4-pack")."""
+    head = _latin(name.split(",", maxsplit=1)[0])
+    return [head] if head and head != _latin(name) else []
 
 
 def product_keys(products: Sequence[Product]) -> tuple[_Key, ...]:
@@ -137,6 +154,7 @@ def product_keys(products: Sequence[Product]) -> tuple[_Key, ...]:
             else:
                 words = _latin(name).split()
                 tails = [words[-1]] if len(words) > 1 and len(words[-1]) >= 3 else []
+                tails += _latin_parts(name)
             for tail in tails:
                 derived.setdefault(tail, set()).add(product.id)
     keys: list[_Key] = []

@@ -16,6 +16,7 @@ from clipper.types import Sentence, Word
 
 _END_PUNCT = re.compile(r"[.!?。！？…]+[\"'”’）)]*$")
 _SOFT_PUNCT = re.compile(r"[,;:，；：、]+[\"'”’）)]*$")
+_ANY_PUNCT = re.compile(r"[.!?。！？…,;:，；：、]")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _ABBREVIATION = re.compile(r"(?:\b[A-Za-z]\.){2,}$|\b(?:mr|mrs|ms|dr|vs|etc|approx|no|st)\.$", re.IGNORECASE)
 
@@ -119,14 +120,42 @@ _CONTINUATION = re.compile(
     re.IGNORECASE,
 )
 _CONTINUATION_PAUSE = 0.5
+# A scrap this short right after the previous words ("..., it barely foams. It's not a bubble bath.") is the tail
+# of the same spoken sentence that ASR closed with a period at a comma pause.
+_TAIL_PAUSE = 0.3
+_TAIL_SECONDS = 1.2
+_TAIL_WORDS = 6
 
 
-def continues_previous(sentences: Sequence[Sentence], index: int) -> bool:
-    """Whether sentence ``index`` finishes sentence ``index - 1`` (a conjunction after a short pause)."""
+def continues_previous(sentences: Sequence[Sentence], index: int, long_pause: float = 1.2) -> bool:
+    """Whether sentence ``index`` finishes sentence ``index - 1``: the same spoken sentence, split in two.
+
+    Evidence, any of: the previous (English) piece ends on a comma or no end punctuation at all (a run-on split
+    for length, or a pause taken mid-sentence), the piece starts with a lower-case word (Whisper writes a sentence it
+    continues in lower case), a conjunction after a short pause, or a scrap of a few words right after the
+    previous one. A pause of ``long_pause`` or more ends a sentence whatever the text says.
+    """
     if index <= 0 or index >= len(sentences):
         return False
-    pause = sentences[index].start - sentences[index - 1].end
-    return pause < _CONTINUATION_PAUSE and bool(_CONTINUATION.match(sentences[index].text))
+    prev, cur = sentences[index - 1], sentences[index]
+    pause = cur.start - prev.end
+    if pause >= long_pause:
+        return False
+    text, before = cur.text.strip(), prev.text.strip()
+    if not before or not text:
+        return False
+    # Whisper's Chinese commas mark sentence ends as often as pauses inside one (measured on the corpus), so the
+    # comma is evidence in English only; a piece without any punctuation is unpunctuated ASR: silence decides.
+    if not is_cjk(before) and (
+        _SOFT_PUNCT.search(before) or (not _END_PUNCT.search(before) and _ANY_PUNCT.search(before))
+    ):
+        return True
+    if text[:1].isalpha() and text[:1].islower() and not _CJK.match(text[:1]):
+        return True
+    if pause < _CONTINUATION_PAUSE and _CONTINUATION.match(text):
+        return True
+    short = len(text.split()) <= _TAIL_WORDS if not is_cjk(text) else len(_CJK.findall(text)) <= _TAIL_WORDS
+    return pause < _TAIL_PAUSE and cur.duration < _TAIL_SECONDS and short
 
 
 def _punctuated(words: Sequence[Word], cjk: bool) -> bool:

@@ -22,6 +22,7 @@ PRICE_EN = [
     "Countdown, three, two, one!",
     "Add it to your cart before it's gone.",
     "Free shipping on every order during the stream.",
+    "9.99, it's in the snack link with the crisps.",  # ASR dropped the dollar sign
 ]
 PRICE_ZH = [
     "三号链接，原价三百九十九，今晚只要一百九十九！",
@@ -103,6 +104,11 @@ def test_numbers_with_units_fire_a_selling_cue() -> None:
     assert "number+unit:300 grams" in sentence_cues("It weighs 300 grams.", "en").reasons
     assert "number+unit:5000毫安" in sentence_cues("电池有5000毫安", "zh").reasons
     assert "number+unit:twenty four hours" in sentence_cues("cold for twenty four hours", "en").reasons
+
+
+def test_decimals_with_a_unit_or_one_place_are_specs_not_prices() -> None:
+    for text in ("The gel is pH 5.5 so it cleans gently.", "Bluetooth 5.3 with multipoint.", "It weighs 4.85 grams."):
+        assert not sentence_cues(text, "en").price_or_urgency, text
 
 
 def test_transitions() -> None:

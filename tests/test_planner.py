@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from clipper.planner import PlanOptions, plan_clips
+from clipper.planner import PlanOptions, plan_clips, spoken_sentences
 from clipper.scenes import SceneCuts
-from clipper.types import ProductSegment, SellingPoint
+from clipper.sentences import continues_previous, words_from_text
+from clipper.types import ProductSegment, SellingPoint, Sentence, Transcript
 from tests.helpers import transcript_from_lines
 
 LINES = [
@@ -116,3 +117,69 @@ def test_a_continuation_sentence_stays_with_its_first_half() -> None:
     # ...but not across a real pause
     t = transcript_from_lines(lines, pause=0.8)
     assert plan_clips(t, [point(1, 4)], options=PlanOptions(min_seconds=5))[0].sentences[-1] == 4
+
+
+def _pieces(spec: list[tuple[str, float]], language: str = "en") -> Transcript:
+    """Sentences exactly as given (as ASR split them): ``(text, pause before it)``, 0.07 s a character."""
+    sentences, words, t = [], [], 0.5
+    for i, (text, pause) in enumerate(spec):
+        t += pause
+        span = max(len(text) * 0.07, 0.5)
+        piece = words_from_text(text, t, t + span)
+        sentences.append(Sentence(i, t, t + span, text, piece))
+        words.extend(piece)
+        t += span
+    return Transcript(language, t + 1.0, tuple(words), tuple(sentences), origin="srt")
+
+
+def test_asr_pieces_of_one_spoken_sentence_are_recognised() -> None:
+    t = _pieces(
+        [
+            ("The serum is vitamin C at fifteen percent, so it brightens.", 0.0),
+            ("and it layers under makeup without pilling.", 0.4),  # lower case: Whisper continues a sentence
+            ("A little in wet hands, and look, it barely foams.", 0.7),
+            ("No bubble bath.", 0.2),  # a scrap right after: the same sentence's tail
+            ("Each jar is two and a half ounces,", 0.6),  # comma: run-on split for length
+            ("and it's nine ninety-nine today.", 0.5),
+            ("Next up, the cleanser.", 1.5),  # after a long pause nothing continues
+        ]
+    )
+    assert [continues_previous(t.sentences, i) for i in range(len(t.sentences))] == [
+        False,
+        True,
+        False,
+        True,
+        False,
+        True,
+        False,
+    ]
+    assert spoken_sentences(t.sentences) == [(0, 1), (2, 3), (4, 5), (6, 6)]
+    # Whisper's Chinese commas end sentences as often as not: in Chinese a comma alone links nothing.
+    zh = _pieces([("这款面霜特别好推开，", 0.0), ("质地像乳液一样。", 0.6)], "zh")
+    assert not continues_previous(zh.sentences, 1)
+
+
+def test_a_clip_never_ends_half_way_through_a_spoken_sentence_it_may_not_hold() -> None:
+    t = _pieces(
+        [
+            ("The jars are glass with bamboo lids, so they look great on a shelf.", 0.0),
+            ("Every blend is mixed by hand in small batches in our kitchen.", 0.6),
+            ("The chili lime one is my favourite on grilled corn and fish.", 0.6),
+            ("Each jar is two and a half ounces,", 0.6),
+            ("and the set is only $24.99 tonight, link four.", 0.4),  # a price call finishes that sentence
+        ]
+    )
+    clips = plan_clips(t, [point(0, 4)], options=PlanOptions(min_seconds=5))
+    assert clips and clips[0].sentences == (0, 1, 2)  # the price call's first half stays out with it
+    assert clips[0].source_end <= t.sentences[3].start
+    # ...and never starts in the second half of a sentence whose first half is banned
+    t = _pieces(
+        [
+            ("Only nineteen dollars tonight, and", 0.0),
+            ("the lid locks so it never leaks in a bag.", 0.3),
+            ("The steel keeps drinks cold for a whole day at the beach.", 0.6),
+            ("It fits every cup holder I have tried, even in small cars.", 0.6),
+        ]
+    )
+    clips = plan_clips(t, [point(1, 3)], options=PlanOptions(min_seconds=5))
+    assert clips and clips[0].sentences == (2, 3)

@@ -59,6 +59,12 @@ def test_keys_include_distinctive_tails_and_are_case_and_plural_tolerant() -> No
     assert product_mentions("这件羽绒服很轻", keys) == {"p-down": 0.6}
     assert product_mentions("这件轻薄羽绒服很轻", keys) == {"p-down": 1.0}  # longest match counts once
     assert product_mentions("保 温 杯", keys) == {"p-cup": 1.0}
+    # Hosts shorten names: the part before a comma, without "the", singular for a plural alias.
+    plug = Product("p-plug", "HomeLink Mini Smart Plug, 4-pack", aliases=("the HomeLink plugs", "the smart plugs"))
+    plug_keys = product_keys([plug, JACKET])
+    assert product_mentions("honestly maybe my favorite, the HomeLink Smart Plug.", plug_keys) == {"p-plug": 1.0}
+    assert product_mentions("so I plugged a HomeLink mini smart plug in", plug_keys) == {"p-plug": 0.6}
+    assert product_mentions("two HomeLink plugs on one outlet", plug_keys) == {"p-plug": 1.0}
     # A tail shared by two products identifies neither.
     shared = product_keys([Product("a", "蓝牙耳机"), Product("b", "头戴耳机")])
     assert product_mentions("这个耳机", shared) == {}
