@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -134,13 +135,20 @@ class OpenAICompatDetector(LLMDetector):
     def detect(
         self, transcript: Transcript, segments: Sequence[ProductSegment], products: Sequence[Product]
     ) -> DetectionResult:
+        with self.connected():
+            return super().detect(transcript, segments, products)
+
+    @contextmanager
+    def connected(self) -> Iterator[OpenAICompatDetector]:
+        """Open the HTTP client that :meth:`complete` uses; other callers (remix scripts) reuse the backend's
+        settings, response-format fallbacks and key handling this way."""
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self._secret():
             headers["Authorization"] = f"Bearer {self._secret()}"
         with httpx.Client(timeout=self.options.timeout, headers=headers) as client:
             self._client = client
             try:
-                return super().detect(transcript, segments, products)
+                yield self
             finally:
                 self._client = None
 
@@ -203,7 +211,7 @@ class OpenAICompatDetector(LLMDetector):
     def _post(self, body: dict[str, Any]) -> httpx.Response:
         client = self._client
         if client is None:
-            raise RuntimeError("complete() is only available inside detect()")
+            raise RuntimeError("complete() is only available inside detect() or connected()")
         try:
             return client.post(self.url, content=json.dumps(body, ensure_ascii=False).encode("utf-8"))
         except httpx.TimeoutException:
