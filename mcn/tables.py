@@ -229,6 +229,10 @@ class PostRecord(SQLModel, table=True):
     )
     remote_id: str | None = None
     remote_upload_id: str | None = None
+    outcome_lost_at: datetime | None = Field(
+        default=None,
+        description="When the last publish's answer was lost: 'not on the platform' is final only a grace after it.",
+    )
     remote_url: str | None = None
     error_code: str | None = None
     last_error: str | None = None
