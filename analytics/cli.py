@@ -70,3 +70,32 @@ def print_coverage(console: Console) -> None:
         table.add_row(reason, str(count), f"{share:.1%}", f"{cov.commission_by_reason[reason] / 100:,.2f}")
     console.print(table)
     console.print(cov.summary(), highlight=False)
+
+
+def collect_command(
+    platform: Annotated[list[str] | None, typer.Option(help="Only these platforms (repeatable).")] = None,
+    max_age_days: Annotated[float, typer.Option(min=0.01, help="Read metrics of posts at most this old.")] = 30.0,
+    metrics: Annotated[bool, typer.Option(help="Read post metrics.")] = True,
+    orders: Annotated[bool, typer.Option(help="Read affiliate orders.")] = True,
+) -> None:
+    """Store a metric snapshot of every recent post and the affiliate orders changed since the last run, from every
+    platform whose adapter has a metrics API (what the hourly deployment runs). Exits 1 if anything failed."""
+    from analytics.collect import CollectOptions, collect
+
+    options = CollectOptions(
+        platforms=tuple(platform) if platform else None, max_post_age_days=max_age_days, metrics=metrics, orders=orders
+    )
+    try:
+        report = collect(options)
+    except Exception as exc:  # noqa: BLE001 - database unreachable and the like: one line, exit 1
+        raise fail(f"collect: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    for name, reason in report.skipped_platforms.items():
+        err.print(f"platform {name} skipped: {reason}", highlight=False)
+    for problem in report.problems[:_SHOWN_BAD_ROWS]:
+        err.print(f"[red]problem[/red] {problem}", highlight=False)
+    if len(report.problems) > _SHOWN_BAD_ROWS:
+        err.print(f"... and {len(report.problems) - _SHOWN_BAD_ROWS} more problems", highlight=False)
+    out.print(report.summary(), highlight=False)
+    print_coverage(out)
+    if report.problems:
+        raise typer.Exit(1)

@@ -214,6 +214,18 @@ def row_from_mapping(values: Mapping[str, Any], unit: MoneyUnit = "fen") -> Orde
     )
 
 
+def row_from_api(order: Mapping[str, Any]) -> OrderRow:
+    """An :class:`OrderRow` from one order of a buyin-style API answer (``kolOrderAds`` names such as
+    ``estimated_commission`` are read as their ``doukeOrderAds`` fields; ``pid_info`` is an object)."""
+    lookup = {alias: name for name, aliases in _HEADERS.items() for alias in aliases}
+    values: dict[str, Any] = {}
+    for key, value in order.items():
+        name = lookup.get(key.lower(), key)
+        if name not in values or values[name] in (None, ""):
+            values[name] = value
+    return row_from_mapping(values)
+
+
 def _header_map(header: Sequence[Any]) -> dict[int, str]:
     lookup = {alias: name for name, aliases in _HEADERS.items() for alias in aliases}
     mapping: dict[int, str] = {}

@@ -16,7 +16,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from accounts.cli import accounts_app
-from analytics.cli import orders_app
+from analytics.cli import collect_command, orders_app
 from mcn.detector_cli import detector_app
 from mcn.labels_cli import labels_app, review_command
 from mcn.llm_cli import llm_app
@@ -44,6 +44,7 @@ app.add_typer(review_app, name="review")
 app.command("plan")(plan_command)
 app.add_typer(labels_app, name="labels")
 app.add_typer(orders_app, name="orders")
+app.command("collect")(collect_command)
 app.add_typer(detector_app, name="detector")
 clips_app.command("review")(review_command)
 

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_deployments_validate_and_their_entrypoints_are_flows() -> None:
     config = PrefectYamlModel.model_validate(yaml.safe_load((ROOT / "deploy/prefect.yaml").read_text()))
     by_name = {d.name: d for d in config.deployments}
-    assert set(by_name) == {"make-clips", "publish-due"}
+    assert set(by_name) == {"make-clips", "publish-due", "collect"}
     for deployment in config.deployments:
         assert deployment.entrypoint is not None
         module_path, _, function = deployment.entrypoint.partition(":")
@@ -25,3 +25,6 @@ def test_deployments_validate_and_their_entrypoints_are_flows() -> None:
     schedule, limit = (publish.schedules or [None])[0], publish.concurrency_limit
     assert isinstance(schedule, RawScheduleConfig) and schedule.interval == timedelta(seconds=60)
     assert isinstance(limit, ConcurrencyLimitSpec) and limit.limit == 1 and limit.collision_strategy == "CANCEL_NEW"
+    collect = by_name["collect"]
+    hourly = (collect.schedules or [None])[0]
+    assert isinstance(hourly, RawScheduleConfig) and hourly.interval == timedelta(hours=1)

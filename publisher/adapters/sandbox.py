@@ -13,6 +13,11 @@ timeout fault really publishes and then answers 504 late, exactly like a gateway
 dispatcher must reconcile with :meth:`SandboxAdapter.find` instead of posting again. A connection that could not
 even be opened (connect error or connect timeout) sent nothing and stays retryable.
 
+Every API publish sends the post's idempotency key (``Idempotency-Key``): the sandbox answers a key the account
+already published with by that post, so a retry after a lost answer, or a publish the platform commits after the
+client gave up, never makes a second post. The creator pages have no such field; there only the dispatcher's
+reconcile grace protects.
+
 Reconciliation: API posts carry the package's tracking code as ``external_info``; ``find`` pages through
 ``GET /api/v1/video/list`` (newest first) for it. The creator pages have no external-info field (as on real
 platforms), so in pages mode ``find`` reads ``/creator/manage`` and matches the tracking code or, for rows without
@@ -28,7 +33,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 from playwright.sync_api import Browser, BrowserContext, Page
@@ -53,6 +58,7 @@ from publisher.adapters.base import (
     video_file,
 )
 from publisher.adapters.browser import BrowserHost, by_testid, is_under, screenshot_on_failure, wait_until
+from publisher.adapters.insights import OrderPage, PostMetrics
 
 log = logging.getLogger(__name__)
 
@@ -138,18 +144,19 @@ class SandboxAdapter(PlatformAdapter):
         self,
         base_url: str | None = None,
         via: str | None = None,
-        timeout_s: float = 30,
+        timeout_s: float | None = None,
         headless: bool | None = None,
         screenshot_dir: Path | None = None,
         *,
         browser: Browser | None = None,
         upload_chunk_bytes: int = UPLOAD_CHUNK_BYTES,
     ) -> None:
-        """Defaults come from ``mcn.settings``: ``sandbox_url``, ``sandbox_publish_via``, ``browser_headless`` and
-        ``<data_dir>/screenshots``. ``browser`` lends an open Chromium (tests); otherwise one is launched on first
-        use of the pages. ``upload_chunk_bytes`` is the Content-Range chunk size for large files."""
+        """Defaults come from ``mcn.settings``: ``sandbox_url``, ``sandbox_publish_via``,
+        ``publish_request_timeout_seconds``, ``browser_headless`` and ``<data_dir>/screenshots``. ``browser`` lends
+        an open Chromium (tests); otherwise one is launched on first use of the pages. ``upload_chunk_bytes`` is the
+        Content-Range chunk size for large files."""
         settings = None
-        if base_url is None or via is None or headless is None or screenshot_dir is None:
+        if base_url is None or via is None or timeout_s is None or headless is None or screenshot_dir is None:
             from mcn.settings import get_settings
 
             settings = get_settings()
@@ -157,6 +164,8 @@ class SandboxAdapter(PlatformAdapter):
         self.via = (via or (settings.sandbox_publish_via if settings else "auto")).strip().lower()
         if self.via not in VIA_CHOICES:
             raise ValueError(f"sandbox publish path {self.via!r} is not one of {', '.join(VIA_CHOICES)}")
+        if timeout_s is None:
+            timeout_s = settings.publish_request_timeout_seconds if settings else 30.0
         if timeout_s <= 0:
             raise ValueError(f"timeout_s must be positive, got {timeout_s}")
         if upload_chunk_bytes < 1:
@@ -174,6 +183,10 @@ class SandboxAdapter(PlatformAdapter):
 
     def __repr__(self) -> str:
         return f"SandboxAdapter(base_url={self.base_url!r}, via={self.via!r})"
+
+    @property
+    def request_timeout_s(self) -> float:
+        return self.timeout_s
 
     # -- the interface ---------------------------------------------------------------------------------------
 
@@ -342,7 +355,10 @@ class SandboxAdapter(PlatformAdapter):
         }
         if post.schedule_at is not None:
             body["schedule_time"] = int(as_utc(post.schedule_at).timestamp())
-        response = self._request("POST", "/api/v1/video/publish", token, "publish", json=body)
+        # Every attempt of one post sends the post's idempotency key: a retry after a lost answer (or a request the
+        # platform commits after we gave up) gets the first post back instead of making a second.
+        headers = {"Idempotency-Key": post.idempotency_key}
+        response = self._request("POST", "/api/v1/video/publish", token, "publish", json=body, headers=headers)
         if response.status_code == 409:
             answer = _json_or_empty(response)
             if answer.get("error") == "upload_already_published" and answer.get("post_id"):
@@ -355,6 +371,8 @@ class SandboxAdapter(PlatformAdapter):
         if progress:
             progress("publish", 1.0)
         detail = str(answer.get("status") or "")
+        if response.headers.get("idempotent-replayed") == "true":
+            detail += " (an earlier attempt's post: the platform recognised the idempotency key)"
         if answer.get("limited"):
             detail += f" (limited: {answer.get('limited_reason') or 'throttled'})"
         return self._receipt(post_id, upload_id, bool(answer.get("limited")), detail)
@@ -573,6 +591,63 @@ class SandboxAdapter(PlatformAdapter):
                 return self._remote(row, None)
         return None
 
+    # -- insights: metrics and affiliate orders (API only; analytics.collect reads them) ---------------------
+
+    def post_metrics(self, remote_id: str, credentials: Credentials) -> PostMetrics:
+        """``GET /api/v1/video/{id}/metrics``: plays, completion, likes, product clicks and paid orders so far."""
+        token = self._insights_token(credentials)
+        path = f"/api/v1/video/{quote(remote_id, safe='')}/metrics"
+        body = self._api_json(self._request("GET", path, token, "metrics"), "metrics")
+        as_of = _float_or_none(body.get("as_of_timestamp"))
+        return PostMetrics(
+            remote_id=remote_id,
+            as_of=datetime.fromtimestamp(as_of, UTC) if as_of is not None else datetime.now(UTC),
+            plays=int(body.get("play_count") or 0),
+            likes=int(body.get("like_count") or 0),
+            product_clicks=int(body.get("product_click_count") or 0),
+            completion_rate=_float_or_none(body.get("completion_rate")),
+            comments=_int_or_none(body.get("comment_count")),
+            shares=_int_or_none(body.get("share_count")),
+            orders=_int_or_none(body.get("order_count")),
+        )
+
+    def post_published_at(self, remote_id: str, credentials: Credentials) -> datetime | None:
+        """``GET /api/v1/video/{id}/status``: the publish time on the sandbox's simulated clock."""
+        token = self._insights_token(credentials)
+        path = f"/api/v1/video/{quote(remote_id, safe='')}/status"
+        body = self._api_json(self._request("GET", path, token, "post status"), "post status")
+        published = _float_or_none(body.get("publish_timestamp"))
+        return datetime.fromtimestamp(published, UTC) if published is not None else None
+
+    def order_page(
+        self,
+        credentials: Credentials,
+        start: datetime | None,
+        end: datetime | None,
+        cursor: str | None,
+        count: int,
+    ) -> OrderPage:
+        """``GET /api/v1/buyin/orders`` by update time (at most 90 days per window), one page after ``cursor``."""
+        token = self._insights_token(credentials)
+        params: dict[str, Any] = {"time_type": "update", "count": max(1, min(count, 100))}
+        if start is not None:
+            params["start_time"] = f"{as_utc(start).timestamp():.6f}"
+        if end is not None:
+            params["end_time"] = f"{as_utc(end).timestamp():.6f}"
+        if cursor:
+            params["cursor"] = cursor
+        body = self._api_json(self._request("GET", "/api/v1/buyin/orders", token, "orders", params=params), "orders")
+        orders = [o for o in body.get("orders") or [] if isinstance(o, dict)]
+        return OrderPage(orders=orders, cursor=str(body.get("cursor") or ""), has_more=bool(body.get("has_more")))
+
+    def _insights_token(self, credentials: Credentials) -> str:
+        token = credentials.get("api_token")
+        if not token:
+            raise SessionExpired(
+                "no_api_token", f"account {credentials.account_id}: metrics and orders need a stored API token"
+            )
+        return str(token)
+
 
 def classify(
     code: str,
@@ -627,6 +702,11 @@ def _float_or_none(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
+
+
+def _int_or_none(value: Any) -> int | None:
+    number = _float_or_none(value)
+    return int(number) if number is not None else None
 
 
 def _json_or_empty(response: httpx.Response) -> dict[str, Any]:
