@@ -24,7 +24,7 @@ from prefect.states import Failed, State
 
 from clipper.detectors import DetectionResult, detect_selling_points
 from clipper.errors import ClipperError
-from clipper.fetch import download, is_url
+from clipper.fetch import FetchOptions, download, is_url
 from clipper.manifest import build_manifest, write_json
 from clipper.media import probe
 from clipper.planner import PlanOptions, plan_clips
@@ -69,9 +69,9 @@ def _expected(func: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 @task(name="probe")
-def probe_task(source: str, downloads: Path, max_bytes: int) -> tuple[str, MediaInfo] | State:
+def probe_task(source: str, downloads: Path, fetch: FetchOptions) -> tuple[str, MediaInfo] | State:
     def work() -> tuple[str, MediaInfo]:
-        local = str(download(source, downloads, max_bytes=max_bytes)) if is_url(source) else source
+        local = str(download(source, downloads, fetch)) if is_url(source) else source
         return local, probe(local)
 
     return _expected(work)
@@ -197,7 +197,53 @@ def make_clips(
         "size": f"{width}x{height}",
     }
     run_id, source_id = store.start_run("make_clips", source, params, flow_run_id=str(runtime.flow_run.id or ""))
-    out_dir = Path(out) if out else data_dir / "renders" / run_id[:12]
+    stage = _Stage()
+    try:
+        return _run_steps(
+            run_id,
+            source_id,
+            source,
+            products,
+            transcript,
+            lang,
+            backend,
+            (max_clips, min_seconds, max_seconds),
+            Path(out) if out else data_dir / "renders" / run_id[:12],
+            (width, height),
+            stage,
+        )
+    except BaseException as exc:
+        # Interrupted (Ctrl-C; a SIGTERM, which Prefect's engine turns into TerminationSignal and then reports the
+        # run Crashed) or a bug: the run row must not stay 'running' for ever. Re-raised so Prefect records it.
+        kind = "interrupted" if not isinstance(exc, Exception) else "unexpected error"
+        store.fail_run(run_id, stage.step, source, f"{kind} during {stage.step} ({type(exc).__name__})")
+        raise
+
+
+@dataclass(slots=True)
+class _Stage:
+    """The step a run is in, for the failure record of an interrupted run."""
+
+    step: str = "input"
+
+
+def _run_steps(
+    run_id: str,
+    source_id: str,
+    source: str,
+    products: str | None,
+    transcript: str | None,
+    lang: str | None,
+    backend: str,
+    limits: tuple[int, float, float],
+    out_dir: Path,
+    size: tuple[int, int],
+    stage: _Stage,
+) -> dict[str, Any] | State:
+    settings = get_settings()
+    data_dir = settings.resolved_data_dir
+    max_clips, min_seconds, max_seconds = limits
+    width, height = size
     logger = get_run_logger()
     artifact = create_progress_artifact(0.0, description=f"make clips: {source}")
     tracker = _Tracker(artifact)
@@ -219,8 +265,10 @@ def make_clips(
     if product_list:
         store.upsert_products(product_list)
 
+    stage.step = "probe"
     tracker("probe", 0.0, source)
-    probed = probe_task(source, data_dir / "sources", settings.max_download_bytes, return_state=True)
+    fetch = FetchOptions(max_bytes=settings.max_download_bytes, deadline_seconds=settings.download_deadline_seconds)
+    probed = probe_task(source, data_dir / "sources", fetch, return_state=True)
     if probed.is_failed():
         return failed("probe", probed.message)
     local_path, info = _value(probed)
@@ -238,6 +286,7 @@ def make_clips(
         language=lang,
         hotwords=tuple(name for p in product_list for name in p.names),
     )
+    stage.step = "transcribe"
     scenes_future = scenes_task.submit(info, settings.ffmpeg)
     transcribed = transcribe_task(
         info, transcript, transcribe_options, data_dir / "transcripts", tracker, return_state=True
@@ -262,6 +311,7 @@ def make_clips(
         source_id, text.language, text.origin, str(transcript_path), len(text.sentences), len(text.words)
     )
 
+    stage.step = "selling points"
     detected = selling_points_task(text, product_list, backend, return_state=True)
     if detected.is_failed():
         return failed("selling points", detected.message)
@@ -271,9 +321,11 @@ def make_clips(
     if detection.kinds:
         write_json(transcript_path, transcript_to_json(text, detection.kinds))
 
+    stage.step = "plan"
     plans = plan_task(text, detection, segments, scenes, plan_options)
     tracker("plan", 1.0, f"{len(plans)} clips")
 
+    stage.step = "render"
     render_options = RenderOptions(
         ffmpeg=settings.ffmpeg,
         font_family=settings.font_family,
