@@ -22,6 +22,7 @@ from mcn.tables import (
     TranscriptRecord,
     utcnow,
 )
+from publisher.footage import Footage
 
 
 def start_run(kind: str, source_uri: str, params: dict[str, Any], flow_run_id: str | None = None) -> tuple[str, str]:
@@ -101,6 +102,8 @@ def record_clips(run_id: str, source_id: str, clips: Sequence[RenderedClip]) -> 
                     points=list(c.plan.points),
                     sentences=list(c.plan.sentences),
                     path=c.path,
+                    # The footage the video shows, for the plan's near-duplicate guard (publisher.footage).
+                    footage=Footage(source_id, ((c.plan.source_start, c.plan.source_end),)).to_json(),
                 )
             )
         db.commit()

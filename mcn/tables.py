@@ -131,6 +131,12 @@ class ClipRecord(SQLModel, table=True):
     points: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     sentences: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     path: str
+    footage: dict[str, Any] | None = Field(
+        default=None,
+        sa_column=Column(JSON, nullable=True),
+        description="Source footage the video shows (publisher.footage): {source, ranges} or {materials}; "
+        "NULL means source_start-source_end of source_id.",
+    )
     created_at: datetime = Field(default_factory=utcnow)
 
 

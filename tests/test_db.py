@@ -30,7 +30,7 @@ def test_upgrade_is_idempotent_and_sqlite_uses_wal(database_url: str) -> None:
     engine = make_engine(database_url)
     upgrade(engine)
     upgrade(engine)
-    assert current_revision(engine) == "0005"
+    assert current_revision(engine) == "0006"
     if engine.dialect.name == "sqlite":
         with engine.connect() as conn:
             assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
@@ -58,6 +58,7 @@ def test_store_records_success_and_failure(database_url: str) -> None:
         assert ok is not None and ok.status == "succeeded" and ok.stats == {"clips": 1}
         clip = db.exec(select(ClipRecord)).one()
         assert clip.points == ["waterproof"] and clip.sentences == [1, 2, 3]
+        assert clip.footage == {"source": source_id, "ranges": [[1.0, 20.0]]}
         bad = db.get(RunRecord, run2)
         assert bad is not None and bad.status == "failed" and "0 bytes" in (bad.error or "")
         src = db.get(SourceRecord, source2)
