@@ -17,8 +17,8 @@ from urllib.parse import unquote, urlparse
 
 import httpx
 
-from clipper.errors import DownloadError
-from clipper.media import SUPPORTED_SUFFIXES
+from clipper.errors import DownloadError, MediaError
+from clipper.media import SUPPORTED_SUFFIXES, probe
 
 __all__ = ["FetchOptions", "download", "is_url"]
 
@@ -36,6 +36,11 @@ class FetchOptions:
     max_bytes: int = 8 * 1024**3
     deadline_seconds: float = 3600.0
     timeout_seconds: float = 60.0
+
+
+# Content types that are never a video: refused from the headers, before the body is read. Anything else is
+# downloaded and probed (servers label video files loosely: octet-stream, text/vnd.trolltech.linguist for .ts).
+_NOT_MEDIA_TYPES = frozenset({"text/html", "application/xhtml+xml", "application/json"})
 
 
 def is_url(source: str) -> bool:
@@ -108,9 +113,10 @@ def download(
     does not download twice. A 4xx/5xx, a Content-Length over ``max_bytes`` or a body that grows past it, a
     transfer still running at the deadline and network errors raise :class:`DownloadError` naming the URL.
 
-    The body goes to a uniquely named ``.part`` file next to the destination and is renamed only when complete;
-    the ``.part`` file is removed on every other way out, Ctrl-C and termination signals (that Prefect turns into
-    exceptions) included.
+    The body goes to a uniquely named ``.part`` file next to the destination and is renamed only when complete
+    and probed as usable media (so an error page answered with 200 is never cached); the ``.part`` file is
+    removed on every other way out, Ctrl-C and termination signals (that Prefect turns into exceptions)
+    included. A web page (``text/html``) is refused from its headers. Errors name the URL, never the cache file.
     """
     options = options or FetchOptions()
     parsed = urlparse(url)
@@ -119,8 +125,12 @@ def download(
         suffix = ".mp4"
     dest_dir.mkdir(parents=True, exist_ok=True)
     dest = dest_dir / f"{hashlib.sha256(url.encode()).hexdigest()[:16]}{suffix}"
-    if dest.exists() and dest.stat().st_size > 0:
-        return dest
+    if dest.exists():
+        try:
+            probe(dest)
+            return dest
+        except MediaError:
+            dest.unlink(missing_ok=True)  # cached before downloads were probed, or damaged since: fetch again
     _sweep_stale_parts(dest_dir, options.deadline_seconds)
     fd, part_name = tempfile.mkstemp(dir=dest_dir, prefix=dest.name + ".", suffix=".part")
     part = Path(part_name)
@@ -137,6 +147,10 @@ def download(
                 raise _deadline_error(url, options)
         if part.stat().st_size == 0:
             raise DownloadError(url, "server returned an empty body")
+        try:
+            probe(part)
+        except MediaError as exc:
+            raise DownloadError(url, f"downloaded file is not usable media: {exc.problem}") from None
         part.replace(dest)
         done = True
     finally:
@@ -177,6 +191,9 @@ def _transfer(
     ):
         if response.status_code >= 400:
             raise DownloadError(url, f"HTTP {response.status_code} {response.reason_phrase}")
+        content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type in _NOT_MEDIA_TYPES:
+            raise DownloadError(url, f"the server answered with {content_type}, not a video (a login or error page?)")
         declared = response.headers.get("content-length")
         total = int(declared) if declared and declared.isdigit() else None
         if total is not None and total > max_bytes:

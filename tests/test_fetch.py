@@ -12,7 +12,9 @@ import pytest
 
 from clipper.errors import DownloadError
 from clipper.fetch import FetchOptions, download
-from tests.http_support import LocalServer, local_http, trickle_route
+from clipper.media import probe
+from tests.helpers import lavfi_video
+from tests.http_support import LocalServer, file_route, local_http, trickle_route
 
 __all__ = ["local_http"]  # the fixture, imported for pytest
 
@@ -80,3 +82,50 @@ def test_part_files_left_by_a_killed_process_are_swept_once_past_the_deadline(
     with pytest.raises(DownloadError, match="404"):
         download(local_http.url("/missing.mp4"), dest, _options(deadline_seconds=3600.0))
     assert sorted(p.name for p in dest.iterdir()) == [recent.name]
+
+
+@pytest.fixture(scope="module")
+def small_mp4(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two seconds of lavfi picture and tone: real media for the server to answer with."""
+    path = tmp_path_factory.mktemp("fetch-media") / "real.mp4"
+    return lavfi_video(path, "testsrc=s=160x120:r=10:d=2", "sine=f=440:r=16000:d=2")
+
+
+HTML = b"<!doctype html><html><head><title>Sign in</title></head><body>Please log in</body></html>\n"
+
+
+@pytest.mark.parametrize("content_type", ["text/html; charset=utf-8", "video/mp4"])
+def test_a_web_page_answered_with_200_is_refused_naming_the_url_and_never_cached(
+    tmp_path: Path, local_http: LocalServer, small_mp4: Path, content_type: str
+) -> None:
+    body = tmp_path / "body"
+    body.write_bytes(HTML)
+    local_http.routes["/v.mp4"] = file_route(body, content_type)
+    url = local_http.url("/v.mp4")
+    dest = tmp_path / "sources"
+    with pytest.raises(DownloadError) as err:
+        download(url, dest, _options())
+    message = str(err.value)
+    assert message.startswith(f"{url}: ") and "\n" not in message, message
+    assert ("text/html" in message) if content_type.startswith("text/html") else ("not usable media" in message)
+    assert str(dest) not in message
+    assert list(dest.iterdir()) == []
+    # the same URL now answers with a video: fetched anew (nothing bad was kept), and it probes
+    body.write_bytes(small_mp4.read_bytes())
+    local_http.routes["/v.mp4"] = file_route(body, "video/mp4")
+    got = download(url, dest, _options())
+    assert probe(got).duration > 1.5
+    assert [p.name for p in dest.iterdir()] == [got.name]
+
+
+def test_a_bad_file_cached_before_probing_existed_is_fetched_again(
+    tmp_path: Path, local_http: LocalServer, small_mp4: Path
+) -> None:
+    dest = tmp_path / "sources"
+    local_http.routes["/v.mp4"] = file_route(small_mp4)
+    url = local_http.url("/v.mp4")
+    first = download(url, dest, _options())
+    first.write_bytes(HTML)  # what older versions kept for good
+    again = download(url, dest, _options())
+    assert again == first and probe(again).duration > 1.5
+    assert sum(1 for path, _ in local_http.seen if path == "/v.mp4") == 2

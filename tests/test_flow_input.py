@@ -12,10 +12,13 @@ from pathlib import Path
 
 import pytest
 from sqlmodel import Session, select
+from typer.testing import CliRunner
 
+from mcn.cli import app
 from mcn.db import get_engine
-from mcn.tables import RunFailure, RunRecord
-from tests.http_support import LocalServer, local_http, trickle_route, wait_for
+from mcn.tables import RunFailure, RunRecord, SourceRecord
+from tests.helpers import lavfi_video
+from tests.http_support import LocalServer, file_route, local_http, trickle_route, wait_for
 
 __all__ = ["local_http"]  # the fixture, imported for pytest
 
@@ -88,3 +91,51 @@ def test_sigterm_during_a_download_ends_the_run_crashed_and_failed_and_removes_t
     assert failure.step == "probe"
     assert run.flow_run_id
     assert _flow_run_state(run.flow_run_id) in ("CRASHED", "FAILED")
+
+
+@pytest.fixture(scope="module")
+def talk(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A 12 s lavfi video with sound and an SRT for it (no ASR needed): a source that makes it through the flow."""
+    folder = tmp_path_factory.mktemp("talk")
+    video = lavfi_video(folder / "talk.mp4", "testsrc=s=320x240:r=15:d=12", "sine=f=300:r=16000:d=12")
+    srt = folder / "talk.srt"
+    srt.write_text(
+        "1\n00:00:00,500 --> 00:00:03,500\nThis kettle boils a litre in two minutes.\n\n"
+        "2\n00:00:04,000 --> 00:00:07,500\nIt is only nineteen dollars today, link number one.\n\n"
+        "3\n00:00:08,000 --> 00:00:11,500\nGrab it now before the price goes back up.\n",
+        encoding="utf-8",
+    )
+    return video, srt
+
+
+def _make(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["clips", "make", *args, "--min-seconds", "3", "--max-seconds", "8"])
+    return result.exit_code, result.output
+
+
+@pytest.mark.expect_error_logs
+def test_cli_a_web_page_is_not_cached_the_error_names_the_url_and_the_video_is_fetched_later(
+    prefect_api: str, fetch_env: Path, tmp_path: Path, local_http: LocalServer, talk: tuple[Path, Path]
+) -> None:
+    video, srt = talk
+    body = tmp_path / "answer"
+    body.write_bytes(b"<!doctype html><html><body>Sign in to continue</body></html>")
+    local_http.routes["/live/talk.mp4"] = file_route(body, "text/html")
+    url = local_http.url("/live/talk.mp4")
+    code, output = _make(url, "--transcript", str(srt))
+    assert code == 1, output
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(f"error: {url}: ") and "text/html" in errors[0], output
+    sources = fetch_env / "sources"
+    assert not sources.exists() or list(sources.iterdir()) == []
+    assert "sources/" not in output
+    # the same URL now serves the video: downloaded (the page was never cached) and clipped
+    body.write_bytes(video.read_bytes())
+    local_http.routes["/live/talk.mp4"] = file_route(body, "video/mp4")
+    code, output = _make(url, "--transcript", str(srt))
+    assert code == 0, output
+    with Session(get_engine()) as db:
+        source = db.exec(select(SourceRecord)).one()
+        statuses = sorted(r.status for r in db.exec(select(RunRecord)))
+    assert statuses == ["failed", "succeeded"]
+    assert source.local_path and Path(source.local_path).parent == sources and source.duration
