@@ -31,7 +31,15 @@ from clipper.ffmpeg import Command, Input, Output, Progress, escape_filter_value
 from clipper.media import probe
 from clipper.types import MediaInfo, PlannedClip, RenderedClip, Word
 
-__all__ = ["ProgressCallback", "RenderOptions", "aigc_label", "choose_layout", "render_clip", "render_clips"]
+__all__ = [
+    "ProgressCallback",
+    "RenderOptions",
+    "aigc_label",
+    "aigc_record",
+    "choose_layout",
+    "render_clip",
+    "render_clips",
+]
 
 Layout = Literal["auto", "crop", "pad"]
 
@@ -122,10 +130,15 @@ def aigc_label(plan: PlannedClip, options: RenderOptions) -> dict[str, str]:
     ``Label`` ``"1"`` means the content is AI-generated; ``ContentProducer``/``ProduceID`` name who made it
     and which item this is; the propagator fields are left for the platform that distributes it.
     """
+    return aigc_record(f"{options.produce_id_prefix}{plan.id}", options.provider)
+
+
+def aigc_record(produce_id: str, provider: str) -> dict[str, str]:
+    """GB 45438-2025's implicit-label record for any AI-generated item (a clip, a product remix)."""
     return {
         "Label": "1",
-        "ContentProducer": options.provider,
-        "ProduceID": f"{options.produce_id_prefix}{plan.id}",
+        "ContentProducer": provider,
+        "ProduceID": produce_id,
         "ReservedCode1": "",
         "ContentPropagator": "",
         "PropagateID": "",

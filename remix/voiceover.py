@@ -58,7 +58,7 @@ class VoiceOverOptions:
     min_seconds: float = 15.0
     max_seconds: float = 40.0
     sample_rate: int = 24000
-    speech_dbfs: float = -18.0
+    speech_dbfs: float = -16.0
     reading_cps: float = 15.0
     min_line_seconds: float = 1.6
 
@@ -84,20 +84,18 @@ class SpokenLine:
 
 @dataclass(frozen=True, slots=True)
 class VoiceOver:
-    """The timed voice track. ``path`` is a mono 16-bit WAV as long as ``duration`` (None: no voice; the lines
-    are timed at reading pace). ``dropped`` counts lines cut to stay under the maximum length."""
+    """The timed voice track. ``voiced`` False: no voice, the lines are timed at reading pace (``note`` says
+    why). ``path`` is the mono 16-bit WAV, as long as ``duration`` (None without a voice, or once the renderer
+    has used and removed it). ``dropped`` counts lines cut to stay under the maximum length."""
 
     path: str | None
     duration: float
     lines: tuple[SpokenLine, ...]
     language: str
     voice: str
+    voiced: bool = False
     note: str = ""
     dropped: int = 0
-
-    @property
-    def voiced(self) -> bool:
-        return self.path is not None
 
     @property
     def words(self) -> tuple[Word, ...]:
@@ -270,6 +268,7 @@ def make_voiceover(
         lines=tuple(spoken_lines),
         language=language,
         voice=voice if path else "none",
+        voiced=path is not None,
         note=note,
         dropped=len(texts) - len(keep),
     )
