@@ -2,6 +2,8 @@
 
 ``mcn sandbox serve`` binds 127.0.0.1:8700 unless told otherwise, keeps its state in ``./sandbox-data`` (or
 ``MCN_SANDBOX_DIR``), and prints a generated admin token when none is configured (``MCN_SANDBOX_ADMIN_TOKEN``).
+Another interface needs ``--allow-remote``; QR approval then asks for a secret (``MCN_SANDBOX_APPROVAL_SECRET`` or
+one generated and printed at start), since it is password-less.
 """
 
 from __future__ import annotations
@@ -76,6 +78,20 @@ def serve(
         float, typer.Option(min=0, max=1, help="Share of publishes refused with spam_risk_too_many_posts.")
     ] = 0.0,
     access_log: Annotated[bool, typer.Option(help="Log each request line (never headers or bodies).")] = False,
+    allow_remote: Annotated[
+        bool,
+        typer.Option(
+            "--allow-remote", help="Allow a --host off loopback (QR approval then needs the approval secret)."
+        ),
+    ] = False,
+    approval_secret: Annotated[
+        str | None,
+        typer.Option(
+            envvar="MCN_SANDBOX_APPROVAL_SECRET",
+            help="Secret the QR approval page asks for (generated off loopback; prefer the env variable).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Start the sandbox platform (creator pages, account API, admin API) until Ctrl-C."""
     from dataclasses import replace
@@ -92,12 +108,19 @@ def serve(
         Rules,
         SandboxConfig,
         new_admin_token,
+        new_approval_secret,
     )
 
+    remote = not _is_loopback(host)
+    if remote and not allow_remote:
+        # Password-less QR approval and the admin API must not face a network by accident.
+        raise _fail(f"--host {host} is not loopback: pass --allow-remote to serve other machines on purpose")
     if clock not in (None, "running", "manual"):
         raise _fail(f"--clock must be running or manual (got {clock!r})")
     generated = admin_token is None
     token = admin_token or new_admin_token()
+    secret_generated = remote and approval_secret is None
+    secret = new_approval_secret() if secret_generated else approval_secret
     try:
         start_at = parse_time(start) if start else None
         rules = Rules(
@@ -118,6 +141,7 @@ def serve(
         config = SandboxConfig(
             data_dir=data_dir.expanduser().resolve(),
             admin_token=token,
+            approval_secret=secret,
             seed=seed,
             clock_mode=cast(ClockMode | None, clock),
             clock_start=start_at,
@@ -127,7 +151,7 @@ def serve(
         ).validate()
     except ValueError as exc:
         raise _fail(str(exc)) from None
-    if not _is_loopback(host):
+    if remote:
         console.print(f"[yellow]warning:[/yellow] binding {host}: the sandbox is reachable from other machines")
     app = create_app(config)
     console.print(
@@ -139,6 +163,10 @@ def serve(
     if generated:
         # Printed once to the operator's terminal (not a log): the demo needs it to create accounts.
         console.print(f"  admin token (generated; set MCN_SANDBOX_ADMIN_TOKEN to fix it): {token}", highlight=False)
+    if secret_generated:
+        console.print(
+            f"  QR approval secret (generated; set MCN_SANDBOX_APPROVAL_SECRET to fix it): {secret}", highlight=False
+        )
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log)
 
 

@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from sandbox.security import same_secret
+
 DelayKind = Literal["fixed", "uniform", "exponential", "gamma", "lognormal"]
 ClockMode = Literal["running", "manual"]
 
@@ -249,10 +251,16 @@ class MarketParams:
 
 @dataclass(frozen=True, slots=True)
 class SandboxConfig:
-    """Everything one sandbox server needs. ``admin_token`` protects ``/api/admin``."""
+    """Everything one sandbox server needs. ``admin_token`` protects ``/api/admin``.
+
+    ``approval_secret``: when set, answering a QR login on the "phone" page needs it (or the admin token): the
+    approval is password-less, so a server reachable from other machines must not hand sessions to whoever knows a
+    handle. ``mcn sandbox serve`` sets one whenever it binds off loopback.
+    """
 
     data_dir: Path
     admin_token: str
+    approval_secret: str | None = None
     seed: int = 0
     clock_mode: ClockMode | None = None  # None: keep the stored mode (a new database starts "running")
     clock_start: float | None = None  # a new database's start; None: now (running) or DEFAULT_MANUAL_START (manual)
@@ -265,6 +273,8 @@ class SandboxConfig:
         """Return ``self`` or raise ``ValueError`` for the first inconsistent option."""
         if len(self.admin_token) < 16:
             raise ValueError("the admin token must be at least 16 characters")
+        if self.approval_secret is not None and len(self.approval_secret) < 16:
+            raise ValueError("the QR approval secret must be at least 16 characters")
         if not 0 <= self.seed < 2**63:
             raise ValueError("seed must be a non-negative 63-bit integer")
         if self.fingerprint_frames < 2:
@@ -278,10 +288,22 @@ class SandboxConfig:
     def database_path(self) -> Path:
         return self.data_dir / "sandbox.db"
 
+    def may_answer_qr(self, given: str) -> bool:
+        """Whether ``given`` lets the phone page answer a QR login: always without an approval secret, else only
+        with that secret or the admin token (constant-time comparisons)."""
+        if self.approval_secret is None:
+            return True
+        return bool(given) and (same_secret(given, self.approval_secret) or same_secret(given, self.admin_token))
+
 
 def new_admin_token() -> str:
     """A random admin token (printed once by ``mcn sandbox serve`` when none is configured)."""
     return "sbx-admin-" + secrets.token_urlsafe(24)
+
+
+def new_approval_secret() -> str:
+    """A random QR approval secret (printed once by ``mcn sandbox serve --allow-remote`` when none is configured)."""
+    return "sbx-approve-" + secrets.token_urlsafe(18)
 
 
 def merge(obj: Any, changes: dict[str, Any]) -> Any:

@@ -176,8 +176,17 @@ def qr_complete(
 @pages_router.get("/qr/{challenge}")
 def qr_approve_page(challenge: str, request: Request, handle: str = "") -> HTMLResponse:
     """What the operator's phone shows after scanning: confirm the login as an account, or deny it."""
-    status = platform_of(request).qr_status(challenge)
-    return render("approve.html", challenge=challenge, status=status, handle=handle, error="", result="", code="")
+    platform = platform_of(request)
+    return render(
+        "approve.html",
+        challenge=challenge,
+        status=platform.qr_status(challenge),
+        handle=handle,
+        error="",
+        result="",
+        code="",
+        secret_required=platform.config.approval_secret is not None,
+    )
 
 
 @pages_router.post("/qr/{challenge}")
@@ -186,10 +195,19 @@ def qr_answer(
     request: Request,
     handle: Annotated[str, Form()] = "",
     action: Annotated[str, Form()] = "approve",
+    secret: Annotated[str, Form()] = "",
 ) -> HTMLResponse:
-    """The operator's answer to a login code."""
+    """The operator's answer to a login code (with the approval secret when the server has one)."""
     platform = platform_of(request)
+    secret_required = platform.config.approval_secret is not None
     try:
+        if not platform.config.may_answer_qr(secret):
+            # Checked before the handle, so a caller without the secret learns nothing about which handles exist.
+            raise SandboxError(
+                "approval_secret_required",
+                "需要确认密钥 (this server needs the approval secret printed when it started)",
+                status=403,
+            )
         if action == "approve" and not handle.strip():
             raise SandboxError("handle_required", "请输入要登录的账号 (enter the account handle)")
         account = platform.answer_qr(challenge, handle, approve=action == "approve")
@@ -203,6 +221,7 @@ def qr_answer(
             error=err.message,
             result="",
             code=err.code,
+            secret_required=secret_required,
         )
     result = f"已确认登录 {account.handle} (login approved)" if account else "已拒绝登录 (login denied)"
     return render(
@@ -213,6 +232,7 @@ def qr_answer(
         error="",
         result=result,
         code="",
+        secret_required=secret_required,
     )
 
 

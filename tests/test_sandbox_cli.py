@@ -89,3 +89,58 @@ def test_sandbox_never_imports_prefect_and_mcn_never_reads_the_oracle() -> None:
         for path in (ROOT / package).rglob("*.py"):
             text = path.read_text(encoding="utf-8")
             assert "oracle" not in text.lower(), f"{path} mentions the sandbox oracle (evaluation only)"
+
+
+def test_serve_refuses_a_non_loopback_host_without_allow_remote(tmp_path: Path) -> None:
+    runner = CliRunner()
+    for host in ("0.0.0.0", "192.0.2.7", "sandbox.example"):
+        result = runner.invoke(app, ["sandbox", "serve", "--host", host, "--data-dir", str(tmp_path / "never")])
+        assert result.exit_code == 2, result.output
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and "--allow-remote" in lines[0] and host in lines[0], result.output
+        assert not (tmp_path / "never").exists()  # refused before anything is created
+    short = runner.invoke(
+        app,
+        ["sandbox", "serve", "--host", "0.0.0.0", "--allow-remote", "--data-dir", str(tmp_path)],
+        env={"MCN_SANDBOX_APPROVAL_SECRET": "short"},
+    )
+    assert short.exit_code == 2 and "approval secret must be at least 16" in short.output, short.output
+
+
+def _approve(url: str, challenge: str, handle: str, secret: str | None) -> httpx.Response:
+    form = {"handle": handle, "action": "approve", **({"secret": secret} if secret is not None else {})}
+    return httpx.post(f"{url}/qr/{challenge}", data=form)
+
+
+def _new_challenge(url: str) -> str:
+    page = httpx.get(f"{url}/login").text
+    match = re.search(r'data-testid="qr-approve-link" href="/qr/([^"]+)"', page)
+    assert match, page
+    return match.group(1)
+
+
+def test_allow_remote_serves_every_interface_and_qr_approval_needs_the_printed_secret(tmp_path: Path) -> None:
+    log = tmp_path / "remote.log"
+    admin_token = "remote-admin-token-0123456789"
+    with serve(tmp_path / "state", log, admin_token, "--host", "0.0.0.0", "--allow-remote") as url:
+        text = log.read_text()
+        assert "reachable from other machines" in text
+        match = re.search(r"QR approval secret \(generated.*\): (\S+)", text)
+        assert match, text
+        secret = match.group(1)
+        headers = {"Authorization": f"Bearer {admin_token}"}
+        assert httpx.post(f"{url}/api/admin/accounts", json={"handle": "far_away"}, headers=headers).is_success
+        challenge = _new_challenge(url)
+        assert 'data-testid="approve-secret"' in httpx.get(f"{url}/qr/{challenge}").text  # the phone page asks
+        for wrong in (None, "", "sbx-approve-guessed-wrong-value", "far_away"):
+            refused = _approve(url, challenge, "far_away", wrong)
+            assert refused.status_code == 403 and 'data-error-code="approval_secret_required"' in refused.text
+            assert httpx.get(f"{url}/login/qr/{challenge}/status").json() == {"status": "pending"}
+        denied = httpx.post(f"{url}/qr/{challenge}", data={"action": "deny"})  # denying needs it too
+        assert denied.status_code == 403
+        approved = _approve(url, challenge, "far_away", secret)
+        assert approved.status_code == 200 and "far_away" in approved.text
+        assert httpx.get(f"{url}/login/qr/{challenge}/status").json() == {"status": "approved"}
+        second = _new_challenge(url)  # the admin token also answers a code
+        assert _approve(url, second, "far_away", admin_token).status_code == 200
+    assert admin_token not in log.read_text()
