@@ -42,19 +42,24 @@ class _Cue:
     line: int  # 1-based line of the timing line, for error messages
 
 
-def read_subtitles(path: str | os.PathLike[str], language: str | None = None) -> Transcript:
+def read_subtitles(
+    path: str | os.PathLike[str], language: str | None = None, *, media_duration: float | None = None
+) -> Transcript:
     """Read an SRT or WebVTT file as a transcript with interpolated word times.
 
     Args:
         path: the subtitle file; ``.vtt`` files and files starting with ``WEBVTT`` are read as WebVTT.
         language: ``zh`` or ``en``; ``None`` guesses ``zh`` when the text is mostly CJK, else ``en``.
+        media_duration: the length of the video the subtitles belong to. Cues that start after it are
+            dropped and a cue running past it is cut at it; when half the cues or more start after it, the
+            file is for another video (or its times are wrong) and reading fails.
 
     Returns:
         A transcript with ``origin`` ``srt`` or ``vtt`` whose duration is the end of the last cue.
 
     Raises:
-        InputFileError: the file cannot be read, is not text, has no cues, or has a bad timing line (the
-            message gives the line number).
+        InputFileError: the file cannot be read, is not text, has no cues, has a bad timing line (the
+            message gives the line number), or its cues lie beyond ``media_duration``.
     """
     subject = str(path)
     text = _read_text(Path(path), subject)
@@ -63,6 +68,8 @@ def read_subtitles(path: str | os.PathLike[str], language: str | None = None) ->
     if not cues:
         raise InputFileError(subject, "no subtitle cues found (expected SRT or WebVTT)")
     cues = _tidy(cues)
+    if media_duration is not None:
+        cues = _fit_to_media(cues, media_duration, subject)
     all_text = " ".join(c.text for c in cues)
     lang = language or ("zh" if is_cjk(all_text) else "en")
     # Unpunctuated subtitles (typical for Chinese) mark phrases only by cue boundaries, so each cue is split on
@@ -203,6 +210,30 @@ def _tidy(cues: list[_Cue]) -> list[_Cue]:
                 prev.end = max(prev.start, cue.start)
         out.append(cue)
     return out
+
+
+def _fit_to_media(cues: list[_Cue], duration: float, subject: str) -> list[_Cue]:
+    """Cues inside ``[0, duration]``: a few trailing cues past the end are dropped or cut (exports often run a
+    little long); mostly-outside cues mean subtitles for another video, which would silently give no clips."""
+    beyond = [c for c in cues if c.start >= duration]
+    if beyond and 2 * len(beyond) >= len(cues):
+        first, last = beyond[0], max(c.end for c in cues)
+        raise InputFileError(
+            subject,
+            f"cues out of range: {len(beyond)} of {len(cues)} start after the media ends (from {_clock(first.start)}"
+            f" at line {first.line} to {_clock(last)}; the media is {_clock(duration)} long)",
+        )
+    kept = [c for c in cues if c.start < duration]
+    for cue in kept:
+        cue.end = min(cue.end, duration)
+    return kept
+
+
+def _clock(seconds: float) -> str:
+    """``h:mm:ss.s`` for messages (hours unbounded: a bad file can say 9,999,999 h)."""
+    minutes, secs = divmod(round(max(seconds, 0.0), 1), 60)
+    hours, minutes = divmod(int(minutes), 60)
+    return f"{hours}:{minutes:02d}:{secs:04.1f}"
 
 
 def write_srt(transcript: Transcript, path: str | os.PathLike[str]) -> None:

@@ -89,7 +89,7 @@ def transcribe_task(
 ) -> Transcript | State:
     """ASR with faster-whisper (cached per file and options), or a supplied SRT/VTT."""
     if transcript_file:
-        return _expected(read_subtitles, transcript_file, options.language)
+        return _expected(read_subtitles, transcript_file, options.language, media_duration=info.duration)
     cache = cache_dir / f"{_transcript_cache_key(info, options)}.json"
     if cache.exists():
         return transcript_from_json(json.loads(cache.read_text(encoding="utf-8")))

@@ -139,3 +139,27 @@ def test_cli_a_web_page_is_not_cached_the_error_names_the_url_and_the_video_is_f
         statuses = sorted(r.status for r in db.exec(select(RunRecord)))
     assert statuses == ["failed", "succeeded"]
     assert source.local_path and Path(source.local_path).parent == sources and source.duration
+
+
+@pytest.mark.expect_error_logs
+def test_cli_subtitles_far_beyond_the_video_fail_the_run_naming_the_file(
+    prefect_api: str, data_dir: Path, tmp_path: Path, talk: tuple[Path, Path]
+) -> None:
+    video, _ = talk
+    srt = tmp_path / "other-show.srt"
+    srt.write_text(
+        "".join(
+            f"{n}\n9999999:00:{n:02d},000 --> 9999999:00:{n + 1:02d},000\nOnly nineteen dollars today, link {n}.\n\n"
+            for n in range(1, 6)
+        ),
+        encoding="utf-8",
+    )
+    code, output = _make(str(video), "--transcript", str(srt))
+    assert code == 1, output
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(f"error: {srt}: cues out of range: 5 of 5"), output
+    assert "0:00:12.0 long" in errors[0]
+    with Session(get_engine()) as db:
+        run = db.exec(select(RunRecord)).one()
+        failure = db.exec(select(RunFailure)).one()
+    assert run.status == "failed" and failure.step == "transcribe" and "out of range" in failure.message

@@ -196,3 +196,35 @@ def test_json_errors_are_one_line() -> None:
         transcript_from_json(bad_index)
     with pytest.raises(InputFileError, match="malformed"):
         transcript_from_json({"language": "en", "duration": "long", "sentences": []})
+
+
+def _cues(*spans: tuple[float, float]) -> str:
+    clock = lambda t: f"{int(t // 3600):02d}:{int(t % 3600 // 60):02d}:{int(t % 60):02d},{round(t % 1 * 1000):03d}"  # noqa: E731
+    return "".join(
+        f"{n}\n{clock(a)} --> {clock(b)}\nLine number {n} of the show.\n\n" for n, (a, b) in enumerate(spans, 1)
+    )
+
+
+def test_cues_far_beyond_the_media_are_an_error_naming_file_times_and_duration(tmp_path: Path) -> None:
+    hours = 9_999_999 * 3600.0
+    path = _write(tmp_path, "far.srt", _cues(*((hours + 4 * i, hours + 4 * i + 3) for i in range(5))))
+    with pytest.raises(InputFileError) as err:
+        read_subtitles(path, media_duration=68.0)
+    message = str(err.value)
+    assert message.startswith(f"{path}: cues out of range: 5 of 5 start after the media ends"), message
+    assert "9999999:00:00.0" in message and "0:01:08.0 long" in message and "\n" not in message
+    # a clear majority outside is the same mistake
+    mostly = _write(tmp_path, "mostly.srt", _cues((1, 3), (100, 103), (104, 107), (108, 110)))
+    with pytest.raises(InputFileError, match="3 of 4 start after"):
+        read_subtitles(mostly, media_duration=68.0)
+    # without a media duration the file alone is fine
+    assert read_subtitles(path).duration > hours
+
+
+def test_a_few_cues_just_past_the_end_are_clipped(tmp_path: Path) -> None:
+    path = _write(tmp_path, "long.srt", _cues(*((4 * i, 4 * i + 3) for i in range(17)), (66.5, 69.0), (69.5, 70.5)))
+    t = read_subtitles(path, media_duration=68.0)
+    assert t.duration == 68.0
+    assert t.sentences[-1].text == "Line number 18 of the show." and t.sentences[-1].end == 68.0
+    assert all(w.end <= 68.0 for w in t.words)
+    _assert_ordered(t)
