@@ -7,6 +7,9 @@ by Alembic: :func:`upgrade` runs on start, so a user never has to remember ``mcn
 
 from __future__ import annotations
 
+import contextlib
+import os
+import stat
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -36,7 +39,7 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         database = make_url(url).database
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite_file(Path(database))
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -51,8 +54,42 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def private_dir(path: Path) -> None:
+    """Make ``path`` owner-only: created 0700 when missing; an existing one of ours that group or others can
+    enter is tightened to 0700 (the data dir holds the database, the vault's key and downloaded sources)."""
+    if not path.exists():
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _tighten(path, 0o700)
+
+
+def private_sqlite_file(database: Path) -> None:
+    """Create an SQLite database file 0600 in a 0700 folder before SQLite does (it would use 0644), and tighten
+    the file and its WAL/shared-memory companions when they already exist (SQLite gives those the file's mode)."""
+    if not database.parent.exists():
+        database.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with contextlib.suppress(FileExistsError):  # an empty file is an empty database to SQLite
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for path in (database, database.with_name(database.name + "-wal"), database.with_name(database.name + "-shm")):
+        _tighten(path, 0o600)
+
+
+def _tighten(path: Path, mode: int) -> None:
+    """Drop group/other permissions from ``path`` if it exists and belongs to this user (someone else's folder,
+    say a shared parent, is left alone)."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return
+    if info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) & 0o077:
+        os.chmod(path, mode)
+
+
 @lru_cache(maxsize=4)
 def _engine_for(url: str) -> Engine:
+    # On start, whatever the database: an existing data dir made before this rule (0755) is tightened.
+    data_dir = get_settings().resolved_data_dir
+    if data_dir.exists():
+        private_dir(data_dir)
     engine = make_engine(url)
     upgrade(engine)
     _live_engines.append(engine)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlmodel import Session, select
 
+from accounts.vault import Vault
 from clipper.types import MediaInfo, PlannedClip, Product, RenderedClip
 from mcn import store
-from mcn.db import current_revision, get_engine, make_engine, upgrade
+from mcn.db import current_revision, dispose_engines, get_engine, make_engine, upgrade
 from mcn.settings import get_settings
 from mcn.tables import ClipRecord, RunFailure, RunRecord, SourceRecord
 from tests.helpers import throwaway_postgres
@@ -66,3 +70,30 @@ def test_store_records_success_and_failure(database_url: str) -> None:
         failure = db.exec(select(RunFailure)).one()
         assert failure.step == "probe"
         assert db.get(SourceRecord, source_id).duration == 60.0  # type: ignore[union-attr]
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_sqlite_data_dir_is_owner_only_and_an_older_loose_one_is_tightened_on_start(data_dir: Path) -> None:
+    old_umask = os.umask(0o022)  # the usual umask, which made 0755 folders and 0644 files
+    try:
+        engine = get_engine()
+        store.upsert_products([Product("p1", "Jacket", (), 79.0, 0.2, None)])  # a write: the WAL file exists
+        database = data_dir / "mcn.db"
+        assert _mode(data_dir) == 0o700
+        companions = [database, database.with_name("mcn.db-wal"), database.with_name("mcn.db-shm")]
+        assert all(p.exists() for p in companions)
+        assert {p.name: _mode(p) for p in companions} == {p.name: 0o600 for p in companions}
+        Vault.from_settings()  # the vault's key file lives in the data dir too
+        assert _mode(get_settings().resolved_secret_key_file) == 0o600
+        engine.dispose()
+        # a data dir made before this rule (or by a step that created sources/ first) is fixed on the next start
+        dispose_engines()
+        data_dir.chmod(0o755)
+        database.chmod(0o644)
+        get_engine()
+        assert _mode(data_dir) == 0o700 and _mode(database) == 0o600
+    finally:
+        os.umask(old_umask)
