@@ -122,6 +122,13 @@ def finish_run(run_id: str, stats: dict[str, Any]) -> None:
         db.commit()
 
 
+def record_failure(run_id: str, step: str, subject: str, message: str) -> None:
+    """Log a failure of one item of a batch run (one product of a remix run) without failing the run."""
+    with session() as db:
+        db.add(RunFailure(run_id=run_id, step=step, subject=subject, message=message))
+        db.commit()
+
+
 def fail_run(run_id: str, step: str, subject: str, message: str) -> None:
     """Mark the run and its source failed with a one-line reason, and log the failure row."""
     with session() as db:

@@ -19,17 +19,23 @@ Bad rows are reported by CSV line or JSON index, one line each, and the good row
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
+import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
+
+import httpx
 
 from clipper.errors import InputFileError
+from remix.errors import MaterialError
 
-__all__ = ["LoadedProducts", "RemixProduct", "load_remix_products", "product_from_mapping"]
+__all__ = ["LoadedProducts", "RemixProduct", "load_remix_products", "localise_media", "product_from_mapping"]
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _CATEGORY_KEYS = ("category", "category_name", "third_cname", "second_cname", "first_cname")
@@ -217,3 +223,52 @@ def load_remix_products(path: str | Path) -> LoadedProducts:
         detail = f": {problems[0]}" if problems else ""
         raise InputFileError(subject, f"no usable product{detail}")
     return LoadedProducts(tuple(products), tuple(problems))
+
+
+def _fetch(url: str, dest_dir: Path, max_bytes: int, timeout: float) -> str:
+    suffix = Path(urlparse(url).path).suffix.lower()[:8]
+    target = dest_dir / (hashlib.sha256(url.encode()).hexdigest()[:24] + (suffix if suffix.isascii() else ""))
+    if target.is_file() and target.stat().st_size:
+        return str(target)  # fetched before: product images do not change under one URL
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".part")
+    shown = url.split("?", maxsplit=1)[0]
+    try:
+        with httpx.stream("GET", url, timeout=timeout, follow_redirects=True) as response:
+            if response.status_code >= 400:
+                raise MaterialError(shown, f"HTTP {response.status_code}")
+            size = 0
+            with partial.open("wb") as fh:
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise MaterialError(shown, f"larger than {max_bytes} bytes")
+                    fh.write(chunk)
+        os.replace(partial, target)
+    except httpx.HTTPError as exc:
+        raise MaterialError(shown, f"download failed ({type(exc).__name__})") from None
+    finally:
+        partial.unlink(missing_ok=True)
+    return str(target)
+
+
+def localise_media(
+    product: RemixProduct, dest_dir: Path, *, max_bytes: int = 200 * 1024**2, timeout: float = 60.0
+) -> tuple[RemixProduct, tuple[str, ...]]:
+    """The product with its http(s) images and videos downloaded into ``dest_dir`` (cached by URL hash), and a
+    note per item that could not be fetched (it is left out; the renderer needs at least one usable item)."""
+    notes: list[str] = []
+
+    def fetch(items: tuple[str, ...]) -> tuple[str, ...]:
+        local = []
+        for item in items:
+            if not re.match(r"^https?://", item):
+                local.append(item)
+                continue
+            try:
+                local.append(_fetch(item, dest_dir, max_bytes, timeout))
+            except MaterialError as exc:
+                notes.append(f"{exc}, skipped")
+        return tuple(local)
+
+    return replace(product, images=fetch(product.images), videos=fetch(product.videos)), tuple(notes)
