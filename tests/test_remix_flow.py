@@ -155,3 +155,10 @@ def test_cli_remix_make(prefect_server: None, data_dir: Path, material: Path, tm
     assert bad_size.exit_code == 2 and "--size must be WIDTHxHEIGHT" in bad_size.output
     odd = runner.invoke(remix_app, [str(products), "--size", "541x961", "--out", str(tmp_path / "x")])
     assert odd.exit_code == 1 and "output size must be even" in odd.output and "Traceback" not in odd.output
+
+
+def test_mcn_remix_make_is_registered() -> None:
+    from mcn.cli import app
+
+    result = CliRunner().invoke(app, ["remix", "make", "--help"])
+    assert result.exit_code == 0 and "PRODUCTS_FILE" in result.output and "--variants" in result.output
