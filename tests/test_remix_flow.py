@@ -161,4 +161,4 @@ def test_mcn_remix_make_is_registered() -> None:
     from mcn.cli import app
 
     result = CliRunner().invoke(app, ["remix", "make", "--help"])
-    assert result.exit_code == 0 and "PRODUCTS_FILE" in result.output and "--variants" in result.output
+    assert result.exit_code == 0 and "products_file" in result.output and "--variants" in result.output
