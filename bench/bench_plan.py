@@ -110,8 +110,9 @@ def seed_database(engine: Any, accounts: int, products: int, clips: int, day: da
                 "source_id": "bench-source",
                 "product_id": product_id,
                 "rank": n % 30,
-                "source_start": 0.0,
-                "source_end": 30.0,
+                # distinct stretches of the recording: the plan's footage-overlap guard keeps them all
+                "source_start": n * 40.0,
+                "source_end": n * 40.0 + 30.0,
                 "duration": 30.0,
                 "score": (n * 7919 % 1000) / 1000,
                 "hook": ZH_PHRASES[(n + 3) % len(ZH_PHRASES)] if n % 5 != 4 else EN_PHRASES[(n + 1) % len(EN_PHRASES)],

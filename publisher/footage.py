@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 #: The most two posts on one platform on one day may share: a share of the smaller post's footage.
@@ -29,6 +29,10 @@ class FootageError(ValueError):
 
 
 def _merged(ranges: Iterable[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
+    if isinstance(ranges, tuple) and len(ranges) == 1:  # the common case (one cut) without sorting: plans read 100k
+        start, end = float(ranges[0][0]), float(ranges[0][1])
+        if 0 <= start <= end < math.inf:
+            return ((start, end),) if end - start > _EPS else ()
     spans: list[tuple[float, float]] = []
     for start, end in sorted((float(s), float(e)) for s, e in ranges):
         if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end < start:
@@ -54,16 +58,15 @@ class Footage:
 
     source_id: str
     ranges: tuple[tuple[float, float], ...]
+    seconds: float = field(init=False, compare=False, repr=False)
+    """Total seconds of footage shown."""
 
     def __post_init__(self) -> None:
         if not self.source_id:
             raise FootageError("footage: source_id is empty")
-        object.__setattr__(self, "ranges", _merged(self.ranges))
-
-    @property
-    def seconds(self) -> float:
-        """Total seconds of footage shown."""
-        return sum(end - start for start, end in self.ranges)
+        ranges = _merged(self.ranges)
+        object.__setattr__(self, "ranges", ranges)
+        object.__setattr__(self, "seconds", sum(end - start for start, end in ranges))
 
     def to_json(self) -> dict[str, Any]:
         """``{"source": id, "ranges": [[start, end], ...]}`` (times rounded to milliseconds)."""
@@ -79,17 +82,15 @@ class MaterialFootage:
     """
 
     material_ids: tuple[str, ...]
+    seconds: float = field(init=False, compare=False, repr=False)
+    """The number of materials (the unit shares are counted in)."""
 
     def __post_init__(self) -> None:
         ids = tuple(sorted({str(m) for m in self.material_ids}))
         if not ids or any(not m for m in ids):
             raise FootageError("material footage: needs at least one non-empty material id")
         object.__setattr__(self, "material_ids", ids)
-
-    @property
-    def seconds(self) -> float:
-        """The number of materials (the unit shares are counted in)."""
-        return float(len(self.material_ids))
+        object.__setattr__(self, "seconds", float(len(ids)))
 
     def to_json(self) -> dict[str, Any]:
         """``{"materials": [id, ...]}``."""
@@ -135,7 +136,10 @@ def overlap(a: PostFootage, b: PostFootage) -> float:
 
     Symmetric. Two posts whose overlap exceeds :data:`MAX_SHARED_FOOTAGE` are near-duplicates for the plan.
     """
-    return max(share(a, b), share(b, a))
+    both = shared_footage(a, b)
+    if both <= 0:
+        return 0.0
+    return min(both / min(a.seconds, b.seconds), 1.0)
 
 
 def footage_from_json(data: Mapping[str, Any] | None) -> PostFootage | None:

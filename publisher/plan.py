@@ -18,7 +18,9 @@
    the rest. What a product cannot place is re-apportioned among the others.
 5. **Clips.** A clip (or variant) goes out at most once per platform, ever (any existing posts row counts), and
    near-identical posts (same ``content_key``: a clip and its variants) at most once per platform per day, so
-   the same product on two accounts always gets two different clips. Best-scored clips first.
+   the same product on two accounts always gets two different clips. Best-scored clips first. Two posts on one
+   platform on one day share at most half of their source footage (:mod:`publisher.overlap`): a clip that would
+   share more with a same-day post, or with a better clip of the day, is held back for another day or platform.
 6. **Rows.** Title, caption and topics from :mod:`publisher.content`; the AI label always, the 广告 disclosure
    with a product link; ``approval = pending`` for accounts that require approval. The idempotency key hashes
    (account, clip, variant, date), so the same plan inputs never insert twice.
@@ -60,7 +62,9 @@ from mcn.tables import AccountRecord, ClipRecord, PostRecord, ProductRecord, as_
 from publisher.adapters.base import AD_DISCLOSURE, AI_LABEL
 from publisher.allocation import Allocation, ProductCandidate, apportion, get_allocation
 from publisher.content import TextJob
+from publisher.footage import PostFootage
 from publisher.limits import PlatformLimits, effective_limits
+from publisher.overlap import FootageGuard, day_guards, footage_of_clip, held_back_note
 from publisher.plan_worker import TextResult, TextWorker, build_texts
 
 # Core tables (bulk reads and executemany inserts: no ORM object per row).
@@ -233,6 +237,7 @@ class _Group:
     title: str
     hook: str
     items: list[_Item]
+    footage: PostFootage
 
 
 @dataclass(slots=True)
@@ -244,6 +249,7 @@ class _Existing:
     platform_today: Counter[str] = field(default_factory=Counter)
     account_today: Counter[int] = field(default_factory=Counter)
     account_slots: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
+    footage_today: dict[str, FootageGuard] = field(default_factory=dict)
 
 
 def _niche_keys(niches: Sequence[str]) -> frozenset[str]:
@@ -338,6 +344,7 @@ def _load_existing(conn: Connection, day: date, platforms: Sequence[str], clip_c
         if today:
             existing.platform_today[row.platform] += 1
             existing.account_today[row.account_id] += 1
+    existing.footage_today = day_guards(conn, day, platforms)
     return existing
 
 
@@ -362,18 +369,27 @@ def _load_content(
     for variant in variants:
         by_clip[variant.clip_id].append(variant)
     groups: list[_Group] = []
-    clips = select(CLIPS.c.id, CLIPS.c.product_id, CLIPS.c.title, CLIPS.c.hook, CLIPS.c.path).order_by(
-        CLIPS.c.score.desc(), CLIPS.c.created_at.desc(), CLIPS.c.id
-    )
+    clips = select(
+        CLIPS.c.id,
+        CLIPS.c.product_id,
+        CLIPS.c.title,
+        CLIPS.c.hook,
+        CLIPS.c.path,
+        CLIPS.c.source_id,
+        CLIPS.c.source_start,
+        CLIPS.c.source_end,
+        CLIPS.c.footage,
+    ).order_by(CLIPS.c.score.desc(), CLIPS.c.created_at.desc(), CLIPS.c.id)
     if clip_cutoff is not None:
         clips = clips.where(CLIPS.c.created_at >= clip_cutoff)
-    for clip_id, product_id, title, hook, path in conn.execute(clips):
+    for clip_id, product_id, title, hook, path, source_id, start, end, stored in conn.execute(clips):
         if product_id is not None and product_id not in products:
             # A clip of a product missing from the products table: plan it, without name, niches or link.
             products[product_id] = _Product(product_id, "", (), frozenset(), None, None, None)
         items = [_Item(clip_id, None, path)]
         items.extend(_Item(clip_id, v.variant_id, v.video_path) for v in sorted(by_clip.get(clip_id, ()), key=_vid))
-        groups.append(_Group(content_key_of(clip_id), product_id, title or "", hook or "", items))
+        footage = footage_of_clip(source_id, start, end, stored)
+        groups.append(_Group(content_key_of(clip_id), product_id, title or "", hook or "", items, footage))
     return groups, products
 
 
@@ -649,13 +665,16 @@ def _plan_platform(
 
     used = existing.used_items.get(platform, set())
     used_keys = existing.used_keys_today.get(platform, set())
+    guard = existing.footage_today.setdefault(platform, FootageGuard())
     stock: dict[str | None, deque[tuple[_Group, _Item]]] = defaultdict(deque)
     for group in groups:
         if group.content_key in used_keys:
             continue
         for item in group.items:  # the clip itself first, then its variants
             if (item.clip_id, item.variant_id) not in used:
-                stock[group.product_id].append((group, item))
+                # Best first: of two clips sharing over half their footage, the better one gets the day.
+                if guard.admit(group.footage):
+                    stock[group.product_id].append((group, item))
                 break
     candidates = [
         ProductCandidate(
@@ -672,6 +691,7 @@ def _plan_platform(
         if matcher.free[i]:
             niches = ", ".join(account.niches)
             reason = f"no unused clip for niche {niches}" if niches else "no unused clip left"
+            reason += held_back_note(guard)
             unfilled.append(UnfilledSlots(account.id, platform, matcher.free[i], reason))
         picks = matcher.assigned[i]
         if not picks:

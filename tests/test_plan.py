@@ -79,7 +79,7 @@ def add_clips(
     engine: Engine, count: int, product_id: str | None = None, title: str = "这款羽绒服防风保暖", hook: str = ""
 ) -> list[str]:
     ids = []
-    rows = []
+    rows: list[dict[str, Any]] = []
     for _ in range(count):
         n = next(_clip_numbers)
         ids.append(f"clip{n:05d}")
@@ -90,8 +90,9 @@ def add_clips(
                 "source_id": "src",
                 "product_id": product_id,
                 "rank": 1,
-                "source_start": 0.0,
-                "source_end": 20.0,
+                # Each clip its own stretch of the recording: distinct footage (the same-day overlap guard).
+                "source_start": n * 30.0,
+                "source_end": n * 30.0 + 20.0,
                 "duration": 20.0,
                 "score": random.Random(n).random(),
                 "hook": hook or "为什么冬天穿它不冷？",
