@@ -14,9 +14,11 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer.core import TyperGroup
 
 from accounts.cli import accounts_app
 from analytics.cli import collect_command, orders_app
+from mcn.db import DatabaseUnavailable
 from mcn.detector_cli import detector_app
 from mcn.labels_cli import labels_app, review_command
 from mcn.llm_cli import llm_app
@@ -26,7 +28,20 @@ from publisher.cli import publish_app, review_app
 from publisher.plan_cli import plan_command
 from sandbox.cli import sandbox_app
 
+
+class _McnGroup(TyperGroup):
+    """The root command group: a database that cannot be opened ends any command with one line, not a traceback
+    (every command that needs the database meets it first when the engine starts, so it is caught here once)."""
+
+    def invoke(self, ctx: Any) -> Any:  # a typer click Context (typer vendors click; its module is private)
+        try:
+            return super().invoke(ctx)
+        except DatabaseUnavailable as exc:
+            raise fail(str(exc)) from None
+
+
 app = typer.Typer(
+    cls=_McnGroup,
     help="mcn: AI short-video clip factory and multi-account distribution engine.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -178,13 +193,14 @@ def _print_clips(manifest: dict[str, Any]) -> None:
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Migrate the database to the latest schema (the app also does this on start)."""
-    from mcn.db import current_revision, make_engine, upgrade
+    from mcn.db import current_revision, open_engine
     from mcn.settings import get_settings
 
     try:
-        engine = make_engine(get_settings().sqlalchemy_url)
-        upgrade(engine, revision)
-    except Exception as exc:  # noqa: BLE001 - any driver error becomes one line for the operator
+        engine = open_engine(get_settings().sqlalchemy_url, revision)
+    except DatabaseUnavailable:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any other migration error becomes one line for the operator
         raise fail(f"database: {str(exc).splitlines()[0]}") from None
     out.print(f"database at revision {current_revision(engine)}")
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError
 from sqlmodel import Session, create_engine
 
 from mcn.settings import get_settings
@@ -23,6 +24,50 @@ from mcn.settings import get_settings
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 0x6D636E  # "mcn": one migrator at a time across processes
 _live_engines: list[Engine] = []
+
+
+# libpq and driver options that carry a secret when written into the URL's query (?password=...)
+_SECRET_QUERY_KEYS = ("password", "passwd", "pwd", "secret", "token", "key", "sslpassword")
+_PG_CONNECT_TIMEOUT = 10  # seconds; an address that drops packets would otherwise hang for the OS's TCP timeout
+
+
+class DatabaseUnavailable(Exception):
+    """The configured database could not be opened when the engine started. ``str`` is one line for the operator:
+    the database (password redacted), the driver's reason and what to check. The CLI prints it without a
+    traceback."""
+
+
+def shown_url(url: str) -> str:
+    """``url`` safe to show: the password and secret-looking query parameters replaced by ``***``."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return "MCN_DATABASE_URL (not a valid URL)"
+    query = {k: ("***" if any(s in k.lower() for s in _SECRET_QUERY_KEYS) else v) for k, v in parsed.query.items()}
+    return parsed.set(query=query).render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
+
+
+def unavailable(url: str, exc: BaseException) -> DatabaseUnavailable:
+    """The one-line :class:`DatabaseUnavailable` for a failure to open ``url``."""
+    shown = shown_url(url)
+    if isinstance(exc, (ArgumentError, NoSuchModuleError)):
+        return DatabaseUnavailable(
+            f"database {shown}: not a usable database URL (check MCN_DATABASE_URL: sqlite:///PATH or "
+            "postgresql://USER:PASSWORD@HOST:PORT/DB)"
+        )
+    driver_error = getattr(exc, "orig", None) or exc
+    reason = next((line.strip() for line in str(driver_error).splitlines() if line.strip()), type(exc).__name__)
+    try:
+        password = make_url(url).password
+    except ArgumentError:
+        password = None
+    if password:
+        reason = reason.replace(str(password), "***")  # drivers do not echo it, but never rely on that
+    if url.startswith("sqlite"):
+        hint = "check MCN_DATA_DIR / MCN_DATABASE_URL and that the folder is writable"
+    else:
+        hint = "check MCN_DATABASE_URL, that the server is running and reachable, and the user and password"
+    return DatabaseUnavailable(f"database {shown} cannot be opened: {reason} ({hint})")
 
 
 def normalise_url(url: str) -> str:
@@ -51,7 +96,23 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    connect_args = {} if "connect_timeout" in make_url(url).query else {"connect_timeout": _PG_CONNECT_TIMEOUT}
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+
+
+def open_engine(url: str, revision: str = "head") -> Engine:
+    """:func:`make_engine` migrated to ``revision``; a database that cannot be reached or opened raises
+    :class:`DatabaseUnavailable` (one line, password redacted) instead of the driver's error."""
+    try:
+        engine = make_engine(url)
+    except (ArgumentError, NoSuchModuleError, OSError) as exc:
+        raise unavailable(url, exc) from None
+    try:
+        upgrade(engine, revision)
+    except (OperationalError, InterfaceError) as exc:
+        engine.dispose()
+        raise unavailable(url, exc) from None
+    return engine
 
 
 def private_dir(path: Path) -> None:
@@ -90,8 +151,7 @@ def _engine_for(url: str) -> Engine:
     data_dir = get_settings().resolved_data_dir
     if data_dir.exists():
         private_dir(data_dir)
-    engine = make_engine(url)
-    upgrade(engine)
+    engine = open_engine(url)
     _live_engines.append(engine)
     return engine
 
