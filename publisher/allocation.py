@@ -74,16 +74,30 @@ def register_allocation(name: str) -> Callable[[Callable[[], Allocation]], Calla
 
 def allocation_names() -> list[str]:
     """Every registered allocation name."""
+    _load_builtin_allocations()
     return sorted(_REGISTRY)
 
 
 def get_allocation(name: str) -> Allocation:
     """A new allocation registered under ``name``; a one-line ``ValueError`` names the unknown one."""
+    _load_builtin_allocations()
     try:
         factory = _REGISTRY[name]
     except KeyError:
         raise ValueError(f"unknown allocation {name!r}; known: {', '.join(allocation_names())}") from None
     return factory()
+
+
+def _load_builtin_allocations() -> None:
+    # The feedback loop's bandit (``thompson``) lives in analytics, which reads orders; imported on first use so
+    # the plan does not load it unless allocations are listed or looked up.
+    import importlib
+
+    try:
+        importlib.import_module("analytics.learn")
+    except ModuleNotFoundError as exc:
+        if exc.name != "analytics.learn":
+            raise
 
 
 @register_allocation("equal")

@@ -206,3 +206,59 @@ def write_export(
         writer.writerow([row.get(c, "") for c in columns])
     path.write_bytes(buffer.getvalue().encode(encoding))
     return path
+
+
+def add_product(
+    product_id: str, price: float | None = 100.0, rate: float | None = 0.2, niches: list[str] | None = None
+) -> None:
+    """A catalogue row (price in yuan, commission rate as a fraction)."""
+    with get_engine().begin() as conn:
+        conn.execute(
+            insert(SQLModel.metadata.tables["products"]).values(
+                id=product_id,
+                name=f"{product_id}好物",
+                aliases=[],
+                price=price,
+                commission_rate=rate,
+                link=f"https://shop.example/{product_id}",
+                niches=niches or [],
+                updated_at=datetime.now(UTC),
+            )
+        )
+
+
+def add_clips(product_id: str | None, count: int, source: str) -> list[str]:
+    """Unused clips of a product (under their own source and run)."""
+    now = datetime.now(UTC)
+    ids = [f"{source}-free{n}" for n in range(count)]
+    with get_engine().begin() as conn:
+        conn.execute(
+            insert(_TABLE[SourceRecord]).values(id=source, uri=source, status="done", created_at=now, updated_at=now)
+        )
+        conn.execute(
+            insert(_TABLE[RunRecord]).values(
+                id=source, kind="test", source_id=source, status="succeeded", params={}, stats={}, started_at=now
+            )
+        )
+        for n, clip_id in enumerate(ids):
+            conn.execute(
+                insert(_TABLE[ClipRecord]).values(
+                    id=clip_id,
+                    run_id=source,
+                    source_id=source,
+                    product_id=product_id,
+                    rank=n,
+                    source_start=n * 30.0,
+                    source_end=n * 30.0 + 20,
+                    duration=20.0,
+                    score=1.0 - n / 1000,
+                    hook="为什么冬天穿它不冷？",
+                    title=f"{product_id}好物{n}",
+                    reason="test",
+                    points=[],
+                    sentences=[],
+                    path=f"/clips/{clip_id}.mp4",
+                    created_at=now,
+                )
+            )
+    return ids
