@@ -2,14 +2,15 @@
 
 Two flows share one pass (:func:`run_pass`):
 
-* ``publish-due-loop`` (deployment ``publish-due``, deploy/prefect.yaml) is what runs all day: one flow run per
-  hour-long window that runs a pass every ``interval_seconds`` **in its own process**, so an idle minute costs a
-  few database queries instead of a fresh Python process with Prefect imported (about 3.5 s of CPU on 2 cores,
-  more under a worker; see bench/bench_publish_due_idle.py). The runs list shows one run per hour, named after
-  its window, tagged ``service``; its state message says what the passes did so far. The hourly schedule starts
-  the next window's run (a deployment concurrency limit of 1 with ENQUEUE makes it start right after the
-  previous one ends); a run started after its window ended (a worker that was down) ends Cancelled at once.
-* ``publish-due`` (deployment ``publish-due-now``) is one pass, for "run it now" and scripts.
+* flow ``publish-due`` (:func:`publish_due_loop`, deployment ``publish-due``, deploy/prefect.yaml) runs all
+  day: one flow run per hour-long window that runs a pass every ``interval_seconds`` **in its own process**, so
+  an idle minute costs a few database queries instead of a fresh Python process that imports Prefect and mcn
+  (bench/bench_publish_due_idle.py measures both). The runs list shows one run per hour, named after its window
+  and tagged ``service``; its state message says what the passes did so far. The hourly schedule starts the
+  next window's run (a deployment concurrency limit of 1 with ENQUEUE starts it right after the previous one
+  ends); a run started after its window ended (a worker that was down) ends Cancelled at once.
+* flow ``publish-due-pass`` (:func:`publish_due_flow`, deployment ``publish-due-now``) is one pass, for "run it
+  now" and scripts.
 
 A pass only claims what is due at its own start, so a missed minute loses nothing. Several dispatchers may run
 against Postgres at once (claims use ``FOR UPDATE SKIP LOCKED``); on SQLite a file lock admits one dispatcher.
@@ -155,7 +156,7 @@ def dispatch_pass(options: DispatchOptions) -> DispatchReport:
     return run_pass(options)
 
 
-@flow(name="publish-due", log_prints=False)
+@flow(name="publish-due-pass", log_prints=False)
 def publish_due_flow(
     limit: int | None = None,
     platforms: list[str] | None = None,
@@ -219,7 +220,7 @@ def _say(message: str) -> None:
         client.set_flow_run_state(flow_run.get_id(), Running(message=message[:500]), force=True)  # type: ignore[arg-type]
 
 
-@flow(name="publish-due-loop", flow_run_name=_loop_run_name, log_prints=False)
+@flow(name="publish-due", flow_run_name=_loop_run_name, log_prints=False)
 def publish_due_loop(
     interval_seconds: float = 60.0,
     window_minutes: float = 60.0,

@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_deployments_validate_and_their_entrypoints_are_flows() -> None:
     config = PrefectYamlModel.model_validate(yaml.safe_load((ROOT / "deploy/prefect.yaml").read_text()))
     by_name = {d.name: d for d in config.deployments}
-    assert set(by_name) == {"make-clips", "publish-due", "publish-due-now", "collect"}
+    # every stage in flows/ is a deployment
+    assert set(by_name) == {"make-clips", "make-remix", "plan-day", "publish-due", "publish-due-now", "collect"}
     for deployment in config.deployments:
         assert deployment.entrypoint is not None
         module_path, _, function = deployment.entrypoint.partition(":")
@@ -32,3 +33,7 @@ def test_deployments_validate_and_their_entrypoints_are_flows() -> None:
     collect = by_name["collect"]
     hourly = (collect.schedules or [None])[0]
     assert isinstance(hourly, RawScheduleConfig) and hourly.interval == timedelta(hours=1)
+    plan = by_name["plan-day"]
+    evening = (plan.schedules or [None])[0]
+    assert isinstance(evening, RawScheduleConfig) and evening.cron == "0 20 * * *"
+    assert evening.timezone == "Asia/Shanghai" and plan.parameters["day"] == "tomorrow"

@@ -105,7 +105,7 @@ def test_the_loop_publishes_in_later_passes_of_one_run_and_reports_through_state
     assert {statuses[p] for p in due_now + later} == {"posted"} and statuses[refused[0]] == "failed"
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(
-            flow_filter=FlowFilter(name=FlowFilterName(any_=["publish-due-loop"])),
+            flow_filter=FlowFilter(name=FlowFilterName(any_=["publish-due"])),
             flow_run_filter=FlowRunFilter(),
         )
         assert len(runs) == 1, [r.name for r in runs]  # every pass in one run
