@@ -17,7 +17,9 @@ Cells:
 
 The file is read as UTF-8 with or without a BOM (Excel's "CSV UTF-8"). Each bad row is reported by its line
 number with a one-line reason and skipped; good rows are created or, when the platform already has the handle,
-updated (status, secrets and persona are kept). A handle repeated within the file is a bad row after the first.
+updated (status, secrets and persona are kept). A handle repeated within the file is a bad row after the first,
+and so is a cell with a control character (a NUL byte cannot be stored on Postgres; checked before anything is
+written, so the good rows still go in on either database).
 """
 
 from __future__ import annotations

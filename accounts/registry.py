@@ -17,6 +17,7 @@ other threads or processes never hold a database session. Bad input raises a one
 from __future__ import annotations
 
 import logging
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, tzinfo
@@ -100,6 +101,15 @@ class AccountSpec:
     def validated(self) -> AccountSpec:
         """A normalised copy (trimmed, ``@`` dropped from the handle, windows in canonical sorted form), or a
         one-line :class:`AccountError` naming the field and the problem."""
+        _printable("platform", self.platform)
+        _printable("display_name", self.display_name)
+        _printable("persona", self.persona or "", newlines=True)
+        _printable("timezone", self.timezone)
+        _printable("author_id", self.author_id or "")
+        for niche in self.niches:
+            _printable("niche", niche)
+        for window in self.windows:
+            _printable("window", window)
         platform = self.platform.strip().lower()
         if not platform:
             raise AccountError("platform is empty")
@@ -130,6 +140,16 @@ class AccountSpec:
             timezone=str(zone),
             author_id=(self.author_id or "").strip() or None,
         )
+
+
+def _printable(name: str, value: str, newlines: bool = False) -> None:
+    """Refuse control characters (NUL above all: Postgres text cannot hold it, and the row would fail only at
+    commit, taking the good rows of an import with it); a persona may span lines."""
+    allowed = "\n\t" if newlines else ""
+    bad = next((ch for ch in value if unicodedata.category(ch) == "Cc" and ch not in allowed), None)
+    if bad is not None:
+        kind = "a NUL byte" if bad == "\0" else f"a control character (U+{ord(bad):04X})"
+        raise AccountError(f"{name} contains {kind}; remove it")
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@ today's post counts, and the Fernet vault (key file, MCN_SECRET_KEY, wrong key, 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -35,6 +36,7 @@ from mcn.cli import app
 from mcn.db import session
 from mcn.settings import get_settings
 from mcn.tables import AccountSecret, ClipRecord, PostRecord, RunRecord, SourceRecord
+from tests.helpers import throwaway_postgres
 
 HEADER = "platform,handle,display_name,niches,daily_cap,windows,timezone,author_id,approval"
 WIDE = {"COLUMNS": "250"}
@@ -194,6 +196,38 @@ def test_csv_whole_file_errors_are_one_line(keyless: Path, tmp_path: Path) -> No
     assert [a.handle for a in result.created] == ["shelf"] and result.updated == ()
     assert [str(p).split(";")[0] for p in result.problems] == ["line 3: platform 'x' is unknown"]
     assert get_account(result.created[0].id).status == "active"  # outbox posts to a folder: no login needed
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_csv_nul_byte_in_any_cell_rejects_that_row_by_line_and_keeps_the_good_ones(
+    backend: str, keyless: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = ["sandbox", "first", "First 好物", "beauty", "8", "09:00-12:00", "Asia/Shanghai", "buyin-1", "yes"]
+    rows = [",".join(good)]  # line 2
+    for column in range(len(good)):  # lines 3..11: a NUL in each column in turn
+        cells = [*good[:1], f"h{column}", *good[2:]]
+        cells[column] = cells[column][:1] + "\0" + cells[column][1:]
+        rows.append(",".join(cells))
+    rows.append("outbox,last,Last,,3,,UTC,,no")  # line 12
+    rows.append("sandbox,bell,Bell\x07Ring,,3,,UTC,,no")  # line 13: another control character
+    csv_path = write_csv(tmp_path / "nul.csv", *rows)
+    with contextlib.ExitStack() as stack:
+        if backend == "postgres":
+            stack.enter_context(throwaway_postgres(monkeypatch))
+        code, stdout, stderr = cli("import", str(csv_path))
+        assert code == 1 and "Traceback" not in stdout + stderr
+        assert "(2 new, 0 updated, 10 bad rows skipped)" in stdout, stdout + stderr
+        lines = stderr.strip().splitlines()
+        assert len(lines) == 10, stderr
+        reported = [re.fullmatch(r"error: .+: line (\d+): (.+)", line) for line in lines]
+        assert [int(m.group(1)) for m in reported if m] == [*range(3, 12), 13], stderr
+        by_line = {int(m.group(1)): m.group(2) for m in reported if m}
+        for number, field in ((5, "display_name"), (6, "niche"), (10, "author_id"), (8, "window"), (9, "timezone")):
+            assert by_line[number] == f"{field} contains a NUL byte; remove it"
+        assert by_line[13] == "display_name contains a control character (U+0007); remove it"
+        assert sorted(a.handle for a in list_accounts()) == ["first", "last"]
+        code, _, stderr = cli("add", "sandbox", "nully", "--display-name", "a\0b")
+        assert code != 0 and stderr.strip() == "error: display_name contains a NUL byte; remove it"
 
 
 # -- registry --------------------------------------------------------------------------------------------------
