@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import socket
 import tempfile
@@ -19,6 +20,7 @@ import httpx
 
 from clipper.errors import DownloadError, MediaError
 from clipper.media import SUPPORTED_SUFFIXES, probe
+from clipper.urls import redact_text, redact_url
 
 __all__ = ["FetchOptions", "download", "is_url"]
 
@@ -41,6 +43,23 @@ class FetchOptions:
 # Content types that are never a video: refused from the headers, before the body is read. Anything else is
 # downloaded and probed (servers label video files loosely: octet-stream, text/vnd.trolltech.linguist for .ts).
 _NOT_MEDIA_TYPES = frozenset({"text/html", "application/xhtml+xml", "application/json"})
+
+
+class _RedactURLs(logging.Filter):
+    """httpx logs every request's URL at INFO ("HTTP Request: GET https://...?token=..."): redact it there too,
+    for whoever turns httpx logging on."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact_text(str(a)) if isinstance(a, httpx.URL | str) else a for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = redact_text(record.msg)
+        return True
+
+
+_HTTPX_LOG = logging.getLogger("httpx")
+if not any(isinstance(f, _RedactURLs) for f in _HTTPX_LOG.filters):
+    _HTTPX_LOG.addFilter(_RedactURLs())
 
 
 def is_url(source: str) -> bool:
@@ -119,6 +138,7 @@ def download(
     included. A web page (``text/html``) is refused from its headers. Errors name the URL, never the cache file.
     """
     options = options or FetchOptions()
+    shown = redact_url(url)  # every message names this form: no credentials, no token values
     parsed = urlparse(url)
     suffix = Path(unquote(parsed.path)).suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
@@ -138,19 +158,20 @@ def download(
     try:
         with os.fdopen(fd, "wb") as fh, _Deadline(options.deadline_seconds) as deadline:
             try:
-                _transfer(url, fh, options, deadline, on_progress)
+                _transfer(url, shown, fh, options, deadline, on_progress)
             except httpx.HTTPError as exc:
                 if deadline.expired:
-                    raise _deadline_error(url, options) from None
-                raise DownloadError(url, f"download failed ({type(exc).__name__}: {exc})") from None
+                    raise _deadline_error(shown, options) from None
+                detail = redact_text(str(exc)).replace(url, shown)
+                raise DownloadError(shown, f"download failed ({type(exc).__name__}: {detail})") from None
             if deadline.expired:
-                raise _deadline_error(url, options)
+                raise _deadline_error(shown, options)
         if part.stat().st_size == 0:
-            raise DownloadError(url, "server returned an empty body")
+            raise DownloadError(shown, "server returned an empty body")
         try:
             probe(part)
         except MediaError as exc:
-            raise DownloadError(url, f"downloaded file is not usable media: {exc.problem}") from None
+            raise DownloadError(shown, f"downloaded file is not usable media: {exc.problem}") from None
         part.replace(dest)
         done = True
     finally:
@@ -177,6 +198,7 @@ def _deadline_error(url: str, options: FetchOptions) -> DownloadError:
 
 def _transfer(
     url: str,
+    shown: str,
     fh: Any,
     options: FetchOptions,
     deadline: _Deadline,
@@ -190,21 +212,21 @@ def _transfer(
         client.stream("GET", url, extensions=extensions) as response,
     ):
         if response.status_code >= 400:
-            raise DownloadError(url, f"HTTP {response.status_code} {response.reason_phrase}")
+            raise DownloadError(shown, f"HTTP {response.status_code} {response.reason_phrase}")
         content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type in _NOT_MEDIA_TYPES:
-            raise DownloadError(url, f"the server answered with {content_type}, not a video (a login or error page?)")
+            raise DownloadError(shown, f"the server answered with {content_type}, not a video (a login or error page?)")
         declared = response.headers.get("content-length")
         total = int(declared) if declared and declared.isdigit() else None
         if total is not None and total > max_bytes:
-            raise DownloadError(url, f"too large ({total} bytes; the limit is {max_bytes})")
+            raise DownloadError(shown, f"too large ({total} bytes; the limit is {max_bytes})")
         received = 0
         for chunk in response.iter_bytes(1 << 20):
             if deadline.expired:
-                raise _deadline_error(url, options)
+                raise _deadline_error(shown, options)
             received += len(chunk)
             if received > max_bytes:
-                raise DownloadError(url, f"too large (over the {max_bytes}-byte limit)")
+                raise DownloadError(shown, f"too large (over the {max_bytes}-byte limit)")
             fh.write(chunk)
             if on_progress is not None:
                 on_progress(received, total)

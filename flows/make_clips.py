@@ -8,12 +8,16 @@ without a traceback. Run it directly::
     python flows/make_clips.py path/to/stream.mp4 --products products.csv
 
 or through ``mcn clips make``. It uses a local ephemeral Prefect server unless ``PREFECT_API_URL`` is set.
+A source URL with credentials or a token goes in through :func:`hand_over_source`, never as a parameter.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +27,7 @@ from prefect.artifacts import create_progress_artifact, create_table_artifact, u
 from prefect.states import Failed, State
 
 from clipper.detectors import DetectionResult, detect_selling_points
-from clipper.errors import ClipperError
+from clipper.errors import ClipperError, DownloadError
 from clipper.fetch import FetchOptions, download, is_url
 from clipper.manifest import build_manifest, write_json
 from clipper.media import probe
@@ -35,11 +39,52 @@ from clipper.segments import find_product_segments, find_topic_segments
 from clipper.subtitles import read_subtitles, transcript_from_json, transcript_to_json, write_srt
 from clipper.transcribe import TranscribeOptions, transcribe
 from clipper.types import MediaInfo, PlannedClip, Product, ProductSegment, RenderedClip, Transcript
+from clipper.urls import REDACTED, redact_url
 from mcn import progress, store
 from mcn.settings import get_settings
 from mcn.whisper_model import resolve_model
 
 STEPS = ("probe", "transcribe", "scenes", "selling points", "plan", "render")
+
+# A source URL with credentials or a token must never become a flow parameter: Prefect stores parameters in its
+# database and shows them in the UI. So the caller passes the redacted URL as ``source`` and lends the real one to
+# this process's memory for the length of the call (hand_over_source); the probe task looks it up here. Flows run
+# in the caller's process (``mcn clips make``, ``python flows/make_clips.py``), so nothing is written anywhere and
+# no secret store is needed. A run started elsewhere (a deployment on a worker) finds no entry and fails with one
+# clear line instead of fetching a URL with *** in it.
+_LENT_SOURCES: dict[str, str] = {}
+_LENT_LOCK = threading.Lock()
+
+
+@contextmanager
+def hand_over_source(source: str) -> Iterator[str]:
+    """Yield what to pass as the flow's ``source``: ``source`` itself, or, when it carries credentials or a
+    token, its redacted form, while the real URL is lent to this process's flow runs until the block ends."""
+    shown = redact_url(source)
+    if shown == source:
+        yield source
+        return
+    with _LENT_LOCK:
+        _LENT_SOURCES[shown] = source
+    try:
+        yield shown
+    finally:
+        with _LENT_LOCK:
+            if _LENT_SOURCES.get(shown) == source:
+                del _LENT_SOURCES[shown]
+
+
+def _real_source(source: str) -> str:
+    """The URL to fetch for the flow's ``source``: the lent real URL, or ``source`` itself."""
+    with _LENT_LOCK:
+        real = _LENT_SOURCES.get(source)
+    if real is not None:
+        return real
+    if REDACTED in source:
+        raise DownloadError(
+            source, "its credentials were redacted and are not available to this run (start it with mcn clips make)"
+        )
+    return source
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +116,7 @@ def _expected(func: Any, *args: Any, **kwargs: Any) -> Any:
 @task(name="probe")
 def probe_task(source: str, downloads: Path, fetch: FetchOptions) -> tuple[str, MediaInfo] | State:
     def work() -> tuple[str, MediaInfo]:
-        local = str(download(source, downloads, fetch)) if is_url(source) else source
+        local = str(download(_real_source(source), downloads, fetch)) if is_url(source) else source
         return local, probe(local)
 
     return _expected(work)
@@ -178,6 +223,9 @@ def make_clips(
 ) -> dict[str, Any] | State:
     """Make clips from ``source`` (a video file or an http(s) URL) into ``out``; return the manifest.
 
+    A URL with credentials or a token: call inside ``with hand_over_source(url) as source:`` and pass that
+    ``source`` (the redacted URL), so the secret never reaches Prefect's stored parameters.
+
     ``products`` is a CSV/JSON product list; ``transcript`` an SRT/VTT used instead of ASR; ``language`` is
     ``auto``, ``zh`` or ``en``; ``detector`` overrides ``MCN_DETECTOR`` (heuristic, openai, transformers);
     ``width`` x ``height`` is the rendered size (9:16; the demo renders smaller to stay quick).
@@ -245,13 +293,14 @@ def _run_steps(
     max_clips, min_seconds, max_seconds = limits
     width, height = size
     logger = get_run_logger()
-    artifact = create_progress_artifact(0.0, description=f"make clips: {source}")
+    shown = redact_url(source)  # what is shown and stored; only the probe task gets ``source`` itself
+    artifact = create_progress_artifact(0.0, description=f"make clips: {shown}")
     tracker = _Tracker(artifact)
 
     def failed(step: str, message: str | None) -> State:
         """Record the failure of ``step`` and end the run Failed with its one-line reason."""
         reason = message or f"{step} failed"
-        store.fail_run(run_id, step, source, reason)
+        store.fail_run(run_id, step, shown, reason)
         logger.warning("%s: %s", step, reason)
         return Failed(message=reason)
 
@@ -266,7 +315,7 @@ def _run_steps(
         store.upsert_products(product_list)
 
     stage.step = "probe"
-    tracker("probe", 0.0, source)
+    tracker("probe", 0.0, shown)
     fetch = FetchOptions(max_bytes=settings.max_download_bytes, deadline_seconds=settings.download_deadline_seconds)
     probed = probe_task(source, data_dir / "sources", fetch, return_state=True)
     if probed.is_failed():
@@ -338,7 +387,7 @@ def _run_steps(
         return failed("render", rendered_state.message)
     rendered: list[RenderedClip] = _value(rendered_state)
 
-    manifest = build_manifest(source, info.duration, text.language, rendered, out_dir)
+    manifest = build_manifest(shown, info.duration, text.language, rendered, out_dir)
     write_json(out_dir / "clips.json", manifest)
     store.record_clips(run_id, source_id, rendered)
     stats = {
@@ -370,7 +419,7 @@ def _run_steps(
             for i, c in enumerate(manifest["clips"], start=1)
         ],
         key="clips",
-        description=f"Clips from {source} (run {run_id[:12]}), best first; files in {out_dir}",
+        description=f"Clips from {shown} (run {run_id[:12]}), best first; files in {out_dir}",
     )
     if not rendered:
         logger.warning("no clips: no selling-point range of %.0f-%.0f s was found", min_seconds, max_seconds)
@@ -391,16 +440,17 @@ if __name__ == "__main__":
     parser.add_argument("--out", help="output directory")
     parser.add_argument("--detector", help="heuristic, learned or openai")
     args = parser.parse_args()
-    final = make_clips(
-        source=args.source,
-        products=args.products,
-        transcript=args.transcript,
-        language=args.language,
-        max_clips=args.max_clips,
-        out=args.out,
-        detector=args.detector,
-        return_state=True,
-    )
+    with hand_over_source(args.source) as source:
+        final = make_clips(
+            source=source,
+            products=args.products,
+            transcript=args.transcript,
+            language=args.language,
+            max_clips=args.max_clips,
+            out=args.out,
+            detector=args.detector,
+            return_state=True,
+        )
     if final.is_failed():
         print(f"error: {final.message}", file=sys.stderr)
         sys.exit(1)

@@ -10,6 +10,7 @@ import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -105,7 +106,9 @@ def clips_make(
     for n, source in enumerate(sources):
         target = out
         if out is not None and len(sources) > 1:
-            target = out / f"{n + 1:02d}-{Path(source.split('?')[0]).stem or 'source'}"
+            # the path's stem only: a URL's user info or query never names a folder
+            stem = Path(urlsplit(source).path if "://" in source else source).stem
+            target = out / f"{n + 1:02d}-{stem or 'source'}"
         results.append(
             _make_one(source, products, transcript, language, max_clips, min_seconds, max_seconds, target, detector)
         )
@@ -127,7 +130,8 @@ def _make_one(
     size: tuple[int, int] = (1080, 1920),
 ) -> str | None:
     """Run the flow for one source; print where the clips are or the one-line reason. Returns the error."""
-    from flows.make_clips import STEPS, make_clips
+    from clipper.urls import redact_text
+    from flows.make_clips import STEPS, hand_over_source, make_clips
     from mcn import progress
 
     with Progress(
@@ -147,24 +151,25 @@ def _make_one(
 
         progress.set_sink(sink)
         try:
-            state = make_clips(
-                source=source,
-                products=str(products) if products else None,
-                transcript=str(transcript) if transcript else None,
-                language=language,
-                max_clips=max_clips,
-                min_seconds=min_seconds,
-                max_seconds=max_seconds,
-                out=str(out_dir) if out_dir else None,
-                detector=detector,
-                width=size[0],
-                height=size[1],
-                return_state=True,
-            )
+            with hand_over_source(source) as shown:
+                state = make_clips(
+                    source=shown,
+                    products=str(products) if products else None,
+                    transcript=str(transcript) if transcript else None,
+                    language=language,
+                    max_clips=max_clips,
+                    min_seconds=min_seconds,
+                    max_seconds=max_seconds,
+                    out=str(out_dir) if out_dir else None,
+                    detector=detector,
+                    width=size[0],
+                    height=size[1],
+                    return_state=True,
+                )
         finally:
             progress.set_sink(None)
     if state.is_failed():
-        message = state.message or "failed"
+        message = redact_text(state.message or "failed")
         console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
         return message
     manifest: dict[str, Any] = state.result()  # type: ignore[assignment]  # Completed: the flow's dict

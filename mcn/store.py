@@ -1,7 +1,8 @@
 """Recording what the clip factory does: sources, runs, failures, transcripts, products and clips.
 
 Each function opens its own short transaction, so a failure in one step never rolls back what earlier steps
-recorded, and a failed run always ends with its reason stored.
+recorded, and a failed run always ends with its reason stored. URLs are stored redacted (no credentials, no token
+values; :mod:`clipper.urls`), whatever the caller passes.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 from sqlmodel import select
 
 from clipper.types import MediaInfo, Product, RenderedClip
+from clipper.urls import redact_text, redact_url
 from mcn.db import session
 from mcn.tables import (
     ClipRecord,
@@ -27,6 +29,8 @@ from publisher.footage import Footage
 
 def start_run(kind: str, source_uri: str, params: dict[str, Any], flow_run_id: str | None = None) -> tuple[str, str]:
     """Create a source row (or reuse the one for this URI) and a running run; return ``(run_id, source_id)``."""
+    source_uri = redact_url(source_uri)
+    params = {k: redact_text(v) if isinstance(v, str) else v for k, v in params.items()}
     with session() as db:
         source = db.exec(select(SourceRecord).where(SourceRecord.uri == source_uri)).first()
         if source is None:
@@ -131,6 +135,7 @@ def record_failure(run_id: str, step: str, subject: str, message: str) -> None:
 
 def fail_run(run_id: str, step: str, subject: str, message: str) -> None:
     """Mark the run and its source failed with a one-line reason, and log the failure row."""
+    subject, message = redact_text(subject), redact_text(message)
     with session() as db:
         run = db.get(RunRecord, run_id)
         if run is None:

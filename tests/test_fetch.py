@@ -129,3 +129,16 @@ def test_a_bad_file_cached_before_probing_existed_is_fetched_again(
     again = download(url, dest, _options())
     assert again == first and probe(again).duration > 1.5
     assert sum(1 for path, _ in local_http.seen if path == "/v.mp4") == 2
+
+
+def test_download_errors_name_the_url_without_credentials_or_token_values(
+    tmp_path: Path, local_http: LocalServer
+) -> None:
+    port = local_http.port
+    url = local_http.url("/v.mp4?token=tok-1&n=2", netloc=f"me:pw-secret@127.0.0.1:{port}")
+    with pytest.raises(DownloadError) as err:
+        download(url, tmp_path / "sources", _options())
+    assert str(err.value) == f"http://***@127.0.0.1:{port}/v.mp4?token=***&n=2: HTTP 404 Not Found"
+    # the server did get them
+    (path, headers), *_ = local_http.seen
+    assert path == "/v.mp4?token=tok-1&n=2" and headers["Authorization"].startswith("Basic ")

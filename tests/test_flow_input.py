@@ -3,10 +3,12 @@ killed runs, what is cached, subtitles out of range, credentials in URLs."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +20,15 @@ from mcn.cli import app
 from mcn.db import get_engine
 from mcn.tables import RunFailure, RunRecord, SourceRecord
 from tests.helpers import lavfi_video
-from tests.http_support import LocalServer, file_route, local_http, trickle_route, wait_for
+from tests.http_support import (
+    LocalServer,
+    bytes_route,
+    credentials_route,
+    file_route,
+    local_http,
+    trickle_route,
+    wait_for,
+)
 
 __all__ = ["local_http"]  # the fixture, imported for pytest
 
@@ -163,3 +173,86 @@ def test_cli_subtitles_far_beyond_the_video_fail_the_run_naming_the_file(
         run = db.exec(select(RunRecord)).one()
         failure = db.exec(select(RunFailure)).one()
     assert run.status == "failed" and failure.step == "transcribe" and "out of range" in failure.message
+
+
+def _all_text_in_database() -> str:
+    """Every value of every column of every table of mcn's database, as text."""
+    from sqlalchemy import MetaData
+    from sqlalchemy import select as sa_select
+
+    engine = get_engine()
+    meta = MetaData()
+    meta.reflect(engine)
+    values: list[str] = []
+    with engine.connect() as conn:
+        for table in meta.sorted_tables:
+            for row in conn.execute(sa_select(table)):
+                values.extend(str(v) for v in row)
+    return "\n".join(values)
+
+
+def _prefect_records(flow_run_ids: list[str]) -> str:
+    """What Prefect's API holds about these flow runs: the runs (parameters, names), their task runs, logs and
+    artifacts, as JSON text."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterId,
+        LogFilter,
+        LogFilterFlowRunId,
+    )
+
+    ids = [uuid.UUID(i) for i in flow_run_ids]
+    with get_client(sync_client=True) as client:
+        runs = [client.read_flow_run(i) for i in ids]
+        tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)))
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids)))
+        artifacts = client.read_artifacts(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)))
+    assert all(r.parameters.get("source") for r in runs) and logs and artifacts
+    return "\n".join(obj.model_dump_json() for obj in [*runs, *tasks, *logs, *artifacts])
+
+
+@pytest.mark.expect_error_logs
+def test_credentials_and_tokens_in_a_source_url_are_never_shown_or_stored(
+    prefect_api: str, fetch_env: Path, tmp_path: Path, local_http: LocalServer, talk: tuple[Path, Path]
+) -> None:
+    video, srt = talk
+    password, token = "hunter2-S3cret-pw", "tok-9f8e7d6c"
+    secrets = (password, token)
+    local_http.routes["/live/talk.mp4"] = credentials_route("viewer", password, token, file_route(video))
+    local_http.routes["/live/gone.mp4"] = credentials_route("viewer", password, token, bytes_route(b"", status=404))
+    netloc = f"viewer:{password}@127.0.0.1:{local_http.port}"
+    good = local_http.url(f"/live/talk.mp4?token={token}&quality=hd", netloc=netloc)
+    gone = local_http.url(f"/live/gone.mp4?token={token}", netloc=netloc)
+    env = _cli_env(prefect_api, tmp_path)
+    out = tmp_path / "clips"
+    runs = [
+        subprocess.run(
+            [str(MCN), "clips", "make", *args, "--min-seconds", "3", "--max-seconds", "8", "--out", str(out)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+        )
+        for args in ([gone], [good, "--transcript", str(srt)])
+    ]
+    shown_gone = f"http://***@127.0.0.1:{local_http.port}/live/gone.mp4?token=***"
+    assert runs[0].returncode == 1
+    assert runs[0].stderr.strip() == f"error: {shown_gone}: HTTP 404 Not Found", runs[0].stderr
+    assert runs[1].returncode == 0, runs[1].stderr
+    shown_good = f"http://***@127.0.0.1:{local_http.port}/live/talk.mp4?token=***&quality=hd"
+    assert json.loads((out / "clips.json").read_text())["source"] == shown_good
+    # the server did get the real credentials (so they were not simply dropped)
+    assert sum(1 for path, _ in local_http.seen if path.startswith("/live/")) == 2
+    output = "\n".join(r.stdout + r.stderr for r in runs)
+    with Session(get_engine()) as db:
+        flow_run_ids = [r.flow_run_id for r in db.exec(select(RunRecord)) if r.flow_run_id]
+        error = db.exec(select(RunFailure)).one().message
+    assert error == f"{shown_gone}: HTTP 404 Not Found"
+    assert len(flow_run_ids) == 2
+    stored = _all_text_in_database() + _prefect_records(flow_run_ids)
+    files = b"".join(p.read_bytes() for root in (fetch_env, out) for p in root.rglob("*") if p.is_file())
+    for secret in secrets:
+        assert secret not in output, secret
+        assert secret not in stored, secret
+        assert secret.encode() not in files, secret
