@@ -7,7 +7,10 @@ like aliases. ``aliases`` are separated by ``|`` (in JSON they may also be a lis
 (``"20%"``). JSON is a list of objects or an object ``{"products": [...]}``.
 
 Every problem is reported at once, as one line naming the file and each bad CSV line or JSON index, so a brand
-manager can fix the whole file in one go.
+manager can fix the whole file in one go. Text is bounded (an id of at most 100 characters, a name of 200, at
+most 50 aliases and 50 attributes of 100 each), holds no control characters and does not start with ``=`` (a
+spreadsheet formula such as ``=HYPERLINK(...)`` is no product name); a link is an http(s) URL with a host. A cell
+that mcn's own CSV writer quoted against formulas (``'-20%``, see :mod:`clipper.csvsafe`) reads back unquoted.
 """
 
 from __future__ import annotations
@@ -17,16 +20,25 @@ import io
 import json
 import math
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from clipper import csvsafe
+from clipper.csvsafe import restore
 from clipper.errors import InputFileError
 from clipper.types import Product
 
 COLUMNS = ("id", "name", "aliases", "price", "commission_rate", "link", "attributes")
 REQUIRED_COLUMNS = ("id", "name")
 MAX_REPORTED_PROBLEMS = 8
+MAX_ID_CHARS = 100
+MAX_NAME_CHARS = 200
+MAX_LIST_ITEMS = 50  # aliases, and attributes
+MAX_ITEM_CHARS = 100  # one alias or attribute
+MAX_LINK_CHARS = 2048
 
 _CURRENCY = re.compile(r"^(?:[¥￥$€£]|rmb|cny|usd)\s*|\s*(?:元|块|rmb|cny|usd|dollars?)$", re.IGNORECASE)
 
@@ -58,6 +70,19 @@ def load_products(path: str | Path) -> tuple[Product, ...]:
     is_json = suffix == ".json" or (suffix != ".csv" and text.lstrip()[:1] in "[{")
     rows = _json_rows(text, subject) if is_json else _csv_rows(text, subject)
     return _build(rows, subject)
+
+
+def write_products_csv(path: str | Path, products: Iterable[Product]) -> Path:
+    """Write ``products`` in the ``--products`` CSV format (UTF-8, all columns) that :func:`load_products` reads
+    back unchanged; text a spreadsheet would run as a formula is quoted (:mod:`clipper.csvsafe`). Returns ``path``."""
+    file = Path(path)
+    with file.open("w", newline="", encoding="utf-8") as fh:
+        writer = csvsafe.writer(fh)
+        writer.writerow(COLUMNS)
+        for p in products:
+            row = (p.id, p.name, "|".join(p.aliases), p.price, p.commission_rate, p.link, "|".join(p.attributes))
+            writer.writerow(["" if cell is None else cell for cell in row])
+    return file
 
 
 def _decode(raw: bytes, subject: str) -> str:
@@ -95,7 +120,7 @@ def _csv_rows(text: str, subject: str) -> list[tuple[str, Mapping[str, Any]]]:
             if len(cells) > len(names):
                 rows.append((line, {"__error__": f"{len(cells)} cells but the header has {len(names)} columns"}))
                 continue
-            rows.append((line, {n: c for n, c in zip(names, cells, strict=False) if n}))
+            rows.append((line, {n: restore(c) for n, c in zip(names, cells, strict=False) if n}))
     except csv.Error as exc:
         raise InputFileError(subject, f"line {reader.line_num}: {exc}") from exc
     return rows
@@ -145,18 +170,20 @@ def _build(rows: Iterable[tuple[str, Mapping[str, Any]]], subject: str) -> tuple
         if not pid:
             errors.append("id is empty")
         elif pid in seen:
-            errors.append(f"duplicate id {pid!r} (first at {seen[pid]})")
+            errors.append(f"duplicate id {_short(pid)} (first at {seen[pid]})")
         if not name:
             errors.append("name is empty")
+        _check_text("id", pid, MAX_ID_CHARS, errors)
+        _check_text("name", name, MAX_NAME_CHARS, errors)
         price = _number(row.get("price"), "price", errors)
         if price is not None and price < 0:
             errors.append(f"price {price:g} is negative")
         commission = _commission(row.get("commission_rate"), errors)
         aliases = _aliases(row.get("aliases"), name, errors)
-        attributes = _aliases(row.get("attributes"), name, errors)
+        attributes = _aliases(row.get("attributes"), name, errors, column="attributes")
         link = _text(row.get("link")) or None
-        if link is not None and any(c.isspace() for c in link):
-            errors.append(f"link {link!r} contains spaces")
+        if link is not None:
+            _check_link(link, errors)
         if errors:
             problems.append(f"{where}: {'; '.join(errors)}")
             continue
@@ -169,6 +196,38 @@ def _build(rows: Iterable[tuple[str, Mapping[str, Any]]], subject: str) -> tuple
     if not products:
         raise InputFileError(subject, "the products file lists no products")
     return tuple(products)
+
+
+def _short(text: str) -> str:
+    """``text`` quoted for a message, cut to 40 characters (a 10,000-character cell must not flood the line)."""
+    return repr(text[:40] + "…") if len(text) > 40 else repr(text)
+
+
+def _check_text(column: str, text: str, limit: int, errors: list[str]) -> None:
+    if len(text) > limit:
+        errors.append(f"{column} {_short(text)} is {len(text)} characters long (at most {limit})")
+    if text.startswith("="):
+        errors.append(f"{column} {_short(text)} starts with '=' like a spreadsheet formula")
+    bad = next((ch for ch in text if unicodedata.category(ch) == "Cc"), None)
+    if bad is not None:
+        errors.append(f"{column} {_short(text)} contains the control character U+{ord(bad):04X}")
+
+
+def _check_link(link: str, errors: list[str]) -> None:
+    if len(link) > MAX_LINK_CHARS:
+        errors.append(f"link {_short(link)} is {len(link)} characters long (at most {MAX_LINK_CHARS})")
+        return
+    if any(c.isspace() or unicodedata.category(c) == "Cc" for c in link):
+        errors.append(f"link {_short(link)} contains spaces or control characters")
+        return
+    try:
+        parts = urlsplit(link)
+        host = parts.hostname
+    except ValueError:  # a malformed port or IPv6 literal
+        host = None
+        parts = None
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not host:
+        errors.append(f"link {_short(link)} is not an http(s) URL with a host (https://shop.example/item/1)")
 
 
 def _text(value: Any) -> str:
@@ -222,7 +281,7 @@ def _commission(value: Any, errors: list[str]) -> float | None:
     return rate
 
 
-def _aliases(value: Any, name: str, errors: list[str]) -> tuple[str, ...]:
+def _aliases(value: Any, name: str, errors: list[str], column: str = "aliases") -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, list | tuple):
@@ -230,10 +289,17 @@ def _aliases(value: Any, name: str, errors: list[str]) -> tuple[str, ...]:
     elif isinstance(value, str | int | float):
         items = [_text(v) for v in str(value).split("|")]
     else:
-        errors.append(f"aliases must be text separated by | or a list, got {type(value).__name__}")
+        errors.append(f"{column} must be text separated by | or a list, got {type(value).__name__}")
         return ()
     out: list[str] = []
     for alias in items:
         if alias and alias.casefold() != name.casefold() and alias.casefold() not in {a.casefold() for a in out}:
             out.append(alias)
+    if len(out) > MAX_LIST_ITEMS:
+        errors.append(f"{column} lists {len(out)} entries (at most {MAX_LIST_ITEMS})")
+    for alias in out:
+        before = len(errors)
+        _check_text({"aliases": "alias"}.get(column, column[:-1]), alias, MAX_ITEM_CHARS, errors)
+        if len(errors) > before:
+            break  # one bad entry per column is enough to point at the cell
     return tuple(out)

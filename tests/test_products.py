@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
 import pytest
 
+from clipper import csvsafe
 from clipper.errors import InputFileError
-from clipper.products import load_products
+from clipper.products import load_products, write_products_csv
 from clipper.types import Product
 
 
@@ -43,19 +46,21 @@ def test_csv_needs_only_id_and_name_and_accepts_bom_and_gb18030(tmp_path: Path) 
 
 
 def test_generated_stream_products_csv_round_trips(tmp_path: Path) -> None:
-    """The sample generator writes products.csv with csv.writer; the loader reads it back unchanged."""
-    import csv
-
+    """The sample generator writes products.csv with write_products_csv; the loader reads it back unchanged."""
     from mcn.samples.scripts import DEV_ZH
 
     expected = tuple(seg.product for seg in DEV_ZH.segments)
-    path = tmp_path / "products.csv"
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["id", "name", "aliases", "price", "commission_rate", "link"])
-        for p in expected:
-            writer.writerow([p.id, p.name, "|".join(p.aliases), p.price, p.commission_rate, p.link or ""])
-    assert load_products(path) == expected
+    assert load_products(write_products_csv(tmp_path / "products.csv", expected)) == expected
+    # names a spreadsheet would take for formulas are quoted in the file and read back as they were
+    odd = (
+        Product("-20", "-20% rain jacket", ("+1 cable", "@home lamp"), 9.9, None, None, ("-10°C rated",)),
+        Product("p2", "plain", (), 3.0, 0.2, "https://shop.example/p/2"),
+    )
+    path = write_products_csv(tmp_path / "odd.csv", odd)
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[1] == ["'-20", "'-20% rain jacket", "'+1 cable|@home lamp", "9.9", "", "", "'-10°C rated"]
+    assert load_products(path) == odd
 
 
 def test_json_list_and_products_object(tmp_path: Path) -> None:
@@ -134,3 +139,77 @@ def test_unusable_files(tmp_path: Path, name: str, text: str, problem: str) -> N
 
 def test_missing_file(tmp_path: Path) -> None:
     assert "cannot read the products file" in _error(tmp_path / "nope.csv")
+
+
+GOOD_ROW = "p1,rain jacket,jacket,79,20%,https://shop.example/p/1,waterproof"
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        (
+            f"p2,{'x' * 10_000},,,,,",
+            "name 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…' is 10000 characters long (at most 200)",
+        ),
+        ("p2,=cmd|'/c calc'!A1,,,,,", "name \"=cmd|'/c calc'!A1\" starts with '=' like a spreadsheet formula"),
+        ('p2,"=HYPERLINK(""https://evil.example"",""x"")",,,,,', "starts with '=' like a spreadsheet formula"),
+        ("p2,mug,,,,+1,", "link '+1' is not an http(s) URL with a host"),
+        ("p2,mug,,,,javascript:alert(1),", "link 'javascript:alert(1)' is not an http(s) URL with a host"),
+        ("p2,mug,,,,https:///no-host,", "link 'https:///no-host' is not an http(s) URL with a host"),
+        ("p2,mug,,,,http://[::1,", "link 'http://[::1' is not an http(s) URL with a host"),
+        (f"p2,mug,,,,https://shop.example/{'a' * 2100},", "is 2121 characters long (at most 2048)"),
+        (f"{'i' * 101},mug,,,,,", "is 101 characters long (at most 100)"),
+        (
+            f"p2,mug,{'a' * 101},,,,",
+            "alias 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa…' is 101 characters long (at most 100)",
+        ),
+        ("p2,mug,=1+1|cup,,,,", "alias '=1+1' starts with '='"),
+        ("p2,mug," + "|".join(f"a{n}" for n in range(51)) + ",,,,", "aliases lists 51 entries (at most 50)"),
+        ("p2,mug,,,,," + "|".join(f"t{n}" for n in range(51)), "attributes lists 51 entries (at most 50)"),
+        (f"p2,mug,,,,,{'t' * 101}", "attribute 'tttttttttttttttttttttttttttttttttttttttt…' is 101 characters long"),
+        ("p2,mu\0g,,,,,", "name 'mu\\x00g' contains the control character U+0000"),
+    ],
+)
+def test_product_rows_with_oversized_text_formulas_or_bad_links_are_rejected_by_line(
+    tmp_path: Path, row: str, problem: str
+) -> None:
+    path = _write(
+        tmp_path, "products.csv", f"id,name,aliases,price,commission_rate,link,attributes\n{GOOD_ROW}\n{row}\n"
+    )
+    message = _error(path)
+    assert message.startswith(f"{path}: line 3: ") and problem in message, message
+    assert "line 2" not in message and len(message) < 400  # the 10,000 characters are not echoed
+
+
+def test_json_products_get_the_same_checks(tmp_path: Path) -> None:
+    items = [{"id": "a", "name": "A", "link": "+1"}, {"id": "b", "name": "n" * 201, "aliases": ["ok", "=SUM(A1)"]}]
+    message = _error(_write(tmp_path, "p.json", json.dumps(items)))
+    assert "item 0: link '+1' is not an http(s) URL with a host" in message
+    assert "item 1: name 'nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn…' is 201 characters long (at most 200)" in message
+    assert "alias '=SUM(A1)' starts with '='" in message
+
+
+def test_csv_writer_neutralises_every_formula_prefix_and_leaves_numbers() -> None:
+    cells = ["=cmd|'/c calc'!A1", '=HYPERLINK("https://evil.example","x")', "+1", "-2", "@SUM(A1)", "\tx", "\rx"]
+    buffer = io.StringIO()
+    csvsafe.writer(buffer).writerows([[*cells, "plain", "a=b", -1.5, 7, None]])
+    written = next(csv.reader(io.StringIO(buffer.getvalue(), newline="")))
+    assert written[: len(cells)] == ["'" + cell for cell in cells]
+    assert written[len(cells) :] == ["plain", "a=b", "-1.5", "7", ""]
+    assert [csvsafe.restore(cell) for cell in written[: len(cells)]] == cells
+    assert csvsafe.restore("'quoted on purpose") == "'quoted on purpose"
+
+
+def test_no_csv_is_written_without_the_neutralising_writer() -> None:
+    """Every CSV mcn writes goes through clipper.csvsafe: a plain csv.writer, DictWriter or to_csv elsewhere in
+    the product code would write formulas as they are."""
+    root = Path(__file__).resolve().parents[1]
+    offenders = []
+    for package in ("mcn", "clipper", "publisher", "accounts", "analytics", "sandbox", "flows", "remix", "scripts"):
+        for path in (root / package).rglob("*.py"):
+            if path == root / "clipper" / "csvsafe.py":
+                continue
+            text = path.read_text(encoding="utf-8")
+            if "csv.writer(" in text or "DictWriter(" in text or ".to_csv(" in text:
+                offenders.append(str(path.relative_to(root)))
+    assert offenders == []

@@ -12,7 +12,6 @@ picture whose look changes per product (so scene detection has real cuts) and wr
 
 from __future__ import annotations
 
-import csv
 import itertools
 import json
 import shutil
@@ -26,6 +25,7 @@ from typing import Literal
 import numpy as np
 
 from clipper.ffmpeg import Command, Input, Output, run
+from clipper.products import write_products_csv
 from clipper.types import Product
 
 LineKind = Literal["greeting", "chatter", "transition", "selling", "price", "reply"]
@@ -168,11 +168,7 @@ def generate_stream(
     )
     products = tuple(seg.product for seg in script.segments)
     products_csv = out_dir / "products.csv"
-    with products_csv.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["id", "name", "aliases", "price", "commission_rate", "link"])
-        for p in products:
-            writer.writerow([p.id, p.name, "|".join(p.aliases), p.price, p.commission_rate, p.link or ""])
+    write_products_csv(products_csv, products)
     truth_path = out_dir / "truth.json"
     truth_path.write_text(
         json.dumps(
