@@ -7,13 +7,14 @@ import csv
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert
 from sqlmodel import SQLModel
 
+from analytics.orders import OrderRow, upsert_orders
 from mcn.db import get_engine
 from mcn.tables import AccountRecord, ClipRecord, PostRecord, RunRecord, SourceRecord
 from publisher.adapters.base import AD_DISCLOSURE, AI_LABEL
@@ -262,3 +263,34 @@ def add_clips(product_id: str | None, count: int, source: str) -> list[str]:
                 )
             )
     return ids
+
+
+def seed_history(
+    now: datetime, orders_per_post: dict[str, int], posts_per_product: int = 20, day: date = date(2025, 3, 3)
+) -> None:
+    """Posts of each product (plan date ``day``) over the 10 platform days before ``now``, each with
+    ``orders_per_post`` paid orders (every fifth refunded, every other one settled) attributed by tracking code."""
+    account = add_account(f"learner-{day}")
+    rows: list[OrderRow] = []
+    for product, per_post in orders_per_post.items():
+        times = [now - timedelta(days=10 - n * 9 / posts_per_product) for n in range(posts_per_product)]
+        specs: list[dict[str, Any]] = [{"product_id": product, "posted_at": t} for t in times]
+        for post_n, post in enumerate(add_posts(account, specs, day=day, source=f"src-{product}-{day}")):
+            posted = times[post_n]
+            for k in range(per_post):
+                pay = posted + timedelta(hours=2 + k)
+                state = "REFUND" if k % 5 == 4 else "SETTLE" if k % 2 == 0 else "PAY_SUCC"
+                rows.append(
+                    OrderRow(
+                        order_id=f"{post.post_id}-{k}",
+                        product_id=product,
+                        flow_point=state,
+                        ads_estimated_commission=2000,
+                        pay_success_time=pay,
+                        settle_time=pay + timedelta(days=1) if state == "SETTLE" else None,
+                        refund_time=pay + timedelta(hours=12) if state == "REFUND" else None,
+                        external_info=post.tracking_code,
+                    )
+                )
+    report = upsert_orders(rows, source="test")
+    assert report.inserted == len(rows)

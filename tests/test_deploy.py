@@ -16,7 +16,15 @@ def test_deployments_validate_and_their_entrypoints_are_flows() -> None:
     config = PrefectYamlModel.model_validate(yaml.safe_load((ROOT / "deploy/prefect.yaml").read_text()))
     by_name = {d.name: d for d in config.deployments}
     # every stage in flows/ is a deployment
-    assert set(by_name) == {"make-clips", "make-remix", "plan-day", "publish-due", "publish-due-now", "collect"}
+    assert set(by_name) == {
+        "make-clips",
+        "make-remix",
+        "plan-day",
+        "publish-due",
+        "publish-due-now",
+        "collect",
+        "learn-and-plan",
+    }
     for deployment in config.deployments:
         assert deployment.entrypoint is not None
         module_path, _, function = deployment.entrypoint.partition(":")
@@ -37,3 +45,5 @@ def test_deployments_validate_and_their_entrypoints_are_flows() -> None:
     evening = (plan.schedules or [None])[0]
     assert isinstance(evening, RawScheduleConfig) and evening.cron == "0 20 * * *"
     assert evening.timezone == "Asia/Shanghai" and plan.parameters["day"] == "tomorrow"
+    nightly = (by_name["learn-and-plan"].schedules or [None])[0]
+    assert isinstance(nightly, RawScheduleConfig) and nightly.cron == "30 19 * * *" and nightly.active is False

@@ -3,53 +3,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from analytics.learn import ThompsonAllocation, load_board, platform_now
-from analytics.orders import OrderRow, upsert_orders
 from analytics.policy import PolicyOptions
 from mcn.cli import app
 from publisher.allocation import ProductCandidate, allocation_names, get_allocation
 from publisher.plan import plan_day
-from tests.analytics_support import add_account, add_clips, add_posts, add_product
+from tests.analytics_support import add_account, add_clips, add_product, seed_history
 
 # The platform's clock (a simulated sandbox day), far from the wall clock on purpose.
 NOW = datetime(2025, 3, 20, 4, 0, tzinfo=UTC)
 DAY = date(2025, 3, 21)
-
-
-def seed_history(orders_per_post: dict[str, int], posts_per_product: int = 20) -> None:
-    """Posts of each product over the last 10 platform days, each with ``orders_per_post`` paid orders (half of
-    them settled, a tenth refunded) attributed by tracking code."""
-    account = add_account("learner")
-    rows: list[OrderRow] = []
-    for product, per_post in orders_per_post.items():
-        times = [NOW - timedelta(days=10 - n * 9 / posts_per_product) for n in range(posts_per_product)]
-        specs: list[dict[str, Any]] = [{"product_id": product, "posted_at": t} for t in times]
-        for post_n, post in enumerate(add_posts(account, specs, source=f"src-{product}")):
-            posted = times[post_n]
-            for k in range(per_post):
-                pay = posted + timedelta(hours=2 + k)
-                state = "REFUND" if k % 5 == 4 else "SETTLE" if k % 2 == 0 else "PAY_SUCC"
-                rows.append(
-                    OrderRow(
-                        order_id=f"{post.post_id}-{k}",
-                        product_id=product,
-                        flow_point=state,
-                        ads_estimated_commission=2000,
-                        pay_success_time=pay,
-                        settle_time=pay + timedelta(days=1) if state == "SETTLE" else None,
-                        refund_time=pay + timedelta(hours=12) if state == "REFUND" else None,
-                        external_info=post.tracking_code,
-                    )
-                )
-    report = upsert_orders(rows, source="test")
-    assert report.inserted == len(rows)
 
 
 def candidates(*products: tuple[str | None, tuple[str, ...]]) -> list[ProductCandidate]:
@@ -57,7 +26,7 @@ def candidates(*products: tuple[str | None, tuple[str, ...]]) -> list[ProductCan
 
 
 def test_board_reads_posts_and_orders_on_the_platform_clock(data_dir: Path) -> None:
-    seed_history({"p1": 6, "p2": 1})
+    seed_history(NOW, {"p1": 6, "p2": 1})
     assert platform_now() is not None and platform_now() <= NOW  # type: ignore[operator]
     board = load_board(candidates(("p1", ()), ("p2", ())), now=NOW)
     assert board.posts.tolist() == [20, 20]
@@ -69,7 +38,7 @@ def test_board_reads_posts_and_orders_on_the_platform_clock(data_dir: Path) -> N
 
 
 def test_thompson_allocation_prefers_what_earns_and_keeps_a_floor(data_dir: Path) -> None:
-    seed_history({"p1": 6, "p2": 1, "p4": 1, "p5": 1})
+    seed_history(NOW, {"p1": 6, "p2": 1, "p4": 1, "p5": 1})
     options = PolicyOptions(exploration_floor=0.05)
     allocation = ThompsonAllocation(options, now=NOW)
     products = candidates(("p1", ("home",)), ("p2", ("home",)), ("p3", ("home",)), (None, ()))
@@ -91,7 +60,7 @@ def test_thompson_allocation_prefers_what_earns_and_keeps_a_floor(data_dir: Path
 
 
 def test_the_plan_uses_it_by_name_and_equal_stays_the_default(data_dir: Path) -> None:
-    seed_history({"p1": 6, "p2": 1})
+    seed_history(NOW, {"p1": 6, "p2": 1})
     add_product("p1")
     add_product("p2")
     add_clips("p1", 30, "free-p1")
