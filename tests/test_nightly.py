@@ -54,4 +54,4 @@ def test_learn_and_plan_flow_leaves_an_artifact(data_dir: Path) -> None:
         counts = learn_and_plan_flow(day=DAY.isoformat(), dry_run=True, collect_first=False)
         artifact = Artifact.get("learn-and-plan")
     assert counts["changes"]["p1"] == "promoted" and counts["planned"] > 0
-    assert artifact is not None and "promoted" in str(artifact.data)
+    assert isinstance(artifact, Artifact) and "promoted" in str(artifact.data)
