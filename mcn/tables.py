@@ -11,7 +11,7 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -360,4 +360,51 @@ class SyncCursorRecord(SQLModel, table=True):
 
     name: str = Field(primary_key=True)
     value: str
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+# -- the affiliate product pool ---------------------------------------------------------------------------------
+
+
+class PoolProductRecord(SQLModel, table=True):
+    """A product of the affiliate pool (精选联盟 search + details fields, :mod:`alliance.product`).
+
+    Money in fen and ratios in 1/10,000 as the platform gives them. ``local_media`` maps each image/video URL to
+    its downloaded copy in the data dir (``mcn products sync``); ``source`` is ``import:<file name>`` or the
+    platform the product was synced from.
+    """
+
+    __tablename__ = "pool_products"
+
+    product_id: str = Field(primary_key=True)
+    title: str
+    price: int = Field(description="fen")
+    coupon_price: int | None = Field(default=None, description="fen")
+    cos_ratio: int = Field(description="1/10,000 (x100 of the percentage)")
+    cos_fee: int = Field(description="fen")
+    kol_cos_ratio: int = Field(description="1/10,000")
+    kol_cos_fee: int = Field(description="fen")
+    sales: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    in_stock: bool = True
+    sharable: bool = True
+    shop_id: str | None = None
+    shop_name: str | None = None
+    comment_score: float | None = None
+    comment_num: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    order_num: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    view_num: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    kol_num: int | None = None
+    shop_total_score: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    imgs: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    videos: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    cover: str | None = None
+    detail_url: str | None = None
+    first_cid: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    second_cid: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    third_cid: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    category_name: str | None = None
+    attributes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    local_media: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    source: str = Field(default="", description="import:<file name> or the platform's name.")
+    created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
