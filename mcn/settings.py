@@ -75,7 +75,9 @@ class Settings(BaseSettings):
     )
     browser_headless: bool = Field(default=True, description="Browser publishers run headless unless false.")
     publish_lease_seconds: float = Field(
-        default=600.0, description="A claim expires after this; must exceed the slowest bounded upload."
+        default=30.0,
+        description="A claim lasts this long unless its dispatcher's heartbeat renews it (every third of it); "
+        "another dispatcher takes over the claims of one that died after at most this.",
     )
     publish_grace_seconds: float = Field(
         default=2 * 3600.0, description="A post whose slot is older than this is re-slotted or failed (misfire)."
@@ -88,6 +90,14 @@ class Settings(BaseSettings):
     )
     publish_reconcile_delay_seconds: float = Field(
         default=30.0, description="Wait this long after an unknown outcome before asking the platform for the post."
+    )
+    publish_request_timeout_seconds: float = Field(
+        default=30.0, description="One request to a platform gives up after this (the sandbox adapter's timeout)."
+    )
+    publish_reconcile_grace_seconds: float | None = Field(
+        default=None,
+        description="'Not on the platform' is final only this long after a publish's answer was lost (a platform "
+        "may commit after the client gave up); default 2 x the request timeout + 60 s.",
     )
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import date
 from typing import Annotated
 
@@ -23,6 +24,13 @@ def publish_due_command(
     loop: Annotated[bool, typer.Option(help="Keep running a pass every --interval seconds.")] = False,
     interval: Annotated[float, typer.Option(min=0.1, help="Seconds between passes with --loop.")] = 60.0,
     quiet: Annotated[bool, typer.Option(help="Print only the one-line summary.")] = False,
+    worker: Annotated[
+        str | None,
+        typer.Option(
+            help="Name on this dispatcher's claims and events (default host:pid:nonce). Claims of a host:pid name of "
+            "this host are released as soon as that process is gone; others when their lease ends."
+        ),
+    ] = None,
 ) -> None:
     """Claim the posts that are due and publish them, once each (what the every-minute deployment runs).
 
@@ -32,6 +40,10 @@ def publish_due_command(
     from publisher.dispatch import DispatchOptions, publish_due
 
     options = DispatchOptions(max_posts=limit, platforms=tuple(platform) if platform else None, concurrency=concurrency)
+    if worker is not None:
+        if not worker.strip() or len(worker) > 100:
+            raise fail(f"--worker {worker[:40]!r}: give 1-100 characters")
+        options = replace(options, worker=worker.strip())
     while True:
         try:
             report = publish_due(options=options)

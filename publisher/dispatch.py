@@ -7,11 +7,18 @@ platform may have it). :func:`publish_due` is one pass; ``mcn publish due`` and 
 1. **Recover.** Paused accounts whose pause ended become active. A ``claimed`` post whose lease expired (or whose
    dispatcher process on this host is gone) goes back to ``planned``: nothing was sent yet. An ``uploading`` post
    in the same situation becomes ``unknown``: the platform may have it. Planned posts that missed their slot by
-   more than the grace period follow the misfire policy (below).
+   more than the grace period follow the misfire policy (below). Leases are short (``publish_lease_seconds``,
+   30 s): a heartbeat thread renews the claims of a running pass every third of a lease, so a dispatcher that
+   died on another host frees its claims within one lease, and a live one never loses them to a slow upload.
 2. **Reconcile.** ``unknown`` posts are claimed and the platform is asked for the post carrying their tracking
-   code. Found: ``posted`` with the remote id. Certainly absent: back to ``planned`` for a normal retry. Cannot
-   ask: stays ``unknown`` and is asked again later; after ``reconcile_max_attempts`` it is ``failed``. An
-   ambiguous publish is never sent again blindly.
+   code. Found: ``posted`` with the remote id. Not found: a platform may still commit a request after the client
+   gave up, so "not found" counts only once the reconcile grace has passed since the answer was lost
+   (``outcome_lost_at``; ``publish_reconcile_grace_seconds``, default twice the request timeout plus a minute);
+   before that the post stays ``unknown`` and is asked again. Each check is an event on the post (its time and
+   the answer). Absent after the grace: back to ``planned``, and the next attempt sends the same idempotency key,
+   so a platform that honours it answers the first post instead of making a second. Cannot ask: stays
+   ``unknown`` and is asked again later; after ``reconcile_max_attempts`` it is ``failed``. An ambiguous publish
+   is never sent again blindly.
 3. **Publish.** Due ``planned`` posts of active accounts (approved where approval is required) are claimed with
    one atomic statement: ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING`` on Postgres, so
    any number of dispatchers share the work; ``UPDATE ... RETURNING`` on SQLite, where a file lock admits one
@@ -84,6 +91,9 @@ accounts = AccountRecord.__table__  # type: ignore[attr-defined]
 events = PostEvent.__table__  # type: ignore[attr-defined]
 
 IN_FLIGHT = ("uploading", "unknown")
+HELD = ("claimed", "uploading", "unknown")  # statuses a claim (and its lease) can hold
+#: added to twice the request timeout for the default reconcile grace
+LATE_COMMIT_MARGIN_SECONDS = 60.0
 COUNTED = ("posted", "uploading", "unknown")  # statuses that use up caps (by upload_started_at)
 _HOST = socket.gethostname()
 
@@ -103,11 +113,15 @@ class DispatchOptions:
     concurrency: int = 4  # posts of different accounts published in parallel (one adapter set per thread)
     platforms: tuple[str, ...] | None = None
     lease_seconds: float | None = None  # settings.publish_lease_seconds
+    heartbeat_seconds: float | None = None  # renew this pass's leases this often; default a third of the lease
     grace_seconds: float | None = None  # settings.publish_grace_seconds
     max_attempts: int | None = None  # settings.publish_max_attempts
     backoff_seconds: float | None = None  # settings.publish_backoff_seconds
     backoff_max_seconds: float = 3600.0
     reconcile_delay_seconds: float | None = None  # settings.publish_reconcile_delay_seconds
+    # settings.publish_reconcile_grace_seconds; None: 2 x the longer of the adapter's and the configured request
+    # timeout, plus a minute
+    reconcile_grace_seconds: float | None = None
     reconcile_max_attempts: int = 10
     min_spacing_seconds: float | None = None  # default: the platform's ``min_spacing_seconds``
     misfire_policy: str = "reslot"  # reslot or fail
@@ -128,7 +142,15 @@ class DispatchOptions:
             max_attempts=given(self.max_attempts, s.publish_max_attempts),
             backoff_seconds=given(self.backoff_seconds, s.publish_backoff_seconds),
             reconcile_delay_seconds=given(self.reconcile_delay_seconds, s.publish_reconcile_delay_seconds),
+            reconcile_grace_seconds=given(self.reconcile_grace_seconds, s.publish_reconcile_grace_seconds),
         )
+
+    def grace_for(self, adapter: PlatformAdapter) -> float:
+        """Seconds after a lost answer before "not on the platform" is believed, for posts of ``adapter``."""
+        if self.reconcile_grace_seconds is not None:
+            return self.reconcile_grace_seconds
+        timeout = max(get_settings().publish_request_timeout_seconds, adapter.request_timeout_s or 0.0)
+        return 2 * timeout + LATE_COMMIT_MARGIN_SECONDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,8 +229,10 @@ def publish_due(
         pool = _AdapterPool(adapters)
         outcomes: list[PostOutcome] = []
         try:
-            outcomes += _reconcile_unknown(engine, clock, opts, pool)
-            outcomes += _publish_claimed(engine, clock, opts, pool)
+            with _Heartbeat(engine, clock, opts) as beat:
+                outcomes += _reconcile_unknown(engine, clock, opts, pool, beat)
+                outcomes += _publish_claimed(engine, clock, opts, pool, beat)
+            recovered += beat.recovered
         finally:
             pool.close()
     report = DispatchReport(
@@ -231,6 +255,65 @@ class _Clock:
 
     def now(self) -> datetime:
         return self._fixed or utcnow()
+
+
+class _Heartbeat:
+    """Renews the leases of this pass's claims every ``heartbeat_seconds`` while the pass runs, and releases the
+    claims of dispatchers that stopped renewing theirs.
+
+    Leases can then be short: a dispatcher that dies (kill -9, a lost host) stops renewing, and another one's
+    heartbeat releases its claims within a lease and a beat, even while that one is busy publishing a long batch;
+    a live dispatcher keeps its claims through the slowest upload. Only rows that still carry one of this pass's
+    claim tokens are renewed, so a claim taken over is never taken back.
+    """
+
+    def __init__(self, engine: Engine, clock: _Clock, opts: DispatchOptions) -> None:
+        assert opts.lease_seconds is not None
+        self.engine, self.clock = engine, clock
+        self.lease = timedelta(seconds=opts.lease_seconds)
+        self.interval = opts.heartbeat_seconds or opts.lease_seconds / 3
+        self.worker = opts.worker
+        self.opts = opts
+        self.recovered = 0  # claims of others released by this heartbeat
+        self._tokens: set[str] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease-heartbeat-{opts.worker}", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def hold(self, token: str) -> None:
+        """Renew the claims made with ``token`` from now on."""
+        with self._lock:
+            self._tokens.add(token)
+
+    def beat(self) -> int:
+        """Renew now; returns how many claims were renewed."""
+        with self._lock:
+            tokens = list(self._tokens)
+        if not tokens:
+            return 0
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(posts)
+                .where(posts.c.claim_token.in_(tokens), posts.c.status.in_(HELD))
+                .values(lease_until=self.clock.now() + self.lease)
+            )
+        return int(result.rowcount or 0)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.beat()
+                self.recovered += _recover_expired_claims(self.engine, self.clock.now(), self.opts)
+            except Exception as exc:  # noqa: BLE001 - a missed beat is retried; the lease covers a few of them
+                log.warning("dispatcher %s: renewing its leases failed: %s", self.worker, exc)
 
 
 @contextlib.contextmanager
@@ -362,6 +445,7 @@ def _recover_expired_claims(engine: Engine, now: datetime, opts: DispatchOptions
                     next_attempt_at=now + timedelta(seconds=opts.reconcile_delay_seconds or 0)
                     if after == "unknown"
                     else None,
+                    outcome_lost_at=now if after == "unknown" else None,
                     updated_at=now,
                 )
             ).rowcount
@@ -479,7 +563,9 @@ def _spacing_seconds(platform: str, opts: DispatchOptions) -> float:
 # -- claiming --------------------------------------------------------------------------------------------------
 
 
-def _claim(engine: Engine, now: datetime, opts: DispatchOptions, status: str, limit: int) -> list[tuple[str, int, str]]:
+def _claim(
+    engine: Engine, now: datetime, opts: DispatchOptions, status: str, limit: int, beat: _Heartbeat | None = None
+) -> list[tuple[str, int, str]]:
     """Atomically claim up to ``limit`` due posts in ``status``; return ``(post_id, account_id, claim_token)``.
 
     Planned posts become ``claimed``. Unknown posts keep their status (a crash while reconciling must leave them
@@ -487,6 +573,8 @@ def _claim(engine: Engine, now: datetime, opts: DispatchOptions, status: str, li
     """
     assert opts.lease_seconds is not None
     token = secrets.token_hex(8)
+    if beat is not None:
+        beat.hold(token)  # before the claim exists, so no claim of this pass goes unrenewed
     due = (
         select(posts.c.id)
         .join(accounts, accounts.c.id == posts.c.account_id)
@@ -585,10 +673,12 @@ def _release(
 # -- reconciliation --------------------------------------------------------------------------------------------
 
 
-def _reconcile_unknown(engine: Engine, clock: _Clock, opts: DispatchOptions, pool: _AdapterPool) -> list[PostOutcome]:
+def _reconcile_unknown(
+    engine: Engine, clock: _Clock, opts: DispatchOptions, pool: _AdapterPool, beat: _Heartbeat | None = None
+) -> list[PostOutcome]:
     outcomes: list[PostOutcome] = []
     while True:
-        claimed = _claim(engine, clock.now(), opts, "unknown", opts.batch_size)
+        claimed = _claim(engine, clock.now(), opts, "unknown", opts.batch_size, beat)
         if not claimed:
             return outcomes
         for post_id, _, token in claimed:
@@ -644,6 +734,9 @@ def _reconcile_one(
         if isinstance(err, SessionExpired):
             _mark_needs_login(engine, row.account_id, str(err), opts.worker)
         return PostOutcome(post_id, row.account_id, row.platform, "unknown", str(err))
+    now = clock.now()
+    lost_at = as_utc(row.outcome_lost_at or row.upload_started_at or row.updated_at)
+    waited = max(0.0, (now - lost_at).total_seconds())
     with engine.begin() as conn:
         if found is not None:
             _release(
@@ -653,27 +746,50 @@ def _reconcile_one(
                 "unknown",
                 "posted",
                 opts.worker,
-                f"reconciled: the platform has it as {found.remote_id}",
+                f"reconciled: the platform has it as {found.remote_id} ({waited:.0f} s after the answer was lost)",
                 remote_id=found.remote_id,
                 remote_url=found.remote_url,
-                posted_at=found.published_at or clock.now(),
+                posted_at=found.published_at or now,
                 error_code=None,
                 last_error=None,
-                now=clock.now(),
+                now=now,
             )
             return PostOutcome(post_id, row.account_id, row.platform, "posted", "reconciled", found.remote_id)
-        _release(
-            conn,
-            post_id,
-            token,
-            "unknown",
-            "planned",
-            opts.worker,
-            "reconciled: the platform has no such post; it will be published again",
-            next_attempt_at=None,
-            now=clock.now(),
+        grace = opts.grace_for(adapter)
+        if waited < grace:
+            # A platform may still commit the lost request (a queue, a gateway that gave up first): absence is
+            # believed only after the grace. Ask again before then, and once more when it has passed.
+            step = max(opts.reconcile_delay_seconds or 0.0, grace / 10)
+            again = min(lost_at + timedelta(seconds=grace), now + timedelta(seconds=step))
+            detail = (
+                f"reconcile check: not on the platform {waited:.1f} s after the answer was lost; "
+                f"absence counts after {grace:.0f} s"
+            )
+            _release(conn, post_id, token, "unknown", "unknown", opts.worker, detail, next_attempt_at=again, now=now)
+            return PostOutcome(post_id, row.account_id, row.platform, "unknown", detail)
+        checks = _reconcile_checks(conn, post_id)
+        detail = (
+            f"reconciled: not on the platform {waited:.0f} s after the answer was lost (grace {grace:.0f} s, "
+            f"{checks + 1} checks); publishing again with the same idempotency key"
         )
+        _release(conn, post_id, token, "unknown", "planned", opts.worker, detail, next_attempt_at=None, now=now)
     return PostOutcome(post_id, row.account_id, row.platform, "planned", "reconciled: not on the platform")
+
+
+def _reconcile_checks(conn: Connection, post_id: str) -> int:
+    """Answers "not there yet" since the answer was last lost (the events of this unknown spell)."""
+    since = select(func.max(events.c.id)).where(
+        events.c.post_id == post_id, events.c.to_status == "unknown", events.c.from_status != "unknown"
+    )
+    return int(
+        conn.execute(
+            select(func.count()).where(
+                events.c.post_id == post_id,
+                events.c.detail.like("reconcile check:%"),
+                events.c.id > func.coalesce(since.scalar_subquery(), 0),
+            )
+        ).scalar_one()
+    )
 
 
 def _reconcile_tries(engine: Engine, post_id: str) -> int:
@@ -688,14 +804,16 @@ def _reconcile_tries(engine: Engine, post_id: str) -> int:
 # -- publishing ------------------------------------------------------------------------------------------------
 
 
-def _publish_claimed(engine: Engine, clock: _Clock, opts: DispatchOptions, pool: _AdapterPool) -> list[PostOutcome]:
+def _publish_claimed(
+    engine: Engine, clock: _Clock, opts: DispatchOptions, pool: _AdapterPool, beat: _Heartbeat | None = None
+) -> list[PostOutcome]:
     outcomes: list[PostOutcome] = []
     budget = opts.max_posts
     threads = 1 if pool.given is not None else opts.concurrency
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="publish") as executor:
         while budget is None or budget > 0:
             limit = opts.batch_size if budget is None else min(opts.batch_size, budget)
-            claimed = _claim(engine, clock.now(), opts, "planned", limit)
+            claimed = _claim(engine, clock.now(), opts, "planned", limit, beat)
             if not claimed:
                 break
             if budget is not None:
@@ -810,7 +928,7 @@ def _begin_upload(engine: Engine, now: datetime, opts: DispatchOptions, post_id:
                 status="uploading",
                 attempts=posts.c.attempts + 1,
                 upload_started_at=now,
-                lease_until=now + timedelta(seconds=opts.lease_seconds or 600),
+                lease_until=now + timedelta(seconds=opts.lease_seconds or 30),
                 updated_at=now,
             )
         )
@@ -907,6 +1025,7 @@ def _record_error(
         if isinstance(err, OutcomeUnknown):
             status = "unknown"
             values["next_attempt_at"] = now + timedelta(seconds=opts.reconcile_delay_seconds or 0)
+            values["outcome_lost_at"] = now  # the reconcile grace counts from here
         elif isinstance(err, PostRejected):
             status = "failed"
         elif isinstance(err, SessionExpired | AccountRestricted):

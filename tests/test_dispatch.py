@@ -49,8 +49,15 @@ ROOT = Path(__file__).resolve().parents[1]
 posts = PostRecord.__table__  # type: ignore[attr-defined]
 accounts = AccountRecord.__table__  # type: ignore[attr-defined]
 events = PostEvent.__table__  # type: ignore[attr-defined]
-# no spacing between posts of one account: the tests' sandboxes run with min_interval 0
-FAST = DispatchOptions(min_spacing_seconds=0, reconcile_delay_seconds=0, backoff_seconds=0.01, concurrency=4)
+# no spacing between posts of one account: the tests' sandboxes run with min_interval 0; "not on the platform" is
+# believed a second after a lost answer (the sandbox here never commits late)
+FAST = DispatchOptions(
+    min_spacing_seconds=0,
+    reconcile_delay_seconds=0,
+    reconcile_grace_seconds=1,
+    backoff_seconds=0.01,
+    concurrency=4,
+)
 
 
 @pytest.fixture(scope="module")
@@ -276,6 +283,7 @@ def _process_env(database_url: str, sandbox: str, data_dir: Path) -> dict[str, s
         MCN_SANDBOX_PUBLISH_VIA="api",
         MCN_PLATFORM_LIMITS='{"sandbox": {"min_spacing_seconds": 0}}',
         MCN_PUBLISH_RECONCILE_DELAY_SECONDS="1",
+        MCN_PUBLISH_RECONCILE_GRACE_SECONDS="2",
         MCN_PUBLISH_BACKOFF_SECONDS="0.2",
     )
 

@@ -202,6 +202,12 @@ class PlatformAdapter(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook, most adapters hold nothing
         """Release browsers or HTTP clients."""
 
+    @property
+    def request_timeout_s(self) -> float | None:
+        """How long one request to the platform waits before giving up, when the adapter knows (``None``: the
+        configured ``publish_request_timeout_seconds``). The dispatcher's reconcile grace is derived from it."""
+        return None
+
 
 AdapterFactory = Callable[..., PlatformAdapter]
 _REGISTRY: dict[str, AdapterFactory] = {}

@@ -13,6 +13,11 @@ timeout fault really publishes and then answers 504 late, exactly like a gateway
 dispatcher must reconcile with :meth:`SandboxAdapter.find` instead of posting again. A connection that could not
 even be opened (connect error or connect timeout) sent nothing and stays retryable.
 
+Every API publish sends the post's idempotency key (``Idempotency-Key``): the sandbox answers a key the account
+already published with by that post, so a retry after a lost answer, or a publish the platform commits after the
+client gave up, never makes a second post. The creator pages have no such field; there only the dispatcher's
+reconcile grace protects.
+
 Reconciliation: API posts carry the package's tracking code as ``external_info``; ``find`` pages through
 ``GET /api/v1/video/list`` (newest first) for it. The creator pages have no external-info field (as on real
 platforms), so in pages mode ``find`` reads ``/creator/manage`` and matches the tracking code or, for rows without
@@ -139,18 +144,19 @@ class SandboxAdapter(PlatformAdapter):
         self,
         base_url: str | None = None,
         via: str | None = None,
-        timeout_s: float = 30,
+        timeout_s: float | None = None,
         headless: bool | None = None,
         screenshot_dir: Path | None = None,
         *,
         browser: Browser | None = None,
         upload_chunk_bytes: int = UPLOAD_CHUNK_BYTES,
     ) -> None:
-        """Defaults come from ``mcn.settings``: ``sandbox_url``, ``sandbox_publish_via``, ``browser_headless`` and
-        ``<data_dir>/screenshots``. ``browser`` lends an open Chromium (tests); otherwise one is launched on first
-        use of the pages. ``upload_chunk_bytes`` is the Content-Range chunk size for large files."""
+        """Defaults come from ``mcn.settings``: ``sandbox_url``, ``sandbox_publish_via``,
+        ``publish_request_timeout_seconds``, ``browser_headless`` and ``<data_dir>/screenshots``. ``browser`` lends
+        an open Chromium (tests); otherwise one is launched on first use of the pages. ``upload_chunk_bytes`` is the
+        Content-Range chunk size for large files."""
         settings = None
-        if base_url is None or via is None or headless is None or screenshot_dir is None:
+        if base_url is None or via is None or timeout_s is None or headless is None or screenshot_dir is None:
             from mcn.settings import get_settings
 
             settings = get_settings()
@@ -158,6 +164,8 @@ class SandboxAdapter(PlatformAdapter):
         self.via = (via or (settings.sandbox_publish_via if settings else "auto")).strip().lower()
         if self.via not in VIA_CHOICES:
             raise ValueError(f"sandbox publish path {self.via!r} is not one of {', '.join(VIA_CHOICES)}")
+        if timeout_s is None:
+            timeout_s = settings.publish_request_timeout_seconds if settings else 30.0
         if timeout_s <= 0:
             raise ValueError(f"timeout_s must be positive, got {timeout_s}")
         if upload_chunk_bytes < 1:
@@ -175,6 +183,10 @@ class SandboxAdapter(PlatformAdapter):
 
     def __repr__(self) -> str:
         return f"SandboxAdapter(base_url={self.base_url!r}, via={self.via!r})"
+
+    @property
+    def request_timeout_s(self) -> float:
+        return self.timeout_s
 
     # -- the interface ---------------------------------------------------------------------------------------
 
@@ -343,7 +355,10 @@ class SandboxAdapter(PlatformAdapter):
         }
         if post.schedule_at is not None:
             body["schedule_time"] = int(as_utc(post.schedule_at).timestamp())
-        response = self._request("POST", "/api/v1/video/publish", token, "publish", json=body)
+        # Every attempt of one post sends the post's idempotency key: a retry after a lost answer (or a request the
+        # platform commits after we gave up) gets the first post back instead of making a second.
+        headers = {"Idempotency-Key": post.idempotency_key}
+        response = self._request("POST", "/api/v1/video/publish", token, "publish", json=body, headers=headers)
         if response.status_code == 409:
             answer = _json_or_empty(response)
             if answer.get("error") == "upload_already_published" and answer.get("post_id"):
@@ -356,6 +371,8 @@ class SandboxAdapter(PlatformAdapter):
         if progress:
             progress("publish", 1.0)
         detail = str(answer.get("status") or "")
+        if response.headers.get("idempotent-replayed") == "true":
+            detail += " (an earlier attempt's post: the platform recognised the idempotency key)"
         if answer.get("limited"):
             detail += f" (limited: {answer.get('limited_reason') or 'throttled'})"
         return self._receipt(post_id, upload_id, bool(answer.get("limited")), detail)
