@@ -23,6 +23,7 @@ from mcn.db import DatabaseUnavailable
 from mcn.detector_cli import detector_app
 from mcn.labels_cli import labels_app, review_command
 from mcn.llm_cli import llm_app
+from mcn.products_cli import products_app
 from mcn.remix_cli import remix_app
 from mcn.terminal import console, fail, out
 from publisher.cli import publish_app, review_app
@@ -56,6 +57,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(llm_app, name="llm")
 app.add_typer(remix_app, name="remix")
+app.add_typer(products_app, name="products")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(publish_app, name="publish")
 app.add_typer(review_app, name="review")
