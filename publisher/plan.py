@@ -140,6 +140,7 @@ class PlannedPost:
     title: str
     hook_style: str
     approval: str
+    video_path: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -945,6 +946,7 @@ def plan_day(
                 title=r["title"],
                 hook_style=r["hook_style"],
                 approval=r["approval"],
+                video_path=r["video_path"],
             )
             for r in rows
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date
 from typing import TYPE_CHECKING, Annotated
 
@@ -9,13 +10,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mcn.terminal import console as status_console
 from mcn.terminal import fail, out
 from publisher.allocation import allocation_names
 
 if TYPE_CHECKING:
     from publisher.plan import PlanResult
+    from publisher.similarity import DayMatrix
 
 _TOP = 10
+_MATRIX_MAX = 16  # posts of one platform's day shown as a full matrix; more are listed as their closest pairs
 
 
 def _parse_day(text: str | None) -> date:
@@ -34,6 +38,13 @@ def plan_command(
         str, typer.Option(help=f"How posts are shared among products: {', '.join(allocation_names())}.")
     ] = "equal",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan, write nothing.")] = False,
+    pdq_matrix: Annotated[
+        bool,
+        typer.Option(
+            "--pdq-matrix",
+            help="Then hash every video of the day (vPDQ) and print how alike each two posts of a platform are.",
+        ),
+    ] = False,
 ) -> None:
     """Assign unused clips to the free slots of every eligible account for one day (re-running adds nothing twice)."""
     from publisher.plan import PlanError, plan_day
@@ -44,6 +55,94 @@ def plan_command(
     except PlanError as exc:
         raise fail(str(exc), code=2) from None
     print_summary(result)
+    if pdq_matrix:
+        print_similarity(result, platform)
+
+
+def print_similarity(result: PlanResult, platform: str | None, console: Console | None = None) -> None:
+    """For each platform of the day: the vPDQ similarity of every two posts (stored ones, and a dry run's)."""
+    from publisher.similarity import day_matrix, day_posts, planned_videos
+
+    console = console or out
+    platforms = sorted({platform} if platform else set(result.per_platform) | _stored_platforms(result))
+    for name in platforms:
+        videos = day_posts(result.day, name)
+        if result.dry_run:
+            videos += planned_videos([p for p in result.posts if p.platform == name])
+        if len(videos) < 2:
+            console.print(f"{name}: fewer than two posts on {result.day}, nothing to compare", highlight=False)
+            continue
+        with status_console.status(f"{name}: hashing {len(videos)} videos (vPDQ, 1 frame/s)") as status:
+
+            def progress(n: int, total: int, name: str = name) -> None:
+                status.update(f"{name}: hashed {n}/{total} videos (vPDQ, 1 frame/s)")
+
+            matrix = day_matrix(result.day, name, videos, progress=progress)
+        print_matrix(matrix, console)
+
+
+def _stored_platforms(result: PlanResult) -> set[str]:
+    from sqlalchemy import select
+
+    from mcn.db import get_engine
+    from publisher.plan import POSTS
+
+    with get_engine().connect() as conn:
+        return set(conn.execute(select(POSTS.c.platform).distinct().where(POSTS.c.plan_date == result.day)).scalars())
+
+
+def _pct(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.0%}"  # NaN: the video could not be hashed
+
+
+def print_matrix(matrix: DayMatrix, console: Console) -> None:
+    """The vPDQ matrix (or, for a big day, the closest pairs), near-duplicates in red, with footage overlaps."""
+    from clipper.vpdq import DUPLICATE_SHARE
+
+    posts = matrix.posts
+    title = f"{matrix.platform} {matrix.day}: vPDQ similarity (share of frames within 31 bits)"
+    if len(posts) <= _MATRIX_MAX:
+        table = Table(title=title)
+        table.add_column("#", justify="right")
+        table.add_column("post (account clip)")
+        for j in range(len(posts)):
+            table.add_column(str(j + 1), justify="right")
+        for i, post in enumerate(posts):
+            cells = []
+            for j in range(len(posts)):
+                value = float(matrix.pdq[i, j])
+                text = "-" if i == j else _pct(value)
+                cells.append(f"[red]{text}[/red]" if i != j and value > DUPLICATE_SHARE else text)
+            table.add_row(str(i + 1), post.label, *cells)
+        console.print(table)
+    # Under the matrix: the pairs that share anything; without it: the closest pairs whatever they share.
+    shown = matrix.pairs(minimum=0.01) if len(posts) <= _MATRIX_MAX else matrix.pairs()
+    if shown:
+        closest = Table(title=f"{matrix.platform} {matrix.day}: closest pairs of {len(posts)} posts")
+        for column in ("post", "post", "vPDQ", "footage"):
+            closest.add_column(column, justify="right" if column in ("vPDQ", "footage") else "left")
+        for i, j, pdq, footage in shown[:_TOP]:
+            closest.add_row(posts[i].label, posts[j].label, _pct(pdq), f"{footage:.0%}")
+        console.print(closest)
+    over = matrix.duplicates()
+    for post_id, error in matrix.errors.items():
+        console.print(f"not hashed: {post_id}: {error}", highlight=False)
+    console.print(
+        f"{matrix.platform}: {len(posts)} posts, {len(over)} pairs over {DUPLICATE_SHARE:.0%} "
+        f"(max vPDQ {_pct(_off_diagonal_max(matrix.pdq))}, max footage {_off_diagonal_max(matrix.footage):.0%})",
+        highlight=False,
+    )
+
+
+def _off_diagonal_max(values: object) -> float:
+    import numpy as np
+
+    array = np.array(values, dtype=float)
+    if array.shape[0] < 2:
+        return 0.0
+    mask = ~np.eye(array.shape[0], dtype=bool)
+    picked = array[mask]
+    return float(np.nanmax(picked)) if not np.all(np.isnan(picked)) else float("nan")
 
 
 def print_summary(result: PlanResult, console: Console | None = None) -> None:

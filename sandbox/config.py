@@ -39,7 +39,7 @@ class Rules:
     max_description_chars: int = 1000
     session_ttl_seconds: float = 3 * DAY  # web session cookie lifetime, on the simulated clock
     qr_ttl_seconds: float = 120.0  # a login QR code stays valid this long (wall clock: a human approves it)
-    near_dup_threshold: float = 10.0  # mean Hamming distance (of 64 bits per frame) counted as the same video
+    near_dup_share: float = 0.5  # vPDQ: a video sharing more of its frames than this with a post is a near-duplicate
     near_dup_reach: float = 0.1  # reach multiplier of a near-duplicate of another account's post (throttled)
     require_ad_disclosure: bool = False  # reject posts with a product link but no 广告 disclosure
     # Refuse an identical file and a near-duplicate of the account's own post. Off models a platform without
@@ -68,8 +68,8 @@ class Rules:
             raise ValueError("max_upload_bytes must be positive")
         if self.session_ttl_seconds <= 0 or self.qr_ttl_seconds <= 0:
             raise ValueError("session and QR lifetimes must be positive")
-        if not 0 <= self.near_dup_threshold <= 64:
-            raise ValueError("near_dup_threshold must be between 0 and 64")
+        if not 0 <= self.near_dup_share <= 1:
+            raise ValueError("near_dup_share must be between 0 and 1")
         if not 0 <= self.near_dup_reach <= 1:
             raise ValueError("near_dup_reach must be between 0 and 1")
         return self
@@ -267,7 +267,7 @@ class SandboxConfig:
     rules: Rules = field(default_factory=Rules)
     faults: Faults = field(default_factory=Faults)
     market: MarketParams = field(default_factory=MarketParams)
-    fingerprint_frames: int = 8
+    fingerprint_seconds: float = 1.0  # one PDQ frame hash per this many seconds of video (vPDQ)
 
     def validate(self) -> SandboxConfig:
         """Return ``self`` or raise ``ValueError`` for the first inconsistent option."""
@@ -277,8 +277,8 @@ class SandboxConfig:
             raise ValueError("the QR approval secret must be at least 16 characters")
         if not 0 <= self.seed < 2**63:
             raise ValueError("seed must be a non-negative 63-bit integer")
-        if self.fingerprint_frames < 2:
-            raise ValueError("fingerprint_frames must be at least 2")
+        if not 0.1 <= self.fingerprint_seconds <= 60:
+            raise ValueError("fingerprint_seconds must be between 0.1 and 60")
         self.rules.validate()
         self.faults.validate()
         self.market.validate()

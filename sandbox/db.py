@@ -94,7 +94,7 @@ class Upload(Base):
     size: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(16))  # pending, complete, used
     sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    phash: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    phash: Mapped[str | None] = mapped_column(Text, nullable=True)  # vpdq: + 64 hex digits per frame
     duration: Mapped[float | None] = mapped_column(Float, nullable=True)
     path: Mapped[str] = mapped_column(String(500))
     post_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -118,7 +118,7 @@ class Post(Base):
     ai_declared: Mapped[bool] = mapped_column(Boolean)
     ad_disclosed: Mapped[bool] = mapped_column(Boolean)
     file_sha256: Mapped[str] = mapped_column(String(64), index=True)
-    phash: Mapped[str] = mapped_column(String(256))
+    phash: Mapped[str] = mapped_column(Text)
     size: Mapped[int] = mapped_column(Integer)
     duration: Mapped[float] = mapped_column(Float)
     via: Mapped[str] = mapped_column(String(8))  # web or api

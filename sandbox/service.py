@@ -102,7 +102,7 @@ class Platform:
         self.uploads_dir.mkdir(parents=True, exist_ok=True)
         self._wall = wall
         self.clock = SimClock(self._load_clock(), on_change=self._save_clock, wall=wall)
-        self.index = HashIndex(config.fingerprint_frames)
+        self.index = HashIndex()
         self._publish_lock = threading.Lock()
         self._fault_lock = threading.Lock()
         self._fault_rng = random.Random(config.seed)
@@ -501,7 +501,7 @@ class Platform:
             return UploadResult(upload.id, received, False)
         path = Path(upload.path)
         try:
-            fp = fingerprint(path, self.config.fingerprint_frames)
+            fp = fingerprint(path, self.config.fingerprint_seconds)
         except FingerprintError as exc:
             self._discard(upload)
             raise SandboxError("invalid_video", f"视频格式不支持 ({exc})", status=400) from None
@@ -613,16 +613,16 @@ class Platform:
                     status=409,
                 )
             limited_by: tuple[int, float] | None = None
-            for other_post, other_account, dist in self.index.nearest(hashes, self.rules.near_dup_threshold):
+            for other_post, other_account, share in self.index.nearest(hashes, self.rules.near_dup_share):
                 if other_account == account_id and checks:
                     raise SandboxError(
                         "duplicate_video",
-                        f"该视频与已发布作品高度相似 (a near-duplicate of your post {public_post_id(other_post)}, "
-                        f"distance {dist:.1f})",
+                        f"该视频与已发布作品高度相似 (a near-duplicate of your post {public_post_id(other_post)}: "
+                        f"{share:.0%} of frames match)",
                         status=409,
                     )
                 if limited_by is None:
-                    limited_by = (other_post, dist)
+                    limited_by = (other_post, share)
             post = db.Post(
                 account_id=account_id,
                 upload_id=upload_id,

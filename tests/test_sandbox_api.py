@@ -422,7 +422,7 @@ def test_exact_and_near_duplicates(client: TestClient, video: VideoFactory, tmp_
 
     row = posts[0]
     assert row["file_sha256"] == hashlib.sha256(original.read_bytes()).hexdigest()
-    assert len(row["phash"]) == 16 * 8 and row["external_info"] == "e1" and row["handle"] == "alice"
+    assert row["phash"].startswith("vpdq:") and row["external_info"] == "e1" and row["handle"] == "alice"
     assert row["ai_declared"] is True and row["ad_disclosed"] is False and row["via"] == "api"
     assert row["created_at"].startswith("2025-03-03")
     assert posts[1]["duplicate_of"] == first["post_id"] and posts[1]["limited"] is True
