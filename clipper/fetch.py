@@ -1,12 +1,23 @@
-"""Download a source URL into the data dir, with a size limit, an overall deadline and one-line errors."""
+"""Download a source URL into the data dir, with a size limit, an overall deadline and one-line errors.
+
+Only public addresses are fetched unless the caller allows private ones: a source URL is user input, and without
+the check it could make the clip factory read internal services (cloud metadata at 169.254.169.254, admin ports
+on loopback, the intranet) and keep what they answer. The host is resolved here, every address it resolves to is
+checked, and the connection goes to a checked address (the URL's host is kept for the ``Host`` header and TLS:
+SNI and certificate verification), so a DNS answer that changes between check and connect (rebinding) cannot
+swap it. Redirects are followed here, one hop at a time, each hop checked the same way.
+"""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
+import ipaddress
 import logging
 import os
 import socket
+import ssl
 import tempfile
 import threading
 import time
@@ -22,7 +33,9 @@ from clipper.errors import DownloadError, MediaError
 from clipper.media import SUPPORTED_SUFFIXES, probe
 from clipper.urls import redact_text, redact_url
 
-__all__ = ["FetchOptions", "download", "is_url"]
+__all__ = ["FetchOptions", "download", "is_public_address", "is_url", "resolve_host"]
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,12 +45,17 @@ class FetchOptions:
     ``max_bytes`` caps the body (a declared Content-Length over it fails before any byte is read);
     ``deadline_seconds`` caps the whole transfer, connecting included: a server that trickles one byte now and
     then never trips a per-read timeout, so only an overall deadline stops it; ``timeout_seconds`` is the
-    per-connect/per-read timeout inside that.
+    per-connect/per-read timeout inside that. ``allow_private`` lets loopback, private, link-local and other
+    non-public addresses through (an operator pulling from their own intranet); ``max_redirects`` bounds the
+    hops; ``ca_file`` adds a CA bundle to trust (an intranet's own CA) instead of the public ones.
     """
 
     max_bytes: int = 8 * 1024**3
     deadline_seconds: float = 3600.0
     timeout_seconds: float = 60.0
+    allow_private: bool = False
+    max_redirects: int = 5
+    ca_file: str | None = None
 
 
 # Content types that are never a video: refused from the headers, before the body is read. Anything else is
@@ -64,6 +82,33 @@ if not any(isinstance(f, _RedactURLs) for f in _HTTPX_LOG.filters):
 
 def is_url(source: str) -> bool:
     return urlparse(source).scheme in ("http", "https")
+
+
+def resolve_host(host: str, port: int) -> list[IPAddress]:
+    """Every address ``host`` resolves to for a TCP connection, in the resolver's order of preference."""
+    found: list[IPAddress] = []
+    for *_, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+        address = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
+        if address not in found:
+            found.append(address)
+    return found
+
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def is_public_address(address: IPAddress) -> bool:
+    """Whether ``address`` is a public unicast address: not loopback, private, link-local, shared (CGNAT),
+    reserved, multicast or unspecified, and not an IPv6 form that embeds such an IPv4 address."""
+    if address.is_multicast or not address.is_global:
+        return False
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is None and address in _NAT64:
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if embedded is not None:
+            return is_public_address(embedded)
+    return True
 
 
 class _Deadline:
@@ -206,10 +251,11 @@ def _transfer(
 ) -> None:
     max_bytes = options.max_bytes
     timeout = httpx.Timeout(min(options.timeout_seconds, max(deadline.remaining(), 0.001)))
-    extensions = {"trace": deadline.trace}
+    # trust_env off: the connection must go to the address checked here, not to a proxy from the environment.
+    verify: Any = ssl.create_default_context(cafile=options.ca_file) if options.ca_file else True
     with (
-        httpx.Client(follow_redirects=True, timeout=timeout) as client,
-        client.stream("GET", url, extensions=extensions) as response,
+        httpx.Client(follow_redirects=False, timeout=timeout, trust_env=False, verify=verify) as client,
+        contextlib.closing(_open(client, url, shown, options, deadline)) as response,
     ):
         if response.status_code >= 400:
             raise DownloadError(shown, f"HTTP {response.status_code} {response.reason_phrase}")
@@ -230,3 +276,89 @@ def _transfer(
             fh.write(chunk)
             if on_progress is not None:
                 on_progress(received, total)
+
+
+def _open(client: httpx.Client, url: str, shown: str, options: FetchOptions, deadline: _Deadline) -> httpx.Response:
+    """GET ``url`` and follow its redirects, each hop to a checked address; return the last hop's response with
+    its body not yet read."""
+    current = httpx.URL(url)
+    origin = _origin(current)
+    credentials = _basic_auth(current)
+    for hop in range(options.max_redirects + 1):
+        if current.scheme not in ("http", "https"):
+            raise DownloadError(shown, f"redirected to a {current.scheme or 'relative'} URL; only http(s) is fetched")
+        addresses = _checked_addresses(current, shown, options, redirected=hop > 0)
+        headers = {"Host": current.netloc.decode("ascii")}
+        # credentials go to the URL's own origin only, never along a redirect to another host
+        auth = _basic_auth(current) or (credentials if _origin(current) == origin else None)
+        if auth:
+            headers["Authorization"] = auth
+        response = _connect(client, current, addresses, headers, deadline)
+        location = response.headers.get("location")
+        if response.status_code not in (301, 302, 303, 307, 308) or not location:
+            return response
+        response.close()
+        try:
+            current = current.join(location)
+        except httpx.InvalidURL:
+            raise DownloadError(shown, "redirected to an invalid URL") from None
+    raise DownloadError(shown, f"more than {options.max_redirects} redirects")
+
+
+def _checked_addresses(url: httpx.URL, shown: str, options: FetchOptions, *, redirected: bool) -> list[IPAddress]:
+    """The addresses to connect to for ``url``; a non-public one is refused unless allowed. The refusal happens
+    before any connection, so its message is the same whether anything listens there or not."""
+    host = url.raw_host.decode("ascii")
+    literal = True
+    try:
+        addresses = [ipaddress.ip_address(host)]
+    except ValueError:
+        literal = False
+        try:
+            addresses = resolve_host(host, url.port or (443 if url.scheme == "https" else 80))
+        except (OSError, UnicodeError):
+            addresses = []
+        if not addresses:
+            where = f"redirected to {redact_url(str(url))}, whose host" if redirected else "host"
+            raise DownloadError(shown, f"{where} {host} cannot be resolved") from None
+    if options.allow_private:
+        return addresses
+    refused = next((a for a in addresses if not is_public_address(a)), None)
+    if refused is not None:
+        target = f"redirected to {redact_url(str(url))}, which" if redirected else host
+        resolves = "is" if literal else f"resolves to {refused}, which is"
+        raise DownloadError(
+            shown,
+            f"refused: {target} {resolves} not a public address (loopback, private, link-local or reserved); "
+            "set MCN_FETCH_ALLOW_PRIVATE=1 to fetch from your own network",
+        )
+    return addresses
+
+
+def _connect(
+    client: httpx.Client, url: httpx.URL, addresses: list[IPAddress], headers: dict[str, str], deadline: _Deadline
+) -> httpx.Response:
+    """Send the request to each checked address in turn until one connects."""
+    extensions: dict[str, Any] = {"trace": deadline.trace}
+    if url.scheme == "https":
+        extensions["sni_hostname"] = url.raw_host.decode("ascii")  # TLS verifies the name, not the address
+    failure: httpx.ConnectError | None = None
+    for address in addresses:
+        pinned = url.copy_with(host=str(address), userinfo=b"", fragment=None)
+        request = client.build_request("GET", pinned, headers=headers, extensions=extensions)
+        try:
+            return client.send(request, stream=True)
+        except httpx.ConnectError as exc:
+            failure = exc
+    assert failure is not None
+    raise failure
+
+
+def _origin(url: httpx.URL) -> tuple[str, bytes, int | None]:
+    return url.scheme, url.raw_host, url.port
+
+
+def _basic_auth(url: httpx.URL) -> str | None:
+    if not url.userinfo:
+        return None
+    return "Basic " + base64.b64encode(f"{url.username}:{url.password}".encode()).decode("ascii")

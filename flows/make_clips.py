@@ -316,7 +316,11 @@ def _run_steps(
 
     stage.step = "probe"
     tracker("probe", 0.0, shown)
-    fetch = FetchOptions(max_bytes=settings.max_download_bytes, deadline_seconds=settings.download_deadline_seconds)
+    fetch = FetchOptions(
+        max_bytes=settings.max_download_bytes,
+        deadline_seconds=settings.download_deadline_seconds,
+        allow_private=settings.fetch_allow_private,
+    )
     probed = probe_task(source, data_dir / "sources", fetch, return_state=True)
     if probed.is_failed():
         return failed("probe", probed.message)

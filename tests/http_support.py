@@ -6,10 +6,13 @@ import base64
 import contextlib
 import http.server
 import socket
+import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -23,18 +26,24 @@ class LocalServer:
 
     host: str
     port: int
+    scheme: str = "http"
     routes: dict[str, Route] = field(default_factory=dict)
     seen: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
 
     def url(self, path: str, *, netloc: str | None = None) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{netloc or f'{host}:{self.port}'}{path}"
+        return f"{self.scheme}://{netloc or f'{host}:{self.port}'}{path}"
 
 
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     state: LocalServer
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # a client that hangs up (the downloader giving up, a deadline) is not a server error worth a traceback
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 class _V6Server(_Server):
@@ -60,10 +69,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def serve_local(host: str = "127.0.0.1") -> Iterator[LocalServer]:
+def serve_local(host: str = "127.0.0.1", tls: tuple[Path, Path] | None = None) -> Iterator[LocalServer]:
+    """Serve on ``host`` (an ephemeral port); ``tls`` is ``(certificate, key)`` for HTTPS."""
     cls = _V6Server if ":" in host else _Server
     server = cls((host, 0), _Handler)
-    state = LocalServer(host, server.server_address[1])
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*tls)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    state = LocalServer(host, server.server_address[1], scheme="https" if tls else "http")
     server.state = state
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -92,10 +106,8 @@ def bytes_route(body: bytes, content_type: str = "video/mp4", status: int = 200)
     return lambda h: send(h, status, body, content_type)
 
 
-def file_route(path: object, content_type: str = "video/mp4") -> Route:
+def file_route(path: Path, content_type: str = "video/mp4") -> Route:
     """Serve a file read at request time (a test can swap what the URL answers)."""
-    from pathlib import Path
-
     return lambda h: send(h, 200, Path(str(path)).read_bytes(), content_type)
 
 
@@ -154,3 +166,36 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
         if time.monotonic() > end:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+def self_signed_certificate(folder: Path, hostname: str) -> tuple[Path, Path]:
+    """A throwaway self-signed certificate for ``hostname``: ``(certificate, key)`` PEM files (the certificate
+    doubles as the CA bundle that trusts it)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / f"{hostname}.crt", folder / f"{hostname}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path

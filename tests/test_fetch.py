@@ -2,25 +2,38 @@
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import os
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from clipper import fetch
 from clipper.errors import DownloadError
 from clipper.fetch import FetchOptions, download
 from clipper.media import probe
 from tests.helpers import lavfi_video
-from tests.http_support import LocalServer, file_route, local_http, trickle_route
+from tests.http_support import (
+    LocalServer,
+    file_route,
+    local_http,
+    redirect_route,
+    self_signed_certificate,
+    serve_local,
+    trickle_route,
+)
 
 __all__ = ["local_http"]  # the fixture, imported for pytest
 
 
 def _options(**kw: float) -> FetchOptions:
-    return FetchOptions(**kw)  # type: ignore[arg-type]
+    """The test servers listen on 127.0.0.1: allowed explicitly, as for an intranet."""
+    return FetchOptions(**{"allow_private": True, **kw})  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -142,3 +155,139 @@ def test_download_errors_name_the_url_without_credentials_or_token_values(
     # the server did get them
     (path, headers), *_ = local_http.seen
     assert path == "/v.mp4?token=tok-1&n=2" and headers["Authorization"].startswith("Basic ")
+
+
+# --- non-public addresses (SSRF) ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
+    """Names the resolver answers (patched at clipper.fetch.resolve_host); any other name does not resolve."""
+    table: dict[str, list[str]] = {}
+
+    def resolve(host: str, port: int) -> list[fetch.IPAddress]:
+        return [ipaddress.ip_address(a) for a in table.get(host, [])]
+
+    monkeypatch.setattr(fetch, "resolve_host", resolve)
+    return table
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_non_public_addresses_are_refused_by_default_with_one_line_whatever_the_port_state(
+    tmp_path: Path, local_http: LocalServer, fake_dns: dict[str, list[str]], small_mp4: Path
+) -> None:
+    local_http.routes["/v.mp4"] = file_route(small_mp4)
+    fake_dns["videos.example.com"] = ["127.0.0.1"]  # a public-looking name pointing inside
+    fake_dns["mixed.example.com"] = ["93.184.216.34", "10.0.0.8"]  # one bad answer is enough
+    port = local_http.port
+    urls = {
+        f"http://127.0.0.1:{port}/v.mp4": "127.0.0.1 is",  # something answers here ...
+        f"http://127.0.0.1:{_closed_port()}/v.mp4": "127.0.0.1 is",  # ... and nothing here: same message
+        "http://169.254.169.254/latest/meta-data/iam/": "169.254.169.254 is",
+        "http://10.1.2.3:8080/v.mp4": "10.1.2.3 is",
+        "http://192.168.0.10/v.mp4": "192.168.0.10 is",
+        "http://100.64.0.1/v.mp4": "100.64.0.1 is",
+        "http://0.0.0.0:22/": "0.0.0.0 is",
+        f"http://[::1]:{port}/v.mp4": "::1 is",
+        "http://[::ffff:127.0.0.1]/v.mp4": "::ffff:127.0.0.1 is",
+        "http://[fe80::1]/v.mp4": "fe80::1 is",
+        f"http://videos.example.com:{port}/v.mp4": "videos.example.com resolves to 127.0.0.1, which is",
+        "https://mixed.example.com/v.mp4": "mixed.example.com resolves to 10.0.0.8, which is",
+    }
+    dest = tmp_path / "sources"
+    messages = []
+    for url, what in urls.items():
+        with pytest.raises(DownloadError) as err:
+            download(url, dest, FetchOptions(timeout_seconds=2.0, deadline_seconds=5.0))
+        message = str(err.value)
+        assert message == (
+            f"{url}: refused: {what} not a public address (loopback, private, link-local or reserved); "
+            "set MCN_FETCH_ALLOW_PRIVATE=1 to fetch from your own network"
+        ), message
+        messages.append(message.removeprefix(f"{url}: "))
+    assert messages[0] == messages[1]
+    assert local_http.seen == [] and list(dest.iterdir()) == []
+
+
+def test_each_redirect_hop_is_checked_and_credentials_stay_with_their_origin(
+    tmp_path: Path,
+    local_http: LocalServer,
+    fake_dns: dict[str, list[str]],
+    small_mp4: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Pretend the test server (127.0.0.1) is a public host; every other address keeps the real check.
+    real_check = fetch.is_public_address
+    monkeypatch.setattr(fetch, "is_public_address", lambda a: str(a) == "127.0.0.1" or real_check(a))
+    fake_dns["cdn.example.com"] = ["127.0.0.1"]
+    fake_dns["metadata.internal"] = ["169.254.169.254"]
+    port = local_http.port
+    local_http.routes["/to-metadata"] = redirect_route("http://169.254.169.254/latest/meta-data/")
+    local_http.routes["/to-name"] = redirect_route("http://metadata.internal/latest/")
+    local_http.routes["/to-loopback"] = redirect_route("http://127.0.0.2:9200/_cat/indices")
+    local_http.routes["/loop"] = redirect_route("/loop")
+    local_http.routes["/to-file"] = redirect_route("file:///etc/passwd")
+    base = f"http://cdn.example.com:{port}"
+    cases = {
+        "/to-metadata": "refused: redirected to http://169.254.169.254/latest/meta-data/, which is not a public",
+        "/to-name": "refused: redirected to http://metadata.internal/latest/, which resolves to 169.254.169.254",
+        "/to-loopback": "refused: redirected to http://127.0.0.2:9200/_cat/indices, which is not a public",
+        "/loop": "more than 5 redirects",
+        "/to-file": "redirected to a file URL; only http(s) is fetched",
+    }
+    dest = tmp_path / "sources"
+    for path, expected in cases.items():
+        with pytest.raises(DownloadError) as err:
+            download(base + path, dest, FetchOptions(timeout_seconds=2.0))
+        assert str(err.value).startswith(f"{base}{path}: {expected}"), str(err.value)
+    assert list(dest.iterdir()) == []
+    # an allowed redirect is followed; the Host header names the host, the connection went to its checked
+    # address (the name exists only in the patched resolver), and credentials are not sent to another origin
+    with contextlib.contextmanager(serve_local)() as other:
+        other.routes["/v.mp4"] = file_route(small_mp4)
+        local_http.routes["/moved.mp4"] = redirect_route(other.url("/v.mp4"), 301)
+        local_http.routes["/same.mp4"] = redirect_route("/v-final.mp4", 307)
+        local_http.routes["/v-final.mp4"] = file_route(small_mp4)
+        got = download(f"http://me:pw@cdn.example.com:{port}/moved.mp4", dest, FetchOptions(timeout_seconds=5.0))
+        assert probe(got).duration > 1.5
+        download(f"http://me:pw@cdn.example.com:{port}/same.mp4", dest, FetchOptions(timeout_seconds=5.0))
+    hops = {path: headers for path, headers in local_http.seen + other.seen}
+    assert hops["/moved.mp4"]["Host"] == f"cdn.example.com:{port}" and "Authorization" in hops["/moved.mp4"]
+    assert "Authorization" not in hops["/v.mp4"]
+    assert "Authorization" in hops["/v-final.mp4"]
+
+
+def test_private_addresses_are_fetched_when_allowed(
+    tmp_path: Path, local_http: LocalServer, fake_dns: dict[str, list[str]], small_mp4: Path
+) -> None:
+    local_http.routes["/v.mp4"] = file_route(small_mp4)
+    local_http.routes["/hop"] = redirect_route("/v.mp4")
+    fake_dns["nas.lan"] = ["127.0.0.1"]
+    allowed = FetchOptions(allow_private=True, timeout_seconds=5.0)
+    for url in (local_http.url("/v.mp4"), f"http://nas.lan:{local_http.port}/hop"):
+        assert probe(download(url, tmp_path / "sources", allowed)).duration > 1.5
+    with contextlib.contextmanager(serve_local)("::1") as v6:
+        v6.routes["/v.mp4"] = file_route(small_mp4)
+        assert probe(download(v6.url("/v.mp4"), tmp_path / "sources", allowed)).duration > 1.5
+
+
+def test_https_goes_to_the_checked_address_and_still_verifies_the_host_name(
+    tmp_path: Path, fake_dns: dict[str, list[str]], small_mp4: Path
+) -> None:
+    cert, key = self_signed_certificate(tmp_path, "videos.internal.example")
+    fake_dns["videos.internal.example"] = fake_dns["wrong-name.example"] = ["127.0.0.1"]
+    options = FetchOptions(allow_private=True, timeout_seconds=5.0, ca_file=str(cert))
+    with contextlib.contextmanager(serve_local)("127.0.0.1", tls=(cert, key)) as server:
+        server.routes["/v.mp4"] = file_route(small_mp4)
+        url = server.url("/v.mp4", netloc=f"videos.internal.example:{server.port}")
+        assert probe(download(url, tmp_path / "sources", options)).duration > 1.5
+        # same address, a name the certificate does not cover: TLS refuses it
+        wrong = server.url("/v.mp4", netloc=f"wrong-name.example:{server.port}")
+        with pytest.raises(DownloadError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+            download(wrong, tmp_path / "sources", options)
+    assert [path for path, _ in server.seen] == ["/v.mp4"]

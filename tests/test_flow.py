@@ -130,6 +130,7 @@ def test_batch_with_bad_inputs_fails_each_with_one_line_and_good_one_carries_on(
     silent = _silent_video(tmp_path / "silent.mp4")
     (root / "big.mp4").write_bytes(b"\0" * 4096)
     monkeypatch.setenv("MCN_MAX_DOWNLOAD_BYTES", "1000")
+    monkeypatch.setenv("MCN_FETCH_ALLOW_PRIVATE", "1")  # the test server is on 127.0.0.1
     from mcn.settings import get_settings
 
     get_settings.cache_clear()

@@ -256,3 +256,32 @@ def test_credentials_and_tokens_in_a_source_url_are_never_shown_or_stored(
         assert secret not in output, secret
         assert secret not in stored, secret
         assert secret.encode() not in files, secret
+
+
+@pytest.mark.expect_error_logs
+def test_cli_refuses_a_loopback_source_by_default_and_fetches_it_when_allowed(
+    prefect_api: str,
+    data_dir: Path,
+    local_http: LocalServer,
+    talk: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mcn.settings import get_settings
+
+    video, srt = talk
+    local_http.routes["/admin/talk.mp4"] = file_route(video)
+    url = local_http.url("/admin/talk.mp4")
+    code, output = _make(url, "--transcript", str(srt))
+    assert code == 1, output
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert errors == [
+        f"error: {url}: refused: 127.0.0.1 is not a public address (loopback, private, link-local or reserved); "
+        "set MCN_FETCH_ALLOW_PRIVATE=1 to fetch from your own network"
+    ], output
+    assert local_http.seen == []
+    assert not (data_dir / "sources").exists() or list((data_dir / "sources").iterdir()) == []
+    monkeypatch.setenv("MCN_FETCH_ALLOW_PRIVATE", "1")
+    get_settings.cache_clear()
+    code, output = _make(url, "--transcript", str(srt))
+    assert code == 0, output
+    assert [path for path, _ in local_http.seen] == ["/admin/talk.mp4"]
