@@ -24,6 +24,7 @@ def main() -> int:
         ["bench_pipeline.py", "--minutes", "10" if args.quick else "60", "--clips", "5" if args.quick else "30"],
         ["bench_memory.py", "--hours", "1" if args.quick else "6"],
         ["bench_sandbox.py"],
+        ["bench_vpdq.py"],
         ["bench_plan.py", "--accounts", "2000", "--clips", "24000"] if args.quick else ["bench_plan.py"],
     ]
     failed = 0
