@@ -81,7 +81,7 @@ if not any(isinstance(f, _RedactURLs) for f in _HTTPX_LOG.filters):
 
 
 def is_url(source: str) -> bool:
-    return urlparse(source).scheme in ("http", "https")
+    return source.split(":", 1)[0].lower() in ("http", "https") and "://" in source
 
 
 def resolve_host(host: str, port: int) -> list[IPAddress]:
@@ -184,7 +184,12 @@ def download(
     """
     options = options or FetchOptions()
     shown = redact_url(url)  # every message names this form: no credentials, no token values
-    parsed = urlparse(url)
+    try:
+        parsed = urlparse(url)
+        if not httpx.URL(url).raw_host:
+            raise DownloadError(shown, "the URL has no host")
+    except (ValueError, httpx.InvalidURL) as exc:
+        raise DownloadError(shown, f"not a valid URL ({redact_text(str(exc))})") from None
     suffix = Path(unquote(parsed.path)).suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         suffix = ".mp4"

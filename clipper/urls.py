@@ -95,7 +95,10 @@ def redact_url(url: str) -> str:
     netloc = parts.netloc
     if "@" in netloc:
         netloc = f"{REDACTED}@{netloc.rpartition('@')[2]}"
-    return urlunsplit((parts.scheme, netloc, parts.path, _redact_params(parts.query), _redact_params(parts.fragment)))
+    query, fragment = _redact_params(parts.query), _redact_params(parts.fragment)
+    if (netloc, query, fragment) == (parts.netloc, parts.query, parts.fragment):
+        return url  # nothing secret: exactly as given (urlunsplit would normalise case and empty parts)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
 
 
 def has_secrets(url: str) -> bool:

@@ -291,3 +291,19 @@ def test_https_goes_to_the_checked_address_and_still_verifies_the_host_name(
         with pytest.raises(DownloadError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
             download(wrong, tmp_path / "sources", options)
     assert [path for path, _ in server.seen] == ["/v.mp4"]
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("http://[::1/v.mp4", "not a valid URL (Invalid IPv6 URL)"),
+        ("http://me:pw@/v.mp4", "the URL has no host"),
+        ("http://no-such-host.invalid/v.mp4", "host no-such-host.invalid cannot be resolved"),
+    ],
+)
+def test_malformed_urls_are_one_line_download_errors(
+    tmp_path: Path, fake_dns: dict[str, list[str]], url: str, problem: str
+) -> None:
+    with pytest.raises(DownloadError) as err:
+        download(url, tmp_path / "sources", FetchOptions(timeout_seconds=5.0))
+    assert str(err.value).endswith(f": {problem}") and "pw" not in str(err.value)

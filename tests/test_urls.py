@@ -33,6 +33,7 @@ from clipper.urls import has_secrets, redact_text, redact_url
         ("https://h/live/v.mp4?quality=hd&t=30", "https://h/live/v.mp4?quality=hd&t=30"),
         ("/videos/user:pass@x.mp4", "/videos/user:pass@x.mp4"),
         ("stream.mp4", "stream.mp4"),
+        ("HTTP://Host/v.mp4?", "HTTP://Host/v.mp4?"),
     ],
 )
 def test_redact_url(url: str, shown: str) -> None:
