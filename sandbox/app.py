@@ -33,6 +33,7 @@ _PUBLISH_ROUTES = (("POST", "/api/v1/video/publish"), ("POST", "/creator/publish
 
 def create_app(config: SandboxConfig) -> FastAPI:
     """Build the sandbox app over a platform for ``config`` (opens or creates its database)."""
+    from sandbox.alliance import alliance_router, cdn_router
     from sandbox.api import admin_router, api_router
     from sandbox.pages import pages_router
 
@@ -56,6 +57,8 @@ def create_app(config: SandboxConfig) -> FastAPI:
     app.include_router(api_router)
     app.include_router(admin_router)
     app.include_router(pages_router)
+    app.include_router(alliance_router)
+    app.include_router(cdn_router)
     app.add_exception_handler(SandboxError, _sandbox_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
