@@ -19,6 +19,7 @@ from typer.core import TyperGroup
 
 from accounts.cli import accounts_app
 from analytics.cli import collect_command, orders_app
+from mcn.capacity_cli import capacity_command
 from mcn.db import DatabaseUnavailable
 from mcn.detector_cli import detector_app
 from mcn.labels_cli import labels_app, review_command
@@ -67,6 +68,7 @@ app.add_typer(orders_app, name="orders")
 app.command("collect")(collect_command)
 app.add_typer(detector_app, name="detector")
 clips_app.command("review")(review_command)
+clips_app.command("capacity")(capacity_command)
 
 
 def _quiet_prefect() -> None:
