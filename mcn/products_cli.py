@@ -39,3 +39,64 @@ def import_command(
     )
     if loaded.problems:
         raise typer.Exit(1)
+
+
+@products_app.command("sync")
+def sync_command(
+    platform: Annotated[str, typer.Option(help="Whose alliance pool to pull (sandbox).")] = "sandbox",
+    url: Annotated[str | None, typer.Option(help="The platform's base URL (default MCN_SANDBOX_URL).")] = None,
+    media: Annotated[bool, typer.Option("--media/--no-media", help="Download images and videos.")] = True,
+) -> None:
+    """Pull the platform's whole pool (every search page, then details) into the database and download each
+    product's images and videos into <data dir>/pool/media. Products the platform sends with bad fields are
+    reported and skipped (exit 1); the rest are stored."""
+    from rich.progress import BarColumn, Progress, TaskID, TextColumn
+
+    from alliance.sync import SOURCES, SyncError, sync_pool
+    from clipper.urls import redact_url
+    from mcn.settings import get_settings
+
+    factory = SOURCES.get(platform)
+    if factory is None:
+        raise fail(f"--platform {platform!r} has no pool source (known: {', '.join(sorted(SOURCES))})", 2)
+    settings = get_settings()
+    base = url or settings.sandbox_url
+    media_dir = settings.resolved_data_dir / "pool" / "media" if media else None
+    source = factory(base)
+    try:
+        with Progress(
+            TextColumn("{task.description:<8}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            console=console,
+            transient=True,
+        ) as bar:
+            tasks: dict[str, TaskID] = {}
+
+            def show(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = bar.add_task(stage, total=total)
+                bar.update(tasks[stage], completed=done, total=total)
+
+            result = sync_pool(source, media_dir, on_progress=show)
+    except SyncError as exc:
+        raise fail(redact_url(str(exc))) from None
+    finally:
+        source.close()
+    for problem in result.problems:
+        console.print(f"[red]error:[/red] {problem}", highlight=False, soft_wrap=True)
+    stored = result.stored
+    out.print(
+        f"synced {stored.stored} products from {platform} ({result.pages} pages): {len(stored.added)} new, "
+        f"{len(stored.updated)} updated, {len(stored.unchanged)} unchanged"
+        + (
+            f"; media: {result.media_downloaded} downloaded, {result.media_cached} already here, in {media_dir}"
+            if media_dir
+            else ""
+        )
+        + (f"; {len(result.stale)} pool products no longer listed" if result.stale else ""),
+        highlight=False,
+        soft_wrap=True,
+    )
+    if result.problems:
+        raise typer.Exit(1)
