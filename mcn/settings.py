@@ -100,6 +100,17 @@ class Settings(BaseSettings):
         "may commit after the client gave up); default 2 x the request timeout + 60 s.",
     )
 
+    # the affiliate product pool (alliance.ranking): what `mcn products list` excludes and how it scales
+    pool_min_shop_score: float | None = Field(
+        default=4.0, description="Pool products whose shop score (5-point) is under this are excluded; empty: none."
+    )
+    pool_banned_categories: str = Field(
+        default="", description="Comma list of category ids (any level) or names the operator never promotes."
+    )
+    pool_views_per_post: float = Field(
+        default=50.0, gt=0, description="Product page views one post brings (scales yuan per post, not the order)."
+    )
+
     @property
     def resolved_data_dir(self) -> Path:
         return self.data_dir.expanduser().resolve()
