@@ -41,6 +41,8 @@ posted late in a burst. If its account's local day is still running and a postin
 ahead, it is re-slotted once to the next free spot in those windows (respecting the spacing); otherwise it is
 ``failed`` with ``missed_slot``, and the next plan uses its clip again. Posts held by an account that needs a
 login or is paused age the same way.
+
+Claims, leases, their heartbeat and the recovery of abandoned claims live in :mod:`publisher.claims`.
 """
 
 from __future__ import annotations
@@ -50,8 +52,6 @@ import fcntl
 import logging
 import os
 import random
-import secrets
-import socket
 import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -61,7 +61,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select, text, update
+from sqlalchemy import Connection, func, select, text, update
 from sqlalchemy.engine import Engine
 
 from accounts.windows import local_date, local_day_bounds, slot_bounds
@@ -82,6 +82,7 @@ from publisher.adapters.base import (
     SessionExpired,
     create_adapter,
 )
+from publisher.claims import Heartbeat, claim, record_event, recover_expired_claims, release, worker_name
 from publisher.limits import PlatformLimits, effective_limits
 
 log = logging.getLogger(__name__)
@@ -91,16 +92,9 @@ accounts = AccountRecord.__table__  # type: ignore[attr-defined]
 events = PostEvent.__table__  # type: ignore[attr-defined]
 
 IN_FLIGHT = ("uploading", "unknown")
-HELD = ("claimed", "uploading", "unknown")  # statuses a claim (and its lease) can hold
 #: added to twice the request timeout for the default reconcile grace
 LATE_COMMIT_MARGIN_SECONDS = 60.0
 COUNTED = ("posted", "uploading", "unknown")  # statuses that use up caps (by upload_started_at)
-_HOST = socket.gethostname()
-
-
-def worker_name() -> str:
-    """``host:pid:nonce``: lets a dispatcher on the same host tell that a claim's process is gone."""
-    return f"{_HOST}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,12 +218,12 @@ def publish_due(
             return DispatchReport(worker=opts.worker, skipped="another dispatcher is running on this SQLite database")
         clock = _Clock(now)
         resumed = _resume_accounts(engine, clock.now())
-        recovered = _recover_expired_claims(engine, clock.now(), opts)
+        recovered = recover_expired_claims(engine, clock.now(), opts)
         reslotted, missed = _apply_misfire_policy(engine, clock.now(), opts)
         pool = _AdapterPool(adapters)
         outcomes: list[PostOutcome] = []
         try:
-            with _Heartbeat(engine, clock, opts) as beat:
+            with Heartbeat(engine, clock.now, opts) as beat:
                 outcomes += _reconcile_unknown(engine, clock, opts, pool, beat)
                 outcomes += _publish_claimed(engine, clock, opts, pool, beat)
             recovered += beat.recovered
@@ -255,65 +249,6 @@ class _Clock:
 
     def now(self) -> datetime:
         return self._fixed or utcnow()
-
-
-class _Heartbeat:
-    """Renews the leases of this pass's claims every ``heartbeat_seconds`` while the pass runs, and releases the
-    claims of dispatchers that stopped renewing theirs.
-
-    Leases can then be short: a dispatcher that dies (kill -9, a lost host) stops renewing, and another one's
-    heartbeat releases its claims within a lease and a beat, even while that one is busy publishing a long batch;
-    a live dispatcher keeps its claims through the slowest upload. Only rows that still carry one of this pass's
-    claim tokens are renewed, so a claim taken over is never taken back.
-    """
-
-    def __init__(self, engine: Engine, clock: _Clock, opts: DispatchOptions) -> None:
-        assert opts.lease_seconds is not None
-        self.engine, self.clock = engine, clock
-        self.lease = timedelta(seconds=opts.lease_seconds)
-        self.interval = opts.heartbeat_seconds or opts.lease_seconds / 3
-        self.worker = opts.worker
-        self.opts = opts
-        self.recovered = 0  # claims of others released by this heartbeat
-        self._tokens: set[str] = set()
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"lease-heartbeat-{opts.worker}", daemon=True)
-
-    def __enter__(self) -> _Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def hold(self, token: str) -> None:
-        """Renew the claims made with ``token`` from now on."""
-        with self._lock:
-            self._tokens.add(token)
-
-    def beat(self) -> int:
-        """Renew now; returns how many claims were renewed."""
-        with self._lock:
-            tokens = list(self._tokens)
-        if not tokens:
-            return 0
-        with self.engine.begin() as conn:
-            result = conn.execute(
-                update(posts)
-                .where(posts.c.claim_token.in_(tokens), posts.c.status.in_(HELD))
-                .values(lease_until=self.clock.now() + self.lease)
-            )
-        return int(result.rowcount or 0)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.beat()
-                self.recovered += _recover_expired_claims(self.engine, self.clock.now(), self.opts)
-            except Exception as exc:  # noqa: BLE001 - a missed beat is retried; the lease covers a few of them
-                log.warning("dispatcher %s: renewing its leases failed: %s", self.worker, exc)
 
 
 @contextlib.contextmanager
@@ -371,14 +306,6 @@ class _AdapterPool:
 # -- recovery and misfires -------------------------------------------------------------------------------------
 
 
-def _event(conn: Connection, post_id: str, before: str | None, after: str, worker: str, detail: str = "") -> None:
-    conn.execute(
-        events.insert().values(
-            post_id=post_id, at=utcnow(), from_status=before, to_status=after, worker=worker, detail=detail[:500]
-        )
-    )
-
-
 def _resume_accounts(engine: Engine, now: datetime) -> int:
     with engine.begin() as conn:
         result = conn.execute(
@@ -387,77 +314,6 @@ def _resume_accounts(engine: Engine, now: datetime) -> int:
             .values(status="active", status_reason=None, paused_until=None, updated_at=now)
         )
         return int(result.rowcount or 0)
-
-
-def _process_gone(worker: str | None) -> bool:
-    """Whether ``worker`` (``host:pid:nonce``) was a process on this host that no longer runs."""
-    if not worker:
-        return False
-    host, _, rest = worker.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != _HOST or not pid_text.isdigit():
-        return False
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
-def _recover_expired_claims(engine: Engine, now: datetime, opts: DispatchOptions) -> int:
-    """Claims whose lease ran out, or whose process on this host died, are released (claimed) or made unknown."""
-    recovered = 0
-    with engine.begin() as conn:
-        rows = conn.execute(
-            select(posts.c.id, posts.c.status, posts.c.claimed_by, posts.c.lease_until, posts.c.claim_token).where(
-                or_(
-                    posts.c.status.in_(("claimed", "uploading")),
-                    and_(posts.c.status == "unknown", posts.c.claim_token.is_not(None)),
-                )
-            )
-        ).all()
-        for row in rows:
-            expired = row.lease_until is None or as_utc(row.lease_until) <= now
-            if not expired and not _process_gone(row.claimed_by):
-                continue
-            if row.status == "unknown":
-                # a dispatcher died while asking the platform: let the next pass ask again, still unknown
-                conn.execute(
-                    update(posts)
-                    .where(posts.c.id == row.id, posts.c.claim_token == row.claim_token)
-                    .values(claimed_by=None, claim_token=None, lease_until=None, updated_at=now)
-                )
-                recovered += 1
-                continue
-            after = "planned" if row.status == "claimed" else "unknown"
-            reason = "lease expired" if expired else f"dispatcher {row.claimed_by} is gone"
-            changed = conn.execute(
-                update(posts)
-                .where(posts.c.id == row.id, posts.c.claim_token == row.claim_token, posts.c.status == row.status)
-                .values(
-                    status=after,
-                    claimed_by=None,
-                    claim_token=None,
-                    lease_until=None,
-                    # a request the dead process sent may still be in the platform's hands: ask a bit later
-                    next_attempt_at=now + timedelta(seconds=opts.reconcile_delay_seconds or 0)
-                    if after == "unknown"
-                    else None,
-                    outcome_lost_at=now if after == "unknown" else None,
-                    updated_at=now,
-                )
-            ).rowcount
-            if changed:
-                recovered += 1
-                detail = (
-                    f"{reason} before anything was sent"
-                    if after == "planned"
-                    else f"{reason} during the upload; the platform will be asked"
-                )
-                _event(conn, row.id, row.status, after, opts.worker, detail)
-    return recovered
 
 
 def _apply_misfire_policy(engine: Engine, now: datetime, opts: DispatchOptions) -> tuple[int, int]:
@@ -504,7 +360,9 @@ def _apply_misfire_policy(engine: Engine, now: datetime, opts: DispatchOptions) 
                     .where(posts.c.id == row.id, posts.c.status == "planned")
                     .values(slot_at=new_slot, updated_at=now)
                 )
-                _event(conn, row.id, "planned", "planned", opts.worker, f"re-slotted from {row.slot_at:%H:%M} UTC")
+                record_event(
+                    conn, row.id, "planned", "planned", opts.worker, f"re-slotted from {row.slot_at:%H:%M} UTC"
+                )
                 reslotted += 1
             else:
                 late_by = (now - as_utc(row.slot_at)).total_seconds() / 3600
@@ -514,7 +372,7 @@ def _apply_misfire_policy(engine: Engine, now: datetime, opts: DispatchOptions) 
                     .where(posts.c.id == row.id, posts.c.status == "planned")
                     .values(status="failed", error_code="missed_slot", last_error=message, updated_at=now)
                 )
-                _event(conn, row.id, "planned", "failed", opts.worker, message)
+                record_event(conn, row.id, "planned", "failed", opts.worker, message)
                 missed += 1
     return reslotted, missed
 
@@ -560,63 +418,6 @@ def _spacing_seconds(platform: str, opts: DispatchOptions) -> float:
     return effective_limits(platform).min_spacing_seconds
 
 
-# -- claiming --------------------------------------------------------------------------------------------------
-
-
-def _claim(
-    engine: Engine, now: datetime, opts: DispatchOptions, status: str, limit: int, beat: _Heartbeat | None = None
-) -> list[tuple[str, int, str]]:
-    """Atomically claim up to ``limit`` due posts in ``status``; return ``(post_id, account_id, claim_token)``.
-
-    Planned posts become ``claimed``. Unknown posts keep their status (a crash while reconciling must leave them
-    unknown, never planned) and only get the claim token and lease, so two dispatchers never ask twice at once.
-    """
-    assert opts.lease_seconds is not None
-    token = secrets.token_hex(8)
-    if beat is not None:
-        beat.hold(token)  # before the claim exists, so no claim of this pass goes unrenewed
-    due = (
-        select(posts.c.id)
-        .join(accounts, accounts.c.id == posts.c.account_id)
-        .where(
-            posts.c.status == status,
-            or_(posts.c.next_attempt_at.is_(None), posts.c.next_attempt_at <= now),
-        )
-        .order_by(posts.c.slot_at, posts.c.id)
-        .limit(limit)
-    )
-    if status == "planned":
-        due = due.where(
-            posts.c.slot_at <= now,
-            posts.c.approval.in_(("not_required", "approved")),
-            accounts.c.status == "active",
-        )
-    else:
-        due = due.where(or_(posts.c.lease_until.is_(None), posts.c.lease_until <= now))
-    if opts.platforms:
-        due = due.where(posts.c.platform.in_(opts.platforms))
-    if engine.dialect.name == "postgresql":
-        due = due.with_for_update(of=posts, skip_locked=True)
-    after = "claimed" if status == "planned" else status
-    with engine.begin() as conn:
-        rows = conn.execute(
-            update(posts)
-            .where(posts.c.id.in_(due.scalar_subquery()), posts.c.status == status)
-            .values(
-                status=after,
-                claimed_by=opts.worker,
-                claim_token=token,
-                lease_until=now + timedelta(seconds=opts.lease_seconds),
-                updated_at=now,
-            )
-            .returning(posts.c.id, posts.c.account_id)
-        ).all()
-        if status == "planned":
-            for post_id, _ in rows:
-                _event(conn, post_id, status, after, opts.worker)
-    return [(post_id, account_id, token) for post_id, account_id in rows]
-
-
 def _load(conn: Connection, post_id: str) -> Any:
     return conn.execute(
         select(posts, accounts.c.handle, accounts.c.timezone, accounts.c.daily_cap, accounts.c.status.label("acct"))
@@ -648,37 +449,15 @@ def package_of(row: Any) -> PostPackage:
     )
 
 
-def _release(
-    conn: Connection,
-    post_id: str,
-    token: str,
-    before: str,
-    after: str,
-    worker: str,
-    detail: str,
-    **values: Any,
-) -> bool:
-    """Move a post we hold (``claim_token == token``) to ``after``, dropping the claim; False if we lost it."""
-    now = values.pop("now", None) or utcnow()
-    changed = conn.execute(
-        update(posts)
-        .where(posts.c.id == post_id, posts.c.claim_token == token)
-        .values(status=after, claimed_by=None, claim_token=None, lease_until=None, updated_at=now, **values)
-    ).rowcount
-    if changed:
-        _event(conn, post_id, before, after, worker, detail)
-    return bool(changed)
-
-
 # -- reconciliation --------------------------------------------------------------------------------------------
 
 
 def _reconcile_unknown(
-    engine: Engine, clock: _Clock, opts: DispatchOptions, pool: _AdapterPool, beat: _Heartbeat | None = None
+    engine: Engine, clock: _Clock, opts: DispatchOptions, pool: _AdapterPool, beat: Heartbeat | None = None
 ) -> list[PostOutcome]:
     outcomes: list[PostOutcome] = []
     while True:
-        claimed = _claim(engine, clock.now(), opts, "unknown", opts.batch_size, beat)
+        claimed = claim(engine, clock.now(), opts, "unknown", opts.batch_size, beat)
         if not claimed:
             return outcomes
         for post_id, _, token in claimed:
@@ -705,7 +484,7 @@ def _reconcile_one(
         with engine.begin() as conn:
             if tries + 1 >= opts.reconcile_max_attempts:
                 message = f"outcome unknown and the platform could not be asked {tries + 1} times: {err}"
-                _release(
+                release(
                     conn,
                     post_id,
                     token,
@@ -719,7 +498,7 @@ def _reconcile_one(
                 )
                 return PostOutcome(post_id, row.account_id, row.platform, "failed", message)
             retry = clock.now() + timedelta(seconds=_backoff(opts, tries + 1))
-            _release(
+            release(
                 conn,
                 post_id,
                 token,
@@ -739,7 +518,7 @@ def _reconcile_one(
     waited = max(0.0, (now - lost_at).total_seconds())
     with engine.begin() as conn:
         if found is not None:
-            _release(
+            release(
                 conn,
                 post_id,
                 token,
@@ -765,14 +544,14 @@ def _reconcile_one(
                 f"reconcile check: not on the platform {waited:.1f} s after the answer was lost; "
                 f"absence counts after {grace:.0f} s"
             )
-            _release(conn, post_id, token, "unknown", "unknown", opts.worker, detail, next_attempt_at=again, now=now)
+            release(conn, post_id, token, "unknown", "unknown", opts.worker, detail, next_attempt_at=again, now=now)
             return PostOutcome(post_id, row.account_id, row.platform, "unknown", detail)
         checks = _reconcile_checks(conn, post_id)
         detail = (
             f"reconciled: not on the platform {waited:.0f} s after the answer was lost (grace {grace:.0f} s, "
             f"{checks + 1} checks); publishing again with the same idempotency key"
         )
-        _release(conn, post_id, token, "unknown", "planned", opts.worker, detail, next_attempt_at=None, now=now)
+        release(conn, post_id, token, "unknown", "planned", opts.worker, detail, next_attempt_at=None, now=now)
     return PostOutcome(post_id, row.account_id, row.platform, "planned", "reconciled: not on the platform")
 
 
@@ -805,7 +584,7 @@ def _reconcile_tries(engine: Engine, post_id: str) -> int:
 
 
 def _publish_claimed(
-    engine: Engine, clock: _Clock, opts: DispatchOptions, pool: _AdapterPool, beat: _Heartbeat | None = None
+    engine: Engine, clock: _Clock, opts: DispatchOptions, pool: _AdapterPool, beat: Heartbeat | None = None
 ) -> list[PostOutcome]:
     outcomes: list[PostOutcome] = []
     budget = opts.max_posts
@@ -813,7 +592,7 @@ def _publish_claimed(
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="publish") as executor:
         while budget is None or budget > 0:
             limit = opts.batch_size if budget is None else min(opts.batch_size, budget)
-            claimed = _claim(engine, clock.now(), opts, "planned", limit, beat)
+            claimed = claim(engine, clock.now(), opts, "planned", limit, beat)
             if not claimed:
                 break
             if budget is not None:
@@ -873,11 +652,11 @@ def _begin_upload(engine: Engine, now: datetime, opts: DispatchOptions, post_id:
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"mcn.platform.{row.platform}"})
 
         def hold(detail: str, until: datetime | None) -> PostOutcome:
-            _release(conn, post_id, token, "claimed", "planned", opts.worker, detail, next_attempt_at=until, now=now)
+            release(conn, post_id, token, "claimed", "planned", opts.worker, detail, next_attempt_at=until, now=now)
             return PostOutcome(post_id, row.account_id, row.platform, "planned", detail)
 
         def fail(code: str, message: str) -> PostOutcome:
-            _release(
+            release(
                 conn,
                 post_id,
                 token,
@@ -932,7 +711,7 @@ def _begin_upload(engine: Engine, now: datetime, opts: DispatchOptions, post_id:
                 updated_at=now,
             )
         )
-        _event(conn, post_id, "claimed", "uploading", opts.worker, f"attempt {row.attempts + 1}")
+        record_event(conn, post_id, "claimed", "uploading", opts.worker, f"attempt {row.attempts + 1}")
         return _load(conn, post_id)
 
 
@@ -970,7 +749,7 @@ def _record_receipt(
 ) -> PostOutcome:
     detail = "posted" + (" (throttled by the platform)" if receipt.limited else "")
     with engine.begin() as conn:
-        done = _release(
+        done = release(
             conn,
             row.id,
             token,
@@ -1003,7 +782,7 @@ def _record_receipt(
                     updated_at=now,
                 )
             )
-            _event(conn, row.id, None, "posted", opts.worker, "posted after this dispatcher's lease had expired")
+            record_event(conn, row.id, None, "posted", opts.worker, "posted after this dispatcher's lease had expired")
     return PostOutcome(row.id, row.account_id, row.platform, "posted", detail, receipt.remote_id)
 
 
@@ -1040,7 +819,7 @@ def _record_error(
         if isinstance(err, SessionExpired | AccountRestricted):
             # Nothing went out; the attempt does not count against the post.
             values["attempts"] = max(0, attempts - 1)
-        _release(conn, row.id, token, "uploading", status, opts.worker, detail, **values)
+        release(conn, row.id, token, "uploading", status, opts.worker, detail, **values)
     if isinstance(err, SessionExpired):
         _mark_needs_login(engine, row.account_id, text_, opts.worker)
     elif isinstance(err, AccountRestricted):
