@@ -100,3 +100,87 @@ def sync_command(
     )
     if result.problems:
         raise typer.Exit(1)
+
+
+@products_app.command("list")
+def list_command(
+    top: Annotated[int, typer.Option(min=1, max=10_000, help="How many ranked products to show.")] = 20,
+    ban: Annotated[list[str] | None, typer.Option(help="Also exclude this category id or name (repeatable).")] = None,
+    min_shop_score: Annotated[
+        float | None,
+        typer.Option(min=0, max=5, help="Exclude shops under this score (default MCN_POOL_MIN_SHOP_SCORE)."),
+    ] = None,
+    prior: Annotated[str, typer.Option(help="Conversion prior (category-eb).")] = "category-eb",
+    excluded: Annotated[bool, typer.Option("--excluded/--no-excluded", help="List the excluded products too.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """The pool ranked by expected commission per post (kol_cos_fee x conversion shrunk toward the category,
+    weighed by shop and comment scores), each with its reasons; then the excluded products and why."""
+    import json
+
+    from rich.table import Table
+
+    from alliance.ranking import RankOptions, make_prior, rank
+    from alliance.store import load_pool
+    from mcn.settings import get_settings
+
+    settings = get_settings()
+    try:
+        chosen = make_prior(prior)
+    except KeyError as exc:
+        raise fail(str(exc.args[0]), 2) from None
+    banned = {b.strip() for b in settings.pool_banned_categories.split(",") if b.strip()} | {
+        b.strip() for b in ban or () if b.strip()
+    }
+    options = RankOptions(
+        views_per_post=settings.pool_views_per_post,
+        min_shop_score=settings.pool_min_shop_score if min_shop_score is None else min_shop_score,
+        banned_categories=frozenset(banned),
+    )
+    pool = load_pool()
+    if not pool:
+        raise fail("the product pool is empty: run `mcn products import FILE` or `mcn products sync` first")
+    ranking = rank(pool, options, chosen)
+    shown = ranking.top(top)
+    if as_json:
+        rows = [
+            {
+                "rank": r.rank,
+                "product_id": r.product.product_id,
+                "title": r.product.title,
+                "score_yuan": round(r.score / 100, 4),
+                "per_post_yuan": round(r.per_post / 100, 4),
+                "conversion": r.conversion.rate,
+                "conversion_raw": r.conversion.raw,
+                "conversion_prior": r.conversion.prior_mean,
+                "prior_group": r.conversion.group,
+                "prior_strength": r.conversion.strength,
+                "shop_weight": r.shop_weight,
+                "comment_weight": r.comment_weight,
+                "reasons": list(r.reasons),
+                "excluded": list(r.excluded),
+            }
+            for r in (*shown, *(ranking.excluded if excluded else ()))
+        ]
+        out.print_json(json.dumps({"prior": ranking.prior, "products": rows}, ensure_ascii=False))
+        return
+    table = Table(title=f"product pool: top {len(shown)} of {len(ranking.ranked)} by expected commission per post")
+    for column in ("#", "product", "title", "price", "commission", "conversion", "¥/post", "why"):
+        table.add_column(column, overflow="fold")
+    for r in shown:
+        p = r.product
+        table.add_row(
+            str(r.rank),
+            p.product_id,
+            p.title[:40],
+            f"¥{p.pay_price / 100:,.2f}",
+            f"¥{p.kol_cos_fee / 100:,.2f} ({p.kol_cos_percent:.1f}%)",
+            f"{r.conversion.rate:.2%}",
+            f"¥{r.score / 100:,.2f}",
+            "; ".join(r.reasons[1:]),
+        )
+    out.print(table)
+    if excluded and ranking.excluded:
+        out.print(f"excluded ({len(ranking.excluded)}):", highlight=False)
+        for r in ranking.excluded:
+            out.print(f"  {r.product.product_id} {r.product.title[:40]}: {'; '.join(r.excluded)}", highlight=False)

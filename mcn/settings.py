@@ -101,8 +101,8 @@ class Settings(BaseSettings):
     )
 
     # the affiliate product pool (alliance.ranking): what `mcn products list` excludes and how it scales
-    pool_min_shop_score: float | None = Field(
-        default=4.0, description="Pool products whose shop score (5-point) is under this are excluded; empty: none."
+    pool_min_shop_score: float = Field(
+        default=4.0, ge=0, le=5, description="Pool products whose shop score (5-point) is under this are excluded."
     )
     pool_banned_categories: str = Field(
         default="", description="Comma list of category ids (any level) or names the operator never promotes."
