@@ -241,3 +241,23 @@ def test_row_problems_are_one_clause_each() -> None:
     assert len(clauses) == 4, clauses  # id, title, price, ratio
     assert all("\n" not in c for c in clauses)
     assert isinstance(pool_product_from_row({"id": "z", "name": "Z", "price": 1, "cos_ratio": 1}), PoolProduct)
+
+
+@pytest.mark.postgres
+def test_reimport_is_idempotent_on_postgres_too(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.helpers import throwaway_postgres
+
+    big = row(product_id="p9", view_num=str(5 * 2**31), order_num=str(2**31 + 7), sales=str(2**40))
+    file = tmp_path / "pool.csv"
+    file.write_text(f"{HEADER}\n{GOOD}\n{big}\n", encoding="utf-8")
+    with throwaway_postgres(monkeypatch):
+        code, stdout, stderr = cli("import", str(file))
+        assert code == 0, stderr
+        assert "(2 new, 0 updated, 0 unchanged" in stdout
+        code, stdout, _ = cli("import", str(file))
+        assert "(0 new, 0 updated, 2 unchanged" in stdout
+        pool = {p.product_id: p for p in load_pool()}
+        assert pool["p9"].view_num == 5 * 2**31 and pool["p9"].sales == 2**40
+        assert pool["3600000000000000001"].shop_total_score == read_pool_file(file).products[0].shop_total_score
