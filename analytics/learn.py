@@ -38,7 +38,7 @@ POSTS: Table = SQLModel.metadata.tables[PostRecord.__tablename__]
 SNAPSHOTS: Table = SQLModel.metadata.tables[MetricSnapshotRecord.__tablename__]
 
 DAY = 86_400.0
-LOOKBACK = timedelta(days=180)  # older evidence weighs less than 0.98**180 = 3 %: not worth reading
+LOOKBACK = timedelta(days=180)  # older evidence weighs less than 0.97**180 = 0.4 %: not worth reading
 _LAG_WINDOW_DAYS = 10.0
 
 

@@ -55,7 +55,7 @@ class PolicyOptions:
         draws: posterior draws when slots are not known (allocation shares).
     """
 
-    discount: float = 0.98
+    discount: float = 0.97
     exploration_floor: float = 0.02
     max_prior_posts: float = 5.0
     min_group_arms: int = 3
