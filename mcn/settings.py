@@ -111,6 +111,12 @@ class Settings(BaseSettings):
         default=50.0, gt=0, description="Product page views one post brings (scales yuan per post, not the order)."
     )
 
+    # the GMV dashboard (mcn dashboard)
+    dashboard_password: SecretStr | None = Field(
+        default=None,
+        description="Password the dashboard asks for before showing anything; required to serve it off loopback.",
+    )
+
     @property
     def resolved_data_dir(self) -> Path:
         return self.data_dir.expanduser().resolve()
