@@ -40,13 +40,10 @@ from prefect.events import emit_event
 from prefect.runtime import flow_run
 from prefect.states import Cancelled, Failed, Running, State
 
+from mcn.automations import NEEDS_LOGIN_EVENT, PASS_EVENT, POST_FAILED_EVENT, POST_THROTTLED_EVENT
 from mcn.tables import as_utc
 from publisher.dispatch import DispatchOptions, DispatchReport, PostOutcome, publish_due
 
-PASS_EVENT = "mcn.publish-due.pass"
-POST_FAILED_EVENT = "mcn.post.failed"
-POST_THROTTLED_EVENT = "mcn.post.throttled"
-NEEDS_LOGIN_EVENT = "mcn.account.needs-login"
 SERVICE_RESOURCE = {"prefect.resource.id": "mcn.publish-due", "prefect.resource.name": "publish-due"}
 #: consecutive passes that raised before the loop run gives up and fails (the next window's run starts afresh)
 MAX_FAILED_PASSES = 5

@@ -63,6 +63,13 @@ class Settings(BaseSettings):
         "off by default so a URL cannot reach internal services.",
     )
 
+    # operations (mcn up): where Prefect automations send their notifications
+    notify_block: str | None = Field(
+        default=None,
+        description="A Prefect notification block, type-slug/name (e.g. slack-webhook/ops), that mcn's automations "
+        "notify (failed runs, failed or throttled posts, accounts needing a login, publish-due stalled).",
+    )
+
     # accounts and publishing
     secret_key: SecretStr | None = Field(
         default=None,
