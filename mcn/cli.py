@@ -20,6 +20,7 @@ from typer.core import TyperGroup
 from accounts.cli import accounts_app
 from analytics.cli import collect_command, orders_app
 from mcn.capacity_cli import capacity_command
+from mcn.dashboard_cli import dashboard_command
 from mcn.db import DatabaseUnavailable
 from mcn.detector_cli import detector_app
 from mcn.labels_cli import labels_app, review_command
@@ -27,6 +28,7 @@ from mcn.llm_cli import llm_app
 from mcn.products_cli import products_app
 from mcn.remix_cli import remix_app
 from mcn.terminal import console, fail, out
+from mcn.up import up_command
 from publisher.cli import publish_app, review_app
 from publisher.plan_cli import plan_command
 from sandbox.cli import sandbox_app
@@ -52,6 +54,7 @@ app = typer.Typer(
 clips_app = typer.Typer(help="Make clips from livestream recordings.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 models_app = typer.Typer(help="Speech-recognition models.", no_args_is_help=True)
+app.command("up")(up_command)
 app.add_typer(clips_app, name="clips")
 app.add_typer(db_app, name="db")
 app.add_typer(models_app, name="models")
@@ -66,6 +69,7 @@ app.command("plan")(plan_command)
 app.add_typer(labels_app, name="labels")
 app.add_typer(orders_app, name="orders")
 app.command("collect")(collect_command)
+app.command("dashboard")(dashboard_command)
 app.add_typer(detector_app, name="detector")
 clips_app.command("review")(review_command)
 clips_app.command("capacity")(capacity_command)
