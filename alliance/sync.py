@@ -4,8 +4,12 @@ and download each product's images and videos into the data dir.
 A :class:`PoolSource` knows one platform's API; :data:`SOURCES` holds them by platform name (``sandbox`` today; a
 real Douyin source would sign doudian requests the same way and register under ``douyin``). Items go through the
 same checks as an imported file (:func:`alliance.product.pool_product_from_row`): a bad item from the platform is
-reported and skipped, never stored half-checked. Media downloads are cached by URL (:mod:`remix.products`), so a
-second sync downloads nothing new; a file that fails is reported and the product keeps its other media.
+reported and skipped, never stored half-checked. Media URLs come from the platform's data, so they are fetched like
+any other untrusted URL (:func:`remix.products.fetch_material`, :mod:`clipper.fetch`: public addresses only, each
+redirect checked, an overall deadline, kept only when it decodes as the image or video it is listed as); the one
+exception is the platform's own origin (:meth:`PoolSource.media_origins`), which the operator configured and
+which may be loopback (the sandbox). Media downloads are cached by URL, so a second sync downloads nothing new; a
+file that fails is reported and the product keeps its other media.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -22,8 +26,9 @@ import httpx
 
 from alliance.product import PoolProduct, RowProblems, pool_product_from_row
 from alliance.store import UpsertResult, pool_media, set_local_media, upsert_pool
-from remix.errors import MaterialError
-from remix.products import _fetch
+from clipper.errors import DownloadError
+from clipper.fetch import FetchOptions, MediaKind
+from remix.products import MATERIAL_FETCH, fetch_material
 
 __all__ = ["SOURCES", "PoolSource", "SandboxPoolSource", "SyncError", "SyncResult", "sync_pool"]
 
@@ -47,6 +52,12 @@ class PoolSource(ABC):
     @abstractmethod
     def details(self, product_ids: list[str]) -> list[Mapping[str, Any]]:
         """Details of up to :data:`PAGE_SIZE` products."""
+
+    def media_origins(self) -> tuple[str, ...]:
+        """Origins (``scheme://host[:port]``) whose media is fetched even from a non-public address: the
+        platform's own, as the operator configured it. Media anywhere else must be on a public address unless
+        ``MCN_FETCH_ALLOW_PRIVATE`` is set."""
+        return ()
 
     def close(self) -> None:  # noqa: B027 (optional hook: a source without connections has nothing to close)
         """Release connections."""
@@ -115,6 +126,9 @@ class SandboxPoolSource(PoolSource):
             raise SyncError(f"{self.base_url}: details: no products list in the answer")
         return items
 
+    def media_origins(self) -> tuple[str, ...]:
+        return (self.base_url,)  # the sandbox serves its product media itself (/cdn/alliance/...)
+
     def close(self) -> None:
         self.client.close()
 
@@ -141,11 +155,14 @@ def sync_pool(
     media_dir: Path | None,
     *,
     workers: int = 4,
-    max_media_bytes: int = 200 * 1024**2,
+    fetch: FetchOptions | None = None,
     on_progress: Callable[[str, int, int], None] | None = None,
 ) -> SyncResult:
     """Pull ``source``'s whole pool into the database; download media into ``media_dir/<product id>/`` unless
     ``media_dir`` is ``None``. ``on_progress(stage, done, total)`` is told how far each stage has got.
+
+    Media is fetched with ``fetch`` (default :data:`remix.products.MATERIAL_FETCH`: public addresses only) plus
+    the source's own :meth:`~PoolSource.media_origins`; a URL refused or failed is one problem line.
 
     Raises:
         SyncError: the platform could not be read; nothing is stored then.
@@ -182,7 +199,9 @@ def sync_pool(
 
     downloaded = cached = 0
     if media_dir is not None:
-        downloaded, cached, failed = _download_media(products, media_dir, workers, max_media_bytes, on_progress)
+        options = fetch or MATERIAL_FETCH
+        options = replace(options, allow_origins=(*options.allow_origins, *source.media_origins()))
+        downloaded, cached, failed = _download_media(products, media_dir, workers, options, on_progress)
         problems.extend(failed)
     return SyncResult(source.platform, pages, stored, downloaded, cached, tuple(problems), stale)
 
@@ -202,28 +221,31 @@ def _download_media(
     products: list[PoolProduct],
     media_dir: Path,
     workers: int,
-    max_bytes: int,
+    options: FetchOptions,
     on_progress: Callable[[str, int, int], None] | None,
 ) -> tuple[int, int, list[str]]:
     known = pool_media()
-    jobs: list[tuple[str, str]] = []
+    jobs: list[tuple[str, str, MediaKind]] = []
     cached = 0
     for product in products:
-        urls = dict.fromkeys((*product.imgs, *product.videos, *([product.cover] if product.cover else [])))
-        for url in urls:
+        kinds: dict[str, MediaKind] = {
+            url: "image" for url in (*product.imgs, *([product.cover] if product.cover else []))
+        }
+        kinds.update({url: "video" for url in product.videos if url not in kinds})
+        for url, kind in kinds.items():
             path = known.get(product.product_id, {}).get(url)
             if path and Path(path).is_file() and Path(path).stat().st_size:
                 cached += 1
             else:
-                jobs.append((product.product_id, url))
+                jobs.append((product.product_id, url, kind))
     results: dict[str, dict[str, str]] = {}
     failed: list[str] = []
 
-    def fetch(job: tuple[str, str]) -> tuple[str, str, str | None, str | None]:
-        product_id, url = job
+    def fetch(job: tuple[str, str, MediaKind]) -> tuple[str, str, str | None, str | None]:
+        product_id, url, kind = job
         try:
-            return product_id, url, _fetch(url, media_dir / product_id, max_bytes, 60.0), None
-        except MaterialError as exc:
+            return product_id, url, fetch_material(url, media_dir / product_id, kind, options), None
+        except DownloadError as exc:
             return product_id, url, None, str(exc)
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:

@@ -24,18 +24,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote, urlparse
 
 import httpx
 
 from clipper.errors import DownloadError, MediaError
-from clipper.media import SUPPORTED_SUFFIXES, probe
+from clipper.media import IMAGE_SUFFIXES, SUPPORTED_SUFFIXES, probe, probe_image
 from clipper.urls import redact_text, redact_url
 
-__all__ = ["FetchOptions", "download", "is_public_address", "is_url", "resolve_host"]
+__all__ = ["FetchOptions", "MediaKind", "download", "is_public_address", "is_url", "origin_of", "resolve_host"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+MediaKind = Literal["video", "image"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,12 @@ class FetchOptions:
     per-connect/per-read timeout inside that. ``allow_private`` lets loopback, private, link-local and other
     non-public addresses through (an operator pulling from their own intranet); ``max_redirects`` bounds the
     hops; ``ca_file`` adds a CA bundle to trust (an intranet's own CA) instead of the public ones.
+
+    ``allow_origins`` lets through only the named origins (``scheme://host[:port]``) whatever their address: a
+    service the operator configured, such as the platform a product pool is synced from, when it runs on loopback
+    (the sandbox) or the intranet; every other non-public address stays refused, and a redirect is checked anew.
+    ``kind`` is what the file must probe as before it is kept: ``video`` (a container with a video stream, and an
+    audio track unless ``require_audio`` is off) or ``image`` (a still that decodes: JPEG, PNG, WebP, BMP).
     """
 
     max_bytes: int = 8 * 1024**3
@@ -56,11 +63,15 @@ class FetchOptions:
     allow_private: bool = False
     max_redirects: int = 5
     ca_file: str | None = None
+    allow_origins: tuple[str, ...] = ()
+    kind: MediaKind = "video"
+    require_audio: bool = True
 
 
-# Content types that are never a video: refused from the headers, before the body is read. Anything else is
+# Content types that are never a video or an image: refused from the headers, before the body is read. Anything else is
 # downloaded and probed (servers label video files loosely: octet-stream, text/vnd.trolltech.linguist for .ts).
 _NOT_MEDIA_TYPES = frozenset({"text/html", "application/xhtml+xml", "application/json"})
+_ARTICLE = {"video": "a video", "image": "an image"}
 
 
 class _RedactURLs(logging.Filter):
@@ -82,6 +93,23 @@ if not any(isinstance(f, _RedactURLs) for f in _HTTPX_LOG.filters):
 
 def is_url(source: str) -> bool:
     return source.split(":", 1)[0].lower() in ("http", "https") and "://" in source
+
+
+def origin_of(url: str | httpx.URL) -> str:
+    """``scheme://host:port`` of ``url`` (lower case, default port filled in): what :attr:`FetchOptions.allow_origins`
+    entries are compared as, so ``http://Sandbox:80/api`` and ``http://sandbox`` are one origin.
+
+    Raises:
+        ValueError: ``url`` is not an http(s) URL with a host.
+    """
+    try:
+        parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise ValueError(f"not a valid URL ({exc})") from None
+    if parsed.scheme not in ("http", "https") or not parsed.raw_host:
+        raise ValueError("not an http(s) URL with a host")
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    return f"{parsed.scheme}://{parsed.raw_host.decode('ascii').lower()}:{port}"
 
 
 def resolve_host(host: str, port: int) -> list[IPAddress]:
@@ -173,14 +201,16 @@ def download(
 ) -> Path:
     """Fetch ``url`` into ``dest_dir``; return the local path.
 
-    The file name keeps the URL's suffix (when it is a video suffix) and a hash of the URL, so re-running a batch
-    does not download twice. A 4xx/5xx, a Content-Length over ``max_bytes`` or a body that grows past it, a
-    transfer still running at the deadline and network errors raise :class:`DownloadError` naming the URL.
+    The file name keeps the URL's suffix (when it is a suffix of ``options.kind``) and a hash of the URL, so
+    re-running a batch does not download twice. A 4xx/5xx, a Content-Length over ``max_bytes`` or a body that
+    grows past it, a transfer still running at the deadline and network errors raise :class:`DownloadError`
+    naming the URL.
 
     The body goes to a uniquely named ``.part`` file next to the destination and is renamed only when complete
-    and probed as usable media (so an error page answered with 200 is never cached); the ``.part`` file is
-    removed on every other way out, Ctrl-C and termination signals (that Prefect turns into exceptions)
-    included. A web page (``text/html``) is refused from its headers. Errors name the URL, never the cache file.
+    and probed as usable media of ``options.kind`` (so an error page answered with 200 is never cached, nor an
+    image where a video was asked for); the ``.part`` file is removed on every other way out, Ctrl-C and
+    termination signals (that Prefect turns into exceptions) included. A web page (``text/html``) is refused from
+    its headers. Errors name the URL, never the cache file.
     """
     options = options or FetchOptions()
     shown = redact_url(url)  # every message names this form: no credentials, no token values
@@ -191,13 +221,15 @@ def download(
     except (ValueError, httpx.InvalidURL) as exc:
         raise DownloadError(shown, f"not a valid URL ({redact_text(str(exc))})") from None
     suffix = Path(unquote(parsed.path)).suffix.lower()
-    if suffix not in SUPPORTED_SUFFIXES:
+    if options.kind == "image":
+        suffix = suffix if suffix in IMAGE_SUFFIXES else ".image"
+    elif suffix not in SUPPORTED_SUFFIXES:
         suffix = ".mp4"
     dest_dir.mkdir(parents=True, exist_ok=True)
     dest = dest_dir / f"{hashlib.sha256(url.encode()).hexdigest()[:16]}{suffix}"
     if dest.exists():
         try:
-            probe(dest)
+            _probe(dest, options)
             return dest
         except MediaError:
             dest.unlink(missing_ok=True)  # cached before downloads were probed, or damaged since: fetch again
@@ -219,7 +251,7 @@ def download(
         if part.stat().st_size == 0:
             raise DownloadError(shown, "server returned an empty body")
         try:
-            probe(part)
+            _probe(part, options)
         except MediaError as exc:
             raise DownloadError(shown, f"downloaded file is not usable media: {exc.problem}") from None
         part.replace(dest)
@@ -228,6 +260,14 @@ def download(
         if not done:
             part.unlink(missing_ok=True)
     return dest
+
+
+def _probe(path: Path, options: FetchOptions) -> None:
+    """Raise :class:`MediaError` unless ``path`` is the kind of media the caller asked for."""
+    if options.kind == "image":
+        probe_image(path)
+    else:
+        probe(path, require_audio=options.require_audio)
 
 
 def _sweep_stale_parts(dest_dir: Path, deadline_seconds: float) -> None:
@@ -266,7 +306,9 @@ def _transfer(
             raise DownloadError(shown, f"HTTP {response.status_code} {response.reason_phrase}")
         content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type in _NOT_MEDIA_TYPES:
-            raise DownloadError(shown, f"the server answered with {content_type}, not a video (a login or error page?)")
+            raise DownloadError(
+                shown, f"the server answered with {content_type}, not {_ARTICLE[options.kind]} (a login or error page?)"
+            )
         declared = response.headers.get("content-length")
         total = int(declared) if declared and declared.isdigit() else None
         if total is not None and total > max_bytes:
@@ -326,7 +368,7 @@ def _checked_addresses(url: httpx.URL, shown: str, options: FetchOptions, *, red
         if not addresses:
             where = f"redirected to {redact_url(str(url))}, whose host" if redirected else "host"
             raise DownloadError(shown, f"{where} {host} cannot be resolved") from None
-    if options.allow_private:
+    if options.allow_private or (options.allow_origins and _allowed_origin(url, options.allow_origins)):
         return addresses
     refused = next((a for a in addresses if not is_public_address(a)), None)
     if refused is not None:
@@ -338,6 +380,19 @@ def _checked_addresses(url: httpx.URL, shown: str, options: FetchOptions, *, red
             "set MCN_FETCH_ALLOW_PRIVATE=1 to fetch from your own network",
         )
     return addresses
+
+
+def _allowed_origin(url: httpx.URL, allowed: tuple[str, ...]) -> bool:
+    """Whether ``url``'s origin is one of ``allowed`` (entries that do not parse allow nothing)."""
+    try:
+        origin = origin_of(url)
+    except ValueError:
+        return False
+    for entry in allowed:
+        with contextlib.suppress(ValueError):
+            if origin_of(entry) == origin:
+                return True
+    return False
 
 
 def _connect(

@@ -12,6 +12,7 @@ from clipper.errors import MediaError
 from clipper.types import MediaInfo
 
 SUPPORTED_SUFFIXES = (".mp4", ".mov", ".mkv", ".flv", ".ts", ".m4v", ".webm")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 MAX_SOURCE_SECONDS = 6 * 3600 + 60
 
 
@@ -82,6 +83,25 @@ def probe(path: str | Path, *, require_video: bool = True, require_audio: bool =
                 raise MediaError(name, "video stream has no frame size (file truncated?)")
         _check_tail(container, name, video or audio, duration)
     return info
+
+
+def probe_image(path: str | Path) -> tuple[int, int]:
+    """``(width, height)`` of a still image that decodes (JPEG, PNG, WebP, BMP: what OpenCV reads, as the remix
+    renderer does). Raises :class:`MediaError` for a missing, empty or undecodable file."""
+    import cv2
+    import numpy as np
+
+    p = Path(path)
+    name = str(p)
+    if not p.is_file():
+        raise MediaError(name, "file not found")
+    data = np.fromfile(name, dtype=np.uint8)  # not cv2.imread: it cannot open non-ASCII paths everywhere
+    if not data.size:
+        raise MediaError(name, "file is empty (0 bytes)")
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if image is None or not image.size:
+        raise MediaError(name, "not a readable image (JPEG, PNG, WebP or BMP)")
+    return int(image.shape[1]), int(image.shape[0])
 
 
 def _duration(container: Any, streams: tuple[Any, ...]) -> float:

@@ -24,10 +24,17 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed, State
 
 from clipper.errors import ClipperError
+from clipper.fetch import FetchOptions
 from clipper.manifest import write_json
 from mcn import progress, store
 from mcn.settings import get_settings
-from remix.products import LoadedProducts, RemixProduct, load_remix_products, localise_media
+from remix.products import (
+    LoadedProducts,
+    RemixProduct,
+    load_remix_products,
+    localise_media,
+    material_fetch_options,
+)
 from remix.render import RemixOptions, RemixResult, render_remix
 from remix.script import write_script
 from remix.tts import TTSBackend, get_tts
@@ -65,11 +72,12 @@ def remix_task(
     tts: TTSBackend | None,
     writer: str,
     downloads: Path,
-    max_bytes: int,
+    fetch: FetchOptions,
 ) -> RemixResult | State:
-    """Write the script and render one remix; an expected error becomes a Failed state (no traceback)."""
+    """Write the script and render one remix; an expected error becomes a Failed state (no traceback). URL
+    material is fetched with ``fetch`` (the SSRF guard, deadline and probing of :mod:`clipper.fetch`)."""
     try:
-        local, fetch_notes = localise_media(product, downloads, max_bytes=max_bytes)
+        local, fetch_notes = localise_media(product, downloads, fetch)
         script = write_script(local, variant=variant, writer=writer)
         result = render_remix(
             local, script, out_dir / f"{_safe(product.id)}-v{variant}.mp4", options, tts=tts, variant=variant
@@ -185,6 +193,11 @@ def make_remix(
     tracker("load", 1.0, f"{len(loaded.products)} products")
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    fetch = material_fetch_options(
+        max_bytes=settings.max_download_bytes,
+        deadline_seconds=settings.download_deadline_seconds,
+        allow_private=settings.fetch_allow_private,
+    )
     jobs = [(p, v) for p in loaded.products for v in range(variants)]
     results: list[RemixResult] = []
     try:
@@ -198,7 +211,7 @@ def make_remix(
                 voice,
                 writer,
                 data_dir / "material",
-                min(settings.max_download_bytes, 500 * 1024**2),
+                fetch,
                 return_state=True,
             )
             if state.is_failed():

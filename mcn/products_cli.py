@@ -55,6 +55,7 @@ def sync_command(
     from alliance.sync import SOURCES, SyncError, sync_pool
     from clipper.urls import redact_url
     from mcn.settings import get_settings
+    from remix.products import material_fetch_options
 
     factory = SOURCES.get(platform)
     if factory is None:
@@ -78,7 +79,12 @@ def sync_command(
                     tasks[stage] = bar.add_task(stage, total=total)
                 bar.update(tasks[stage], completed=done, total=total)
 
-            result = sync_pool(source, media_dir, on_progress=show)
+            fetch = material_fetch_options(
+                max_bytes=settings.max_download_bytes,
+                deadline_seconds=settings.download_deadline_seconds,
+                allow_private=settings.fetch_allow_private,
+            )
+            result = sync_pool(source, media_dir, fetch=fetch, on_progress=show)
     except SyncError as exc:
         raise fail(redact_url(str(exc))) from None
     finally:

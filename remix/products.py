@@ -19,23 +19,30 @@ Bad rows are reported by CSV line or JSON index, one line each, and the good row
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
-import httpx
+from clipper.errors import DownloadError, InputFileError
+from clipper.fetch import FetchOptions, MediaKind, download
 
-from clipper.errors import InputFileError
-from remix.errors import MaterialError
+__all__ = [
+    "MATERIAL_FETCH",
+    "LoadedProducts",
+    "RemixProduct",
+    "fetch_material",
+    "load_remix_products",
+    "localise_media",
+    "material_fetch_options",
+    "product_from_mapping",
+]
 
-__all__ = ["LoadedProducts", "RemixProduct", "load_remix_products", "localise_media", "product_from_mapping"]
+#: Default limits for product material: public addresses only, 500 MB and 10 minutes a file.
+MATERIAL_FETCH = FetchOptions(max_bytes=500 * 1024**2, deadline_seconds=600.0, require_audio=False)
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _CATEGORY_KEYS = ("category", "category_name", "third_cname", "second_cname", "first_cname")
@@ -225,50 +232,47 @@ def load_remix_products(path: str | Path) -> LoadedProducts:
     return LoadedProducts(tuple(products), tuple(problems))
 
 
-def _fetch(url: str, dest_dir: Path, max_bytes: int, timeout: float) -> str:
-    suffix = Path(urlparse(url).path).suffix.lower()[:8]
-    target = dest_dir / (hashlib.sha256(url.encode()).hexdigest()[:24] + (suffix if suffix.isascii() else ""))
-    if target.is_file() and target.stat().st_size:
-        return str(target)  # fetched before: product images do not change under one URL
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".part")
-    shown = url.split("?", maxsplit=1)[0]
-    try:
-        with httpx.stream("GET", url, timeout=timeout, follow_redirects=True) as response:
-            if response.status_code >= 400:
-                raise MaterialError(shown, f"HTTP {response.status_code}")
-            size = 0
-            with partial.open("wb") as fh:
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise MaterialError(shown, f"larger than {max_bytes} bytes")
-                    fh.write(chunk)
-        os.replace(partial, target)
-    except httpx.HTTPError as exc:
-        raise MaterialError(shown, f"download failed ({type(exc).__name__})") from None
-    finally:
-        partial.unlink(missing_ok=True)
-    return str(target)
+def material_fetch_options(*, max_bytes: int, deadline_seconds: float, allow_private: bool) -> FetchOptions:
+    """:data:`MATERIAL_FETCH` within the operator's settings (``MCN_MAX_DOWNLOAD_BYTES``,
+    ``MCN_DOWNLOAD_DEADLINE_SECONDS``: the smaller limit wins; ``MCN_FETCH_ALLOW_PRIVATE``)."""
+    return replace(
+        MATERIAL_FETCH,
+        max_bytes=min(max_bytes, MATERIAL_FETCH.max_bytes),
+        deadline_seconds=min(deadline_seconds, MATERIAL_FETCH.deadline_seconds),
+        allow_private=allow_private,
+    )
+
+
+def fetch_material(url: str, dest_dir: Path, kind: MediaKind, options: FetchOptions | None = None) -> str:
+    """Download one image or video of a product into ``dest_dir`` through :func:`clipper.fetch.download` (public
+    addresses only unless ``options`` allow more, redirects checked, overall deadline, kept only when it decodes
+    as ``kind``; cached by URL hash) and return the local path. A video need not have sound.
+
+    Raises:
+        DownloadError: the URL could not be fetched or is not usable ``kind`` (one line naming the redacted URL).
+    """
+    chosen = replace(options or MATERIAL_FETCH, kind=kind, require_audio=False)
+    return str(download(url, dest_dir, chosen))
 
 
 def localise_media(
-    product: RemixProduct, dest_dir: Path, *, max_bytes: int = 200 * 1024**2, timeout: float = 60.0
+    product: RemixProduct, dest_dir: Path, options: FetchOptions | None = None
 ) -> tuple[RemixProduct, tuple[str, ...]]:
-    """The product with its http(s) images and videos downloaded into ``dest_dir`` (cached by URL hash), and a
-    note per item that could not be fetched (it is left out; the renderer needs at least one usable item)."""
+    """The product with its http(s) images and videos downloaded into ``dest_dir`` (:func:`fetch_material`,
+    ``options`` default :data:`MATERIAL_FETCH`), and a note per item that could not be fetched (it is left out;
+    the renderer needs at least one usable item)."""
     notes: list[str] = []
 
-    def fetch(items: tuple[str, ...]) -> tuple[str, ...]:
+    def fetch(items: tuple[str, ...], kind: MediaKind) -> tuple[str, ...]:
         local = []
         for item in items:
             if not re.match(r"^https?://", item):
                 local.append(item)
                 continue
             try:
-                local.append(_fetch(item, dest_dir, max_bytes, timeout))
-            except MaterialError as exc:
+                local.append(fetch_material(item, dest_dir, kind, options))
+            except DownloadError as exc:
                 notes.append(f"{exc}, skipped")
         return tuple(local)
 
-    return replace(product, images=fetch(product.images), videos=fetch(product.videos)), tuple(notes)
+    return replace(product, images=fetch(product.images, "image"), videos=fetch(product.videos, "video")), tuple(notes)

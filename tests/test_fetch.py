@@ -20,6 +20,7 @@ from clipper.media import probe
 from tests.helpers import lavfi_video
 from tests.http_support import (
     LocalServer,
+    bytes_route,
     file_route,
     local_http,
     redirect_route,
@@ -307,3 +308,63 @@ def test_malformed_urls_are_one_line_download_errors(
     with pytest.raises(DownloadError) as err:
         download(url, tmp_path / "sources", FetchOptions(timeout_seconds=5.0))
     assert str(err.value).endswith(f": {problem}") and "pw" not in str(err.value)
+
+
+def _jpeg(width: int = 64, height: int = 48) -> bytes:
+    import cv2
+    import numpy as np
+
+    image = np.full((height, width, 3), (40, 120, 200), np.uint8)
+    ok, data = cv2.imencode(".jpg", image)
+    assert ok
+    return bytes(data)
+
+
+def test_an_image_is_kept_only_where_an_image_is_asked_for_and_the_video_path_stays_strict(
+    tmp_path: Path, local_http: LocalServer, small_mp4: Path
+) -> None:
+    from clipper.media import probe_image
+
+    local_http.routes["/p.jpg"] = bytes_route(_jpeg(), "image/jpeg")
+    local_http.routes["/no-suffix"] = bytes_route(_jpeg(), "application/octet-stream")
+    local_http.routes["/fake.jpg"] = bytes_route(b"GIF89a not really anything", "image/jpeg")
+    local_http.routes["/page.jpg"] = bytes_route(HTML, "text/html")
+    local_http.routes["/v.mp4"] = file_route(small_mp4)
+    dest = tmp_path / "material"
+    image = _options(kind="image")  # type: ignore[arg-type]
+    got = download(local_http.url("/p.jpg"), dest, image)
+    assert got.suffix == ".jpg" and probe_image(got) == (64, 48)
+    assert probe_image(download(local_http.url("/no-suffix"), dest, image)) == (64, 48)
+    # what is not a decodable image is refused naming the URL, and nothing is kept
+    for path, expected in (("/fake.jpg", "not usable media: not a readable image"), ("/page.jpg", "not an image")):
+        with pytest.raises(DownloadError) as err:
+            download(local_http.url(path), dest, image)
+        assert str(err.value).startswith(f"{local_http.url(path)}: ") and expected in str(err.value), str(err.value)
+    # a video is not an image, and an image is not a video: the default (video) path refuses the same JPEG
+    with pytest.raises(DownloadError, match="not usable media"):
+        download(local_http.url("/v.mp4"), dest, image)
+    with pytest.raises(DownloadError, match="not usable media"):
+        download(local_http.url("/p.jpg"), tmp_path / "sources", _options())
+    assert not (tmp_path / "sources").exists() or list((tmp_path / "sources").iterdir()) == []
+    assert sorted(p.suffix for p in dest.iterdir()) == [".image", ".jpg"]
+
+
+def test_allowed_origins_let_only_that_origin_through_on_a_private_address(
+    tmp_path: Path, local_http: LocalServer, small_mp4: Path
+) -> None:
+    dest = tmp_path / "sources"
+    with contextlib.contextmanager(serve_local)() as other:
+        other.routes["/v.mp4"] = file_route(small_mp4)
+        local_http.routes["/v.mp4"] = file_route(small_mp4)
+        local_http.routes["/to-other"] = redirect_route(other.url("/v.mp4"))
+        local_http.routes["/same"] = redirect_route("/v.mp4")
+        # the origin as configured (a path, upper case, a trailing slash) matches the URL's origin
+        platform = FetchOptions(timeout_seconds=5.0, allow_origins=(f"HTTP://127.0.0.1:{local_http.port}/api/",))
+        assert probe(download(local_http.url("/v.mp4"), dest, platform)).duration > 1.5
+        assert probe(download(local_http.url("/same"), dest, platform)).duration > 1.5
+        # the same address on another port, and a redirect there, stay refused
+        for url in (other.url("/v.mp4"), local_http.url("/to-other")):
+            with pytest.raises(DownloadError, match="not a public address") as err:
+                download(url, dest, platform)
+            assert str(err.value).startswith(f"{url}: refused"), str(err.value)
+        assert other.seen == []

@@ -4,6 +4,7 @@ a second sync changes and downloads nothing, and an unreachable platform or a ba
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -12,18 +13,23 @@ from typing import Any
 import av
 import cv2
 import httpx
+import numpy as np
 import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
 from alliance.store import load_pool, pool_media
 from alliance.sync import PoolSource, sync_pool
+from clipper.fetch import FetchOptions
 from mcn.cli import app
 from mcn.db import session
 from mcn.tables import PoolProductRecord
 from sandbox.app import create_app
 from sandbox.server import serve_in_thread
+from tests.http_support import LocalServer, bytes_route, local_http, redirect_route, serve_local
 from tests.sandbox_support import sandbox_config
+
+__all__ = ["local_http"]  # the fixture, imported for pytest
 
 WIDE = {"COLUMNS": "250"}
 
@@ -162,3 +168,49 @@ def test_a_bad_item_from_the_platform_is_reported_and_the_rest_stored(data_dir: 
     assert [p.product_id for p in load_pool()] == ["g1"] and result.stored.added == ("g1",)
     # the platform stops listing g1: it stays in the pool and is reported as no longer listed
     assert sync_pool(_Listing([bad]), None).stale == ("g1",)
+
+
+class _Platform(_Listing):
+    """A platform on loopback (as the sandbox is) whose items point at media there and elsewhere."""
+
+    def __init__(self, items: list[Mapping[str, Any]], base_url: str) -> None:
+        super().__init__(items)
+        self.base_url = base_url
+
+    def media_origins(self) -> tuple[str, ...]:
+        return (self.base_url,)
+
+
+def test_media_urls_from_platform_data_are_fetched_like_any_untrusted_url(
+    data_dir: Path, local_http: LocalServer, tmp_path: Path
+) -> None:
+    ok, jpeg = cv2.imencode(".jpg", np.full((40, 60, 3), 128, np.uint8))
+    assert ok
+    with contextlib.contextmanager(serve_local)() as intranet:
+        for server in (local_http, intranet):
+            server.routes["/a.jpg"] = bytes_route(bytes(jpeg), "image/jpeg")
+        local_http.routes["/page.jpg"] = bytes_route(b"<html>sign in</html>", "text/html")
+        local_http.routes["/hop.jpg"] = redirect_route(intranet.url("/a.jpg"))
+        imgs = [
+            local_http.url("/a.jpg"),
+            intranet.url("/a.jpg"),
+            local_http.url("/page.jpg"),
+            local_http.url("/hop.jpg"),
+        ]
+        item = {"product_id": "p1", "title": "Tea cup", "price": 3900, "cos_ratio": 1500, "imgs": imgs}
+        media_dir = tmp_path / "media"
+        # the platform's own origin is fetched although it is loopback; another loopback port is not, not even
+        # through a redirect from the platform, and a page is not kept as an image
+        result = sync_pool(_Platform([item], local_http.url("/")), media_dir)
+        assert intranet.seen == []
+        assert pool_media()["p1"].keys() == {imgs[0]} and result.media_downloaded == 1
+        problems = dict(p.split(": ", 2)[1:] for p in result.problems)
+        assert problems.keys() == set(imgs[1:]), result.problems
+        assert problems[imgs[1]].startswith("refused: 127.0.0.1 is not a public address")
+        assert "text/html, not an image" in problems[imgs[2]]
+        assert problems[imgs[3]].startswith(f"refused: redirected to {intranet.url('/a.jpg')}, which is not a public")
+        # the operator's MCN_FETCH_ALLOW_PRIVATE (the fetch options) lets the intranet through
+        allowed = FetchOptions(allow_private=True, timeout_seconds=5.0)
+        result = sync_pool(_Platform([item], local_http.url("/")), media_dir, fetch=allowed)
+        assert pool_media()["p1"].keys() == {imgs[0], imgs[1], imgs[3]}, result.problems
+        assert len(intranet.seen) == 2 and result.media_cached == 1

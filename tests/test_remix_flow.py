@@ -9,6 +9,7 @@ import os
 import subprocess
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -21,6 +22,9 @@ from clipper.ffmpeg import locate_ffmpeg
 from clipper.media import probe
 from mcn.db import get_engine
 from mcn.tables import RunFailure, RunRecord
+from tests.http_support import LocalServer, bytes_route, file_route, local_http, redirect_route
+
+__all__ = ["local_http"]  # the fixture, imported for pytest
 
 
 @pytest.fixture(scope="module")
@@ -88,10 +92,18 @@ def _products(material: Path, base_url: str) -> list[dict[str, object]]:
 
 @pytest.mark.expect_error_logs  # Prefect logs the broken product's failed task state at ERROR
 def test_flow_remixes_every_good_product_and_records_the_rest(
-    prefect_server: None, data_dir: Path, material: Path, image_server: str, tmp_path: Path
+    prefect_server: None,
+    data_dir: Path,
+    material: Path,
+    image_server: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from flows.make_remix import make_remix
+    from mcn.settings import get_settings
 
+    monkeypatch.setenv("MCN_FETCH_ALLOW_PRIVATE", "1")  # the image server is on 127.0.0.1
+    get_settings.cache_clear()
     products = material / "products.json"
     products.write_text(json.dumps(_products(material, image_server)), encoding="utf-8")
     out = tmp_path / "remixes"
@@ -122,6 +134,44 @@ def test_flow_remixes_every_good_product_and_records_the_rest(
         failures = db.exec(select(RunFailure).where(RunFailure.run_id == run.id)).all()
         assert sorted(f.step for f in failures) == ["load", "remix"]
         assert all("\n" not in f.message for f in failures)
+
+
+def test_material_urls_go_through_the_fetch_guard(material: Path, local_http: LocalServer, tmp_path: Path) -> None:
+    """Product material URLs are user input: loopback is refused unless allowed (before any request), a page
+    answered with 200 is not kept as an image, a video without sound is fine, and a note names the URL."""
+    from remix.products import MATERIAL_FETCH, RemixProduct, localise_media
+
+    local_http.routes["/b.jpg"] = file_route(material / "b.jpg", "image/jpeg")
+    local_http.routes["/login.jpg"] = bytes_route(b"<html><body>please sign in</body></html>", "text/html")
+    local_http.routes["/fake.png"] = bytes_route(b"not an image at all", "image/png")
+    local_http.routes["/clip.mp4"] = file_route(material / "clip.mp4")  # no audio track
+    local_http.routes["/hop.jpg"] = redirect_route("http://169.254.169.254/latest/meta-data/")
+    urls = {name: local_http.url(f"/{name}") for name in ("b.jpg", "login.jpg", "fake.png", "clip.mp4", "hop.jpg")}
+    product = RemixProduct(
+        id="mug",
+        title="Mug",
+        images=(str(material / "a.png"), urls["b.jpg"], urls["login.jpg"], urls["fake.png"], urls["hop.jpg"]),
+        videos=(urls["clip.mp4"],),
+    )
+    dest = tmp_path / "material"
+
+    local, notes = localise_media(product, dest)  # the defaults: public addresses only
+    assert local.images == (str(material / "a.png"),) and local.videos == ()
+    assert len(notes) == 5 and all("refused" in n and "not a public address" in n for n in notes), notes
+    assert local_http.seen == [] and (not dest.exists() or list(dest.iterdir()) == [])
+
+    # the test server's origin allowed (as the pool sync allows its platform's): the rest of the guard still holds
+    allowed = replace(MATERIAL_FETCH, allow_origins=(local_http.url("/"),))
+    local, notes = localise_media(product, dest, allowed)
+    assert local.images[0] == str(material / "a.png") and len(local.images) == 2 and len(local.videos) == 1
+    assert Path(local.images[1]).parent == dest and Path(local.videos[0]).suffix == ".mp4"
+    assert probe(local.videos[0], require_audio=False).has_video
+    by_url = {n.split(": ", 1)[0]: n for n in notes}
+    assert set(by_url) == {urls["login.jpg"], urls["fake.png"], urls["hop.jpg"]}, notes
+    assert "text/html, not an image" in by_url[urls["login.jpg"]]
+    assert "not a readable image" in by_url[urls["fake.png"]]
+    assert "redirected to http://169.254.169.254/latest/meta-data/, which is not a public" in by_url[urls["hop.jpg"]]
+    assert sorted(p.name for p in dest.iterdir()) == sorted(Path(x).name for x in (local.images[1], local.videos[0]))
 
 
 @pytest.mark.expect_error_logs
