@@ -79,11 +79,14 @@ def _redact_params(text: str) -> str:
     return "".join(out)
 
 
-def redact_url(url: str) -> str:
+def redact_url(url: str, *, keep_user: bool = False) -> str:
     """``url`` with its credentials (user info) and token-like query or fragment values replaced by ``***``.
 
     Anything that does not parse as a URL with a host is returned unchanged (local file paths pass through).
-    ``http://user:pw@host/v.mp4?token=abc&n=1`` becomes ``http://***@host/v.mp4?token=***&n=1``.
+    ``http://user:pw@host/v.mp4?token=abc&n=1`` becomes ``http://***@host/v.mp4?token=***&n=1``. The whole user
+    info goes by default, since a user name alone may be a token (``https://TOKEN@host``); ``keep_user`` keeps the
+    user name and hides only the password, for URLs whose user is a role, not a secret (a database URL:
+    ``postgresql://mcn:***@db/mcn``).
     """
     try:
         parts = urlsplit(url)
@@ -94,7 +97,11 @@ def redact_url(url: str) -> str:
         return url
     netloc = parts.netloc
     if "@" in netloc:
-        netloc = f"{REDACTED}@{netloc.rpartition('@')[2]}"
+        userinfo, _, hostport = netloc.rpartition("@")
+        if not keep_user:
+            netloc = f"{REDACTED}@{hostport}"
+        elif ":" in userinfo:
+            netloc = f"{userinfo.partition(':')[0]}:{REDACTED}@{hostport}"
     query, fragment = _redact_params(parts.query), _redact_params(parts.fragment)
     if (netloc, query, fragment) == (parts.netloc, parts.query, parts.fragment):
         return url  # nothing secret: exactly as given (urlunsplit would normalise case and empty parts)

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError
 from sqlmodel import Session, create_engine
 
+from clipper.urls import redact_text, redact_url
 from mcn.settings import get_settings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -26,8 +27,6 @@ _PG_MIGRATION_LOCK = 0x6D636E  # "mcn": one migrator at a time across processes
 _live_engines: list[Engine] = []
 
 
-# libpq and driver options that carry a secret when written into the URL's query (?password=...)
-_SECRET_QUERY_KEYS = ("password", "passwd", "pwd", "secret", "token", "key", "sslpassword")
 _PG_CONNECT_TIMEOUT = 10  # seconds; an address that drops packets would otherwise hang for the OS's TCP timeout
 
 
@@ -38,13 +37,13 @@ class DatabaseUnavailable(Exception):
 
 
 def shown_url(url: str) -> str:
-    """``url`` safe to show: the password and secret-looking query parameters replaced by ``***``."""
+    """``url`` safe to show: the password and secret-looking query parameters replaced by ``***``, by the one
+    redaction every shown or stored URL gets (:func:`clipper.urls.redact_url`; the user name is kept)."""
     try:
-        parsed = make_url(url)
+        make_url(url)
     except ArgumentError:
         return "MCN_DATABASE_URL (not a valid URL)"
-    query = {k: ("***" if any(s in k.lower() for s in _SECRET_QUERY_KEYS) else v) for k, v in parsed.query.items()}
-    return parsed.set(query=query).render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
+    return redact_url(url, keep_user=True)
 
 
 def unavailable(url: str, exc: BaseException) -> DatabaseUnavailable:
@@ -63,6 +62,7 @@ def unavailable(url: str, exc: BaseException) -> DatabaseUnavailable:
         password = None
     if password:
         reason = reason.replace(str(password), "***")  # drivers do not echo it, but never rely on that
+    reason = redact_text(reason)
     if url.startswith("sqlite"):
         hint = "check MCN_DATA_DIR / MCN_DATABASE_URL and that the folder is writable"
     else:

@@ -127,7 +127,9 @@ def finish_run(run_id: str, stats: dict[str, Any]) -> None:
 
 
 def record_failure(run_id: str, step: str, subject: str, message: str) -> None:
-    """Log a failure of one item of a batch run (one product of a remix run) without failing the run."""
+    """Log a failure of one item of a batch run (one product of a remix run) without failing the run. URLs in
+    ``subject`` and ``message`` are stored redacted (a product's material URL may carry a token)."""
+    subject, message = redact_text(subject), redact_text(message)
     with session() as db:
         db.add(RunFailure(run_id=run_id, step=step, subject=subject, message=message))
         db.commit()

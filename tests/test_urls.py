@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from clipper import urls
 from clipper.urls import has_secrets, redact_text, redact_url
 
 
@@ -49,3 +52,48 @@ def test_redact_text_finds_urls_in_messages_and_keeps_punctuation() -> None:
         == "http://***@h/x.mp4?sig=***: HTTP 401 (see https://h/y?apikey=***). Retry http://h/z.mp4."
     )
     assert redact_text("no urls here: a=1&token=2") == "no urls here: a=1&token=2"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://mcn:pw@db:5432/mcn", "postgresql://mcn:***@db:5432/mcn"),
+        ("postgresql://mcn:p@ss:w@db/mcn", "postgresql://mcn:***@db/mcn"),
+        ("postgresql://mcn@db/mcn?password=pw&sslmode=require", "postgresql://mcn@db/mcn?password=***&sslmode=require"),
+        ("postgresql://db/mcn", "postgresql://db/mcn"),
+    ],
+)
+def test_redact_url_can_keep_the_user_name(url: str, shown: str) -> None:
+    assert redact_url(url, keep_user=True) == shown
+    assert redact_url(url).count("mcn:") == 0  # by default the user goes too
+
+
+# Every parameter name the URL redaction treats as secret (and a user's password), in a database URL.
+SECRET_PARAMS = sorted(urls._SECRET_NAMES | {"X-Amz-Signature", "auth_token", "sslpassword", "client_secret"})
+
+
+@pytest.mark.parametrize("name", SECRET_PARAMS)
+def test_database_urls_are_shown_with_the_same_redaction(name: str) -> None:
+    from mcn.db import shown_url, unavailable
+
+    url = f"postgresql://mcn:hunter22@127.0.0.1:1/mcn?application_name=x&{name}=s3cr3t"
+    shown = shown_url(url)
+    assert shown == f"postgresql://mcn:***@127.0.0.1:1/mcn?application_name=x&{name}=***"
+    message = str(unavailable(url, OSError(f"cannot reach {url}")))
+    assert "hunter22" not in message and "s3cr3t" not in message, message
+
+
+def test_failures_of_batch_items_are_stored_without_secrets(data_dir: Path) -> None:
+    from sqlmodel import select
+
+    from mcn import store
+    from mcn.db import session
+    from mcn.tables import RunFailure
+
+    url = "https://me:hunter22@cdn.example.com/p/1.jpg?X-Amz-Signature=s3cr3t&w=600"
+    run_id, _ = store.start_run("make_remix", "products.json", {})
+    store.record_failure(run_id, "remix", url, f"{url}: HTTP 403 Forbidden, skipped")
+    with session() as db:
+        (row,) = db.exec(select(RunFailure).where(RunFailure.run_id == run_id)).all()
+    shown = "https://***@cdn.example.com/p/1.jpg?X-Amz-Signature=***&w=600"
+    assert (row.subject, row.message) == (shown, f"{shown}: HTTP 403 Forbidden, skipped")
