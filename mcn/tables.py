@@ -95,6 +95,10 @@ class RunRecord(SQLModel, table=True):
     flow_run_id: str | None = None
     started_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
+    # The process running it (mcn.runs): a running row whose process is gone is swept to failed.
+    owner_host: str | None = None
+    owner_pid: int | None = None
+    owner_start: str | None = Field(default=None, description="boot id:start ticks, so a reused pid is not it")
 
 
 class RunFailure(SQLModel, table=True):
