@@ -20,6 +20,7 @@ from typer.core import TyperGroup
 from accounts.cli import accounts_app
 from analytics.cli import collect_command, orders_app
 from mcn.capacity_cli import capacity_command
+from mcn.dashboard_cli import dashboard_command
 from mcn.db import DatabaseUnavailable
 from mcn.detector_cli import detector_app
 from mcn.labels_cli import labels_app, review_command
@@ -68,6 +69,7 @@ app.command("plan")(plan_command)
 app.add_typer(labels_app, name="labels")
 app.add_typer(orders_app, name="orders")
 app.command("collect")(collect_command)
+app.command("dashboard")(dashboard_command)
 app.add_typer(detector_app, name="detector")
 clips_app.command("review")(review_command)
 clips_app.command("capacity")(capacity_command)
