@@ -89,7 +89,7 @@ def page_money() -> None:
 
 
 def page_funnel() -> None:
-    st.header("Funnel: plays -> clicks -> orders -> settled")
+    st.header("Funnel: plays → clicks → orders → settled")
     rows = data.funnel(data.post_results())
     if not rows:
         _empty("posts")
