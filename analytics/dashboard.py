@@ -207,7 +207,12 @@ def page_posts() -> None:
     st.altair_chart(
         alt.Chart(chart)
         .mark_bar()
-        .encode(y=alt.Y("post:N", sort="-x"), x=alt.X("yuan:Q", title="estimated commission (yuan)"), color="group:N"),
+        .encode(
+            y=alt.Y("post:N", sort="-x"),
+            yOffset="group:N",  # a post in both lists (few posts) gets a bar in each, side by side
+            x=alt.X("yuan:Q", title="estimated commission (yuan)"),
+            color="group:N",
+        ),
         width="stretch",
     )
     left, right = st.columns(2)

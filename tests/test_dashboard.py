@@ -351,6 +351,7 @@ def test_every_page_in_chromium(served: str, tmp_path: Path) -> None:
                 # every page ends with its table; then the run is over (no "running" icon) and the charts are drawn
                 expect(page.get_by_test_id("stDataFrame").last).to_be_visible(timeout=30_000)
                 expect(page.get_by_test_id("stStatusWidgetRunningIcon")).to_have_count(0, timeout=30_000)
+                expect(page.locator('[data-stale="true"]')).to_have_count(0, timeout=30_000)  # the last page's
                 page.wait_for_selector('[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg')
                 expect(page.get_by_test_id("stException")).to_have_count(0)
                 page.screenshot(path=str(tmp_path / f"{slug}.png"), full_page=True)
