@@ -8,6 +8,7 @@ by Alembic: :func:`upgrade` runs on start, so a user never has to remember ``mcn
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import stat
 from functools import lru_cache
@@ -16,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError, SQLAlchemyError
 from sqlmodel import Session, create_engine
 
 from clipper.urls import redact_text, redact_url
@@ -153,7 +154,19 @@ def _engine_for(url: str) -> Engine:
         private_dir(data_dir)
     engine = open_engine(url)
     _live_engines.append(engine)
+    _sweep(engine)
     return engine
+
+
+def _sweep(engine: Engine) -> None:
+    """Runs left ``running`` by a process of this host that was killed outright become failed (:mod:`mcn.runs`):
+    one query when the process first opens the store. A sweep that fails is a warning, never the command's end."""
+    from mcn.runs import sweep_dead_runs
+
+    try:
+        sweep_dead_runs(engine)
+    except SQLAlchemyError as exc:
+        logging.getLogger(__name__).warning("sweeping dead runs failed: %s", " ".join(str(exc).split())[:300])
 
 
 def get_engine() -> Engine:

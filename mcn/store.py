@@ -15,6 +15,7 @@ from sqlmodel import select
 from clipper.types import MediaInfo, Product, RenderedClip
 from clipper.urls import redact_text, redact_url
 from mcn.db import session
+from mcn.runs import this_process
 from mcn.tables import (
     ClipRecord,
     ProductRecord,
@@ -28,7 +29,8 @@ from publisher.footage import Footage
 
 
 def start_run(kind: str, source_uri: str, params: dict[str, Any], flow_run_id: str | None = None) -> tuple[str, str]:
-    """Create a source row (or reuse the one for this URI) and a running run; return ``(run_id, source_id)``."""
+    """Create a source row (or reuse the one for this URI) and a running run owned by this process; return
+    ``(run_id, source_id)``."""
     source_uri = redact_url(source_uri)
     params = {k: redact_text(v) if isinstance(v, str) else v for k, v in params.items()}
     with session() as db:
@@ -40,7 +42,16 @@ def start_run(kind: str, source_uri: str, params: dict[str, Any], flow_run_id: s
         source.updated_at = utcnow()
         db.add(source)
         db.flush()
-        run = RunRecord(kind=kind, source_id=source.id, params=params, flow_run_id=flow_run_id)
+        owner = this_process()  # so a run whose process is killed outright is swept later (mcn.runs)
+        run = RunRecord(
+            kind=kind,
+            source_id=source.id,
+            params=params,
+            flow_run_id=flow_run_id,
+            owner_host=owner.host,
+            owner_pid=owner.pid,
+            owner_start=owner.start,
+        )
         db.add(run)
         db.commit()
         return run.id, source.id
