@@ -15,15 +15,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from prefect import flow, get_run_logger, runtime, task
+from prefect import flow, runtime, task
 from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.client.orchestration import get_client
 from prefect.states import Failed, State
 
 from clipper.detectors import DetectionResult, detect_selling_points
@@ -85,6 +89,34 @@ def _real_source(source: str) -> str:
             source, "its credentials were redacted and are not available to this run (start it with mcn clips make)"
         )
     return source
+
+
+class _ReturnedFailureFilter(logging.Filter):
+    """Drops Prefect's two task-run log lines for a task that *returned* a Failed state (how these flows report an
+    expected failure): "Task run failed with state: ..." logged with ``exc_info=True`` outside any exception (so
+    it ends in "NoneType: None") and the task's "Finished in state Failed(...)". The task run still shows Failed
+    with its message, and the flow's "Finished in state Failed('<reason>')" is the one line the operator reads.
+    A task that raised keeps all its lines and its traceback (its first line says "with exception")."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._returned: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        run = str(getattr(record, "task_run_id", ""))
+        message = str(record.msg)
+        if message.startswith("Task run failed with state: Failed("):
+            self._returned.add(run)
+            return False
+        if message.startswith("Finished in state Failed(") and run in self._returned:
+            self._returned.discard(run)
+            return False
+        return True
+
+
+_FAILURE_FILTER = _ReturnedFailureFilter()
+if _FAILURE_FILTER not in logging.getLogger("prefect.task_runs").filters:
+    logging.getLogger("prefect.task_runs").addFilter(_FAILURE_FILTER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +239,38 @@ def render_task(
     return _expected(work)
 
 
-@flow(name="make-clips", log_prints=True)
+def run_name(source: str, brand: str | None, products: str | None, when: datetime | None = None) -> str:
+    """What the Prefect UI lists a run as: the brand (else the products file's stem), the source's file name
+    and the local start time, e.g. ``acme · stream-0412.mp4 · 2026-12-01 17:40``. ``source`` is the redacted
+    form, and only its path's last part is used, so no query or user info shows."""
+    subject = (brand or "").strip() or (Path(products).stem if products else "")
+    name = Path(urlsplit(source).path if "://" in source else source).name or "source"
+    stamp = (when or datetime.now()).strftime("%Y-%m-%d %H:%M")
+    return " · ".join(part for part in (subject[:60], name[:80], stamp) if part)
+
+
+def _flow_run_name() -> str:
+    params = runtime.flow_run.parameters
+    return run_name(str(params.get("source", "")), params.get("brand"), params.get("products"))
+
+
+def brand_tag(brand: str) -> str:
+    """The run tag of a brand (filterable in the Prefect UI's runs list)."""
+    return f"brand:{brand.strip()}"
+
+
+def _tag_brand(brand: str | None) -> None:
+    """Add the brand's tag to this run. Tags are fixed when a run is created, so a run started from a deployment
+    or the CLI gets it here, from its ``brand`` parameter, the same way."""
+    if not brand or not brand.strip() or runtime.flow_run.id is None:
+        return
+    tags = list(runtime.flow_run.tags or [])
+    if brand_tag(brand) not in tags:
+        with get_client(sync_client=True) as client:
+            client.update_flow_run(runtime.flow_run.id, tags=[*tags, brand_tag(brand)])
+
+
+@flow(name="make-clips", flow_run_name=_flow_run_name, log_prints=True)
 def make_clips(
     source: str,
     products: str | None = None,
@@ -220,6 +283,7 @@ def make_clips(
     detector: str | None = None,
     width: int = 1080,
     height: int = 1920,
+    brand: str | None = None,
 ) -> dict[str, Any] | State:
     """Make clips from ``source`` (a video file or an http(s) URL) into ``out``; return the manifest.
 
@@ -228,8 +292,11 @@ def make_clips(
 
     ``products`` is a CSV/JSON product list; ``transcript`` an SRT/VTT used instead of ASR; ``language`` is
     ``auto``, ``zh`` or ``en``; ``detector`` overrides ``MCN_DETECTOR`` (heuristic, openai, transformers);
-    ``width`` x ``height`` is the rendered size (9:16; the demo renders smaller to stay quick).
+    ``width`` x ``height`` is the rendered size (9:16; the demo renders smaller to stay quick). ``brand`` names
+    the run (with the source's file name and the date; without it, the products file's stem stands in) and tags
+    it ``brand:<brand>``.
     """
+    _tag_brand(brand)
     settings = get_settings()
     data_dir = settings.resolved_data_dir
     backend = detector or settings.detector
@@ -243,6 +310,7 @@ def make_clips(
         "max_seconds": max_seconds,
         "detector": backend,
         "size": f"{width}x{height}",
+        "brand": brand,
     }
     run_id, source_id = store.start_run("make_clips", source, params, flow_run_id=str(runtime.flow_run.id or ""))
     stage = _Stage()
@@ -292,7 +360,6 @@ def _run_steps(
     data_dir = settings.resolved_data_dir
     max_clips, min_seconds, max_seconds = limits
     width, height = size
-    logger = get_run_logger()
     shown = redact_url(source)  # what is shown and stored; only the probe task gets ``source`` itself
     artifact = create_progress_artifact(0.0, description=f"make clips: {shown}")
     tracker = _Tracker(artifact)
@@ -301,7 +368,7 @@ def _run_steps(
         """Record the failure of ``step`` and end the run Failed with its one-line reason."""
         reason = message or f"{step} failed"
         store.fail_run(run_id, step, shown, reason)
-        logger.warning("%s: %s", step, reason)
+        # No log line of our own: Prefect logs the final state with this reason, and one message is enough.
         return Failed(message=reason)
 
     try:
@@ -377,6 +444,13 @@ def _run_steps(
     stage.step = "plan"
     plans = plan_task(text, detection, segments, scenes, plan_options)
     tracker("plan", 1.0, f"{len(plans)} clips")
+    if not plans:
+        # A run that made nothing is not a success: the operator's runs list must show it red, with why.
+        return failed(
+            "plan",
+            f"no clips: no selling-point range of {min_seconds:.0f}-{max_seconds:.0f} s in "
+            f"{len(text.sentences)} sentences ({len(detection.points)} selling points found)",
+        )
 
     stage.step = "render"
     render_options = RenderOptions(
@@ -425,8 +499,6 @@ def _run_steps(
         key="clips",
         description=f"Clips from {shown} (run {run_id[:12]}), best first; files in {out_dir}",
     )
-    if not rendered:
-        logger.warning("no clips: no selling-point range of %.0f-%.0f s was found", min_seconds, max_seconds)
     return {**manifest, "run_id": run_id, "out_dir": str(out_dir)}
 
 

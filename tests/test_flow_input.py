@@ -115,10 +115,18 @@ def talk(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         "3\n00:00:08,000 --> 00:00:11,500\nGrab it now before the price goes back up.\n",
         encoding="utf-8",
     )
+    # the kettle as a product: the talk then holds a selling point, and a run that makes no clip would fail
+    srt.with_name("products.csv").write_text(
+        "id,name,aliases,price,commission_rate,link\nkettle,kettle,,19,0.1,https://shop.example/p/kettle\n",
+        encoding="utf-8",
+    )
     return video, srt
 
 
 def _make(*args: str) -> tuple[int, str]:
+    if "--transcript" in args:  # the talk: its products file lies next to its SRT
+        products = Path(args[args.index("--transcript") + 1]).with_name("products.csv")
+        args = (*args, "--products", str(products)) if products.is_file() else args
     result = CliRunner().invoke(app, ["clips", "make", *args, "--min-seconds", "3", "--max-seconds", "8"])
     return result.exit_code, result.output
 
@@ -234,7 +242,7 @@ def test_credentials_and_tokens_in_a_source_url_are_never_shown_or_stored(
             timeout=300,
             env=env,
         )
-        for args in ([gone], [good, "--transcript", str(srt)])
+        for args in ([gone], [good, "--transcript", str(srt), "--products", str(srt.with_name("products.csv"))])
     ]
     shown_gone = f"http://***@127.0.0.1:{local_http.port}/live/gone.mp4?token=***"
     assert runs[0].returncode == 1
