@@ -145,8 +145,13 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def worker_name() -> str:
+    """The name ``mcn up``'s worker registers in the pool (one per machine)."""
+    return f"mcn-up-{socket.gethostname()}"
+
+
 def _worker(stack: Stack) -> Service:
-    name = f"mcn-up-{socket.gethostname()}"
+    name = worker_name()
     return Service(
         name="worker",
         argv=(sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL, "--type", "process", "--name", name),
@@ -259,6 +264,11 @@ def _sweep(timeout: float) -> None:
     with contextlib.suppress(ChildProcessError):
         while os.waitpid(-1, os.WNOHANG)[0]:
             pass
+
+
+def _line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _answers(url: str, timeout: float = 2.0) -> bool:
@@ -382,22 +392,28 @@ def _start_publish_due() -> str:
 
 def _cancel_publish_runs(worker_pid: int | None, timeout: float) -> int:
     """Cancel this worker's publish-due run through Prefect (Cancelling: the worker stops the process and records
-    it Cancelled; a process killed from outside would be recorded Crashed). After ``timeout``, SIGTERM."""
+    it Cancelled; a process killed from outside would be recorded Crashed). Once the process is gone the state
+    is made Cancelled here if the worker has not done it yet; after ``timeout``, SIGTERM."""
     from prefect.client.orchestration import get_client
-    from prefect.states import Cancelling
+    from prefect.states import Cancelled, Cancelling
 
     runs = _our_publish_runs(worker_pid)
-    pids = [int((run.infrastructure_pid or "").rpartition(":")[2]) for run in runs]
+    pids = {run.id: int((run.infrastructure_pid or "").rpartition(":")[2]) for run in runs}
     with get_client(sync_client=True) as client:
         for run in runs:
             client.set_flow_run_state(run.id, Cancelling(message="mcn up stopped"), force=True)
         end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            states = [client.read_flow_run(run.id).state for run in runs]
-            if all(s is not None and s.is_final() for s in states) and not any(alive(pid) for pid in pids):
-                break
+        open_runs = set(pids)
+        while open_runs and time.monotonic() < end:
+            for run_id in list(open_runs):
+                if alive(pids[run_id]):
+                    continue
+                state = client.read_flow_run(run_id).state
+                if state is None or not state.is_final():
+                    client.set_flow_run_state(run_id, Cancelled(message="mcn up stopped"), force=True)
+                open_runs.discard(run_id)
             time.sleep(0.25)
-    _signal_tree([p for pid in pids if alive(pid) for p in (pid, *descendants(pid))], signal.SIGTERM)
+    _signal_tree([p for pid in pids.values() if alive(pid) for p in (pid, *descendants(pid))], signal.SIGTERM)
     return len(runs)
 
 
@@ -408,6 +424,8 @@ def _automations() -> str:
         report = ensure_automations()
     except AutomationError as exc:
         return f"not set up: {exc}"
+    except Exception as exc:  # noqa: BLE001 - the stack runs without them; the reason is shown, one line
+        return f"not set up: {_line(exc)}"
     notify = report.notify or "none (set MCN_NOTIFY_BLOCK to a Prefect notification block)"
     return f"{len(report.names)} (notifications: {notify})"
 
@@ -539,21 +557,27 @@ def run_up(options: UpOptions, data_dir: Path) -> int:
             _create_pool()
             deploy = _start_deploy(env, logs)
             stack = Stack(options, data_dir, env, api)
-            for builder in _SERVICES.values():
-                service = builder(stack)
+            for name, builder in _SERVICES.items():
+                try:
+                    service = builder(stack)
+                except Exception as exc:  # noqa: BLE001 - e.g. the database cannot be opened: one line, stop
+                    raise UpError(f"{name}: {_line(exc)}") from None
                 if service is not None:
                     running.append(_spawn(service, env, logs) if service.argv else _Running(service, None, None))
             _wait(lambda: deploy.poll() is not None, deadline, "prefect deploy", running)
             if deploy.returncode != 0:
                 raise UpError(f"prefect deploy failed (exit {deploy.returncode}); see {logs / 'deploy.log'}")
             automation_line = _automations()  # after the deployments: "publish-due stalled" starts one
-            publish_line = _start_publish_due()
+            try:
+                publish_line = _start_publish_due()
+            except Exception as exc:  # noqa: BLE001 - the hourly schedule starts it anyway; say why not now
+                publish_line = f"publish-due not started now: {_line(exc)}"
             for item in running:
                 if item.service.health_url:
                     _wait(_healthy(item.service.health_url), deadline, item.service.name, running)
             worker = next((r for r in running if r.service.name == "worker"), None)
             if worker is not None:
-                _wait(lambda: _worker_online(api), deadline, "the worker to come online", running)
+                _wait(lambda: _worker_online(api, worker_name()), deadline, "the worker to come online", running)
             elapsed = time.monotonic() - started
             _write_state(data_dir, api, running)
             _print_ready(elapsed, api, running, automation_line, publish_line, logs)
@@ -658,7 +682,7 @@ def check_up(data_dir: Path) -> tuple[list[ServiceStatus], str | None]:
         health = item.get("health_url")
         answers = health is None or _answers(str(health))
         if name == "worker":
-            answers = _worker_online(state.prefect_api)
+            answers = _worker_online(state.prefect_api, worker_name())
         ok = process_ok and answers
         detail = str(item.get("url") or (f"pool {POOL}" if name == "worker" else ""))
         if not process_ok:

@@ -131,3 +131,40 @@ def test_mcn_up_starts_the_stack_check_reports_it_and_ctrl_c_leaves_nothing_behi
             "WHERE deployment.name = 'publish-due' AND flow_run.state_type != 'SCHEDULED'"
         ).fetchall()
     assert states == [("CANCELLED",)], states
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    return {**env, "MCN_DATA_DIR": str(tmp_path / "data"), **extra}
+
+
+def test_mcn_up_on_a_busy_port_fails_with_one_line_before_starting_anything(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run(
+            [str(MCN), "up", "--prefect-port", str(port)],
+            env=_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"error: port {port} on 127.0.0.1 is in use: pass --prefect-port, or set PREFECT_API_URL to use the Prefect "
+        "server already there"
+    ]
+    assert not (tmp_path / "data" / "up.json").exists() and not (tmp_path / "data" / "logs" / "prefect.log").exists()
+
+
+def test_mcn_up_with_a_prefect_api_url_that_does_not_answer_says_so_and_leaves_nothing_running(tmp_path: Path) -> None:
+    api = f"http://127.0.0.1:{_free_port()}/api"
+    done = subprocess.run(
+        [str(MCN), "up"], env=_env(tmp_path, PREFECT_API_URL=api), capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1, done.stderr
+    assert f"error: PREFECT_API_URL {api}: the Prefect server does not answer" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "data" / "up.json").exists()
+    check = subprocess.run([str(MCN), "up", "--check"], env=_env(tmp_path), capture_output=True, text=True, timeout=60)
+    assert check.returncode == 1 and "mcn up is not running" in check.stderr
