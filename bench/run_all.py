@@ -26,6 +26,7 @@ def main() -> int:
         ["bench_sandbox.py"],
         ["bench_vpdq.py"],
         ["bench_plan.py", "--accounts", "2000", "--clips", "24000"] if args.quick else ["bench_plan.py"],
+        ["bench_publish_due_idle.py", "--minutes", "1" if args.quick else "3"],
     ]
     failed = 0
     for script, *rest in runs:
