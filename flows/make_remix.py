@@ -34,6 +34,8 @@ from remix.products import (
     load_remix_products,
     localise_media,
     material_fetch_options,
+    material_variant,
+    material_variants,
 )
 from remix.render import RemixOptions, RemixResult, render_remix
 from remix.script import write_script
@@ -127,6 +129,29 @@ def remix_entry(result: RemixResult, out_dir: Path) -> dict[str, Any]:
     }
 
 
+def remix_row(result: RemixResult, out_dir: Path, product: RemixProduct) -> store.RemixRow:
+    """The clips row of one remix: product, hook, title, file and the product material it shows."""
+    path = Path(result.path)
+    return store.RemixRow(
+        product_id=result.product_id,
+        product_name=product.title,
+        variant=result.variant,
+        path=str(path if path.is_absolute() else out_dir / path),
+        duration=round(result.duration, 3),
+        hook=result.script.hook,
+        title=result.script.title,
+        lines=tuple(ln.text for ln in result.voice.lines),
+        materials=tuple(material_id(result.product_id, s.material.path) for s in result.shots),
+        category=product.category,
+        price=product.display_price,
+    )
+
+
+def material_id(product_id: str, path: str) -> str:
+    """A material's id unique across products: ``<product id>/<file name>`` (what the footage guard compares)."""
+    return f"{product_id}/{Path(path).name}"
+
+
 @flow(name="make-remix", log_prints=True)
 def make_remix(
     products: str,
@@ -137,17 +162,23 @@ def make_remix(
     writer: str = "template",
     tts: str | None = None,
     music: bool = True,
+    material_per_variant: int = 0,
+    record: bool = True,
 ) -> dict[str, Any] | State:
     """Render ``variants`` remixes of every product in ``products`` (a JSON/CSV material file) into ``out``.
 
     ``writer`` is ``template`` (offline) or ``openai`` (``MCN_LLM_*``); ``tts`` overrides ``MCN_TTS_BACKEND``
-    (``piper``, ``openai``); ``width`` x ``height`` is the 9:16 size. Returns the manifest (also written to
-    ``out/remixes.json``) with ``run_id`` and ``out_dir``.
+    (``piper``, ``openai``); ``width`` x ``height`` is the 9:16 size. ``material_per_variant`` > 0 gives each
+    variant its own set of that many images/videos (:func:`remix.products.material_variant`: with 2, two variants
+    share at most half their material); a product with fewer sets than ``variants`` gets fewer remixes. With
+    ``record`` every remix becomes a plannable clips row (``kind = remix``, its material footage; see
+    :func:`mcn.store.record_remixes`). Returns the manifest (also written to ``out/remixes.json``) with ``run_id``
+    and ``out_dir``.
     """
     settings = get_settings()
     data_dir = settings.resolved_data_dir
     params = {"variants": variants, "size": f"{width}x{height}", "writer": writer, "tts": tts or settings.tts_backend}
-    run_id, _ = store.start_run("make_remix", products, params, flow_run_id=str(runtime.flow_run.id or ""))
+    run_id, source_id = store.start_run("make_remix", products, params, flow_run_id=str(runtime.flow_run.id or ""))
     out_dir = Path(out) if out else data_dir / "remixes" / run_id[:12]
     logger = get_run_logger()
     artifact = create_progress_artifact(0.0, description=f"make remix: {products}")
@@ -198,7 +229,15 @@ def make_remix(
         deadline_seconds=settings.download_deadline_seconds,
         allow_private=settings.fetch_allow_private,
     )
-    jobs = [(p, v) for p in loaded.products for v in range(variants)]
+    jobs: list[tuple[RemixProduct, int]] = []
+    for product in loaded.products:
+        supported = material_variants(product, material_per_variant)
+        for v in range(variants):
+            subset = material_variant(product, material_per_variant, v)
+            if subset is not None:
+                jobs.append((subset, v))
+        if material_per_variant > 0 and supported < variants:
+            logger.info("%s: its material supports %d distinct variants (of %d asked)", product.id, supported, variants)
     results: list[RemixResult] = []
     try:
         for n, (product, variant) in enumerate(jobs):
@@ -226,6 +265,9 @@ def make_remix(
             voice.close()
     tracker("remix", 1.0, f"{len(results)} remixes")
 
+    if record and results:
+        by_id = {p.id: p for p in loaded.products}
+        store.record_remixes(run_id, source_id, [remix_row(r, out_dir, by_id[r.product_id]) for r in results])
     manifest = {
         "products_file": products,
         "remixes": [remix_entry(r, out_dir) for r in results],

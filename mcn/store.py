@@ -8,6 +8,7 @@ values; :mod:`clipper.urls`), whatever the caller passes.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlmodel import select
@@ -25,7 +26,29 @@ from mcn.tables import (
     TranscriptRecord,
     utcnow,
 )
-from publisher.footage import Footage
+from publisher.footage import Footage, MaterialFootage
+
+
+@dataclass(frozen=True, slots=True)
+class RemixRow:
+    """A rendered remix as :func:`record_remixes` stores it (the flow builds these from ``remix.render`` results).
+
+    ``materials`` are ids unique across products (``<product id>/<file name>``); ``score`` orders the plan's
+    candidates like a clip's score.
+    """
+
+    product_id: str
+    product_name: str
+    variant: int
+    path: str
+    duration: float
+    hook: str
+    title: str
+    lines: tuple[str, ...]
+    materials: tuple[str, ...]
+    category: str = ""
+    price: float | None = None
+    score: float = 0.5
 
 
 def start_run(kind: str, source_uri: str, params: dict[str, Any], flow_run_id: str | None = None) -> tuple[str, str]:
@@ -119,6 +142,45 @@ def record_clips(run_id: str, source_id: str, clips: Sequence[RenderedClip]) -> 
                     path=c.path,
                     # The footage the video shows, for the plan's near-duplicate guard (publisher.footage).
                     footage=Footage(source_id, ((c.plan.source_start, c.plan.source_end),)).to_json(),
+                )
+            )
+        db.commit()
+
+
+def record_remixes(run_id: str, source_id: str, remixes: Sequence[RemixRow]) -> None:
+    """Record rendered product remixes as plannable clips rows (``kind = remix``).
+
+    Each row carries the remix's product, hook, title and file, and its footage as
+    :class:`~publisher.footage.MaterialFootage` of the product's material ids (``<product id>/<material>``), so
+    the plan's same-day overlap guard compares remixes by what they show. A product missing from the products
+    table is added (name, price, its category as niche) so the plan can match it to accounts; an existing one is
+    left as it is (its link and niches are the operator's).
+    """
+    with session() as db:
+        for rank, r in enumerate(remixes, start=1):
+            if db.get(ProductRecord, r.product_id) is None:
+                niches = [r.category] if r.category else []
+                db.add(ProductRecord(id=r.product_id, name=r.product_name, price=r.price, niches=niches))
+                db.flush()
+            db.add(
+                ClipRecord(
+                    id=f"{run_id[:12]}-{r.product_id}-v{r.variant}"[:120],
+                    run_id=run_id,
+                    source_id=source_id,
+                    product_id=r.product_id,
+                    rank=rank,
+                    source_start=0.0,
+                    source_end=r.duration,
+                    duration=r.duration,
+                    score=r.score,
+                    hook=r.hook,
+                    title=r.title,
+                    reason=f"product remix, variant {r.variant}",
+                    points=list(r.lines),
+                    sentences=[],
+                    path=r.path,
+                    footage=MaterialFootage(tuple(r.materials)).to_json(),
+                    kind="remix",
                 )
             )
         db.commit()

@@ -141,6 +141,11 @@ class ClipRecord(SQLModel, table=True):
         description="Source footage the video shows (publisher.footage): {source, ranges} or {materials}; "
         "NULL means source_start-source_end of source_id.",
     )
+    kind: str = Field(
+        default="livestream",
+        sa_column_kwargs={"server_default": "livestream"},
+        description="livestream (an edit of a recording) or remix (a product-material remix, mcn remix make).",
+    )
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -62,7 +62,7 @@ from mcn.tables import AccountRecord, ClipRecord, PostRecord, ProductRecord, as_
 from publisher.adapters.base import AD_DISCLOSURE, AI_LABEL
 from publisher.allocation import Allocation, ProductCandidate, apportion, get_allocation
 from publisher.content import TextJob
-from publisher.footage import PostFootage
+from publisher.footage import Footage, PostFootage
 from publisher.limits import PlatformLimits, effective_limits
 from publisher.overlap import FootageGuard, day_guards, footage_of_clip, held_back_note
 from publisher.plan_worker import TextResult, TextWorker, build_texts
@@ -79,6 +79,7 @@ _PG_PLAN_LOCK = 0x6D636E_706C  # "mcn" "pl": one planner at a time across proces
 _INSERT_CHUNK = 5000
 _SQLITE_CACHE_KIB = 64 * 1024
 _MAX_REFILL_ROUNDS = 20
+_SPREAD_REACH = 32  # other accounts a repeated source is offered to (publisher.plan._spread_sources)
 _HELPER_SHARE = 0.6  # of a big plan's texts built by the helper: it finishes about when the planner's share is in
 
 
@@ -239,6 +240,7 @@ class _Group:
     hook: str
     items: list[_Item]
     footage: PostFootage
+    source: str = ""  # what "one source" means for spreading: the recording, or a remix's product material
 
 
 @dataclass(slots=True)
@@ -390,7 +392,8 @@ def _load_content(
         items = [_Item(clip_id, None, path)]
         items.extend(_Item(clip_id, v.variant_id, v.video_path) for v in sorted(by_clip.get(clip_id, ()), key=_vid))
         footage = footage_of_clip(source_id, start, end, stored)
-        groups.append(_Group(content_key_of(clip_id), product_id, title or "", hook or "", items, footage))
+        source = footage.source_id if isinstance(footage, Footage) else f"material:{product_id or clip_id}"
+        groups.append(_Group(content_key_of(clip_id), product_id, title or "", hook or "", items, footage, source))
     return groups, products
 
 
@@ -703,7 +706,61 @@ def _plan_platform(
         for product_id, slot_ts in zip(picks, times, strict=True):
             group, item = stock[product_id].popleft()
             assignments.append(_Assignment(account, products[product_id], group, item, slot_ts))
+    _spread_sources(assignments)
     return assignments
+
+
+def _fits(account: _Account, product: _Product) -> bool:
+    return not product.niche_keys or not account.niche_keys or bool(product.niche_keys & account.niche_keys)
+
+
+def _spread_sources(assignments: list[_Assignment], reach: int = _SPREAD_REACH) -> None:
+    """Spread each source over accounts before any account gets a second clip of it.
+
+    The matcher spreads *products* round robin; a recording sells many products, so an account can still get two
+    clips of one stream while another gets none. This swaps the content (not the slot times) of two accounts'
+    posts when account A holds source S twice, account B holds none of S, and B holds a post of a source T that A
+    lacks, niches permitting. Each swap lowers the number of repeated (account, source) pairs, so it ends; caps,
+    spacing, the footage guard and ``content_key`` rules are per platform and day and hold as they were. Each
+    repeat looks at up to ``reach`` other accounts, which keeps a 100,000-post plan linear.
+    """
+    by_account: dict[int, list[int]] = defaultdict(list)
+    counts: dict[int, Counter[str]] = defaultdict(Counter)
+    for n, a in enumerate(assignments):
+        by_account[a.account.id].append(n)
+        counts[a.account.id][a.group.source] += 1
+    order = list(by_account)
+    if len(order) < 2:
+        return
+    for pos, account_id in enumerate(order):
+        mine = counts[account_id]
+        for n in list(by_account[account_id]):
+            a = assignments[n]
+            if mine[a.group.source] < 2:
+                continue
+            for step in range(1, min(reach, len(order) - 1) + 1):
+                other = order[(pos + step) % len(order)]
+                theirs = counts[other]
+                if theirs[a.group.source] or not _fits(assignments[by_account[other][0]].account, a.product):
+                    continue
+                swap = next(
+                    (
+                        m
+                        for m in by_account[other]
+                        if not mine[assignments[m].group.source] and _fits(a.account, assignments[m].product)
+                    ),
+                    None,
+                )
+                if swap is None:
+                    continue
+                b = assignments[swap]
+                mine[a.group.source] -= 1
+                theirs[a.group.source] += 1
+                theirs[b.group.source] -= 1
+                mine[b.group.source] += 1
+                assignments[n] = _Assignment(a.account, b.product, b.group, b.item, a.slot_ts)
+                assignments[swap] = _Assignment(b.account, a.product, a.group, a.item, b.slot_ts)
+                break
 
 
 def _text_job(assignment: _Assignment) -> TextJob:

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -276,3 +278,38 @@ def localise_media(
         return tuple(local)
 
     return replace(product, images=fetch(product.images, "image"), videos=fetch(product.videos, "video")), tuple(notes)
+
+
+def material_variant(product: RemixProduct, per_variant: int, variant: int) -> RemixProduct | None:
+    """The product with only the ``variant``-th set of ``per_variant`` of its images and videos, or ``None`` when
+    the material has no such set (the material, not the software, limits the variants).
+
+    Sets are the combinations of its media in order, so any two variants share at most ``per_variant - 1`` items:
+    with two items a set, two variants of one product share at most half their material (the plan's footage
+    limit, :mod:`publisher.footage`) and differ in what they show, never in hash-evasion tricks. ``per_variant``
+    of 0 keeps all the material for every variant (they then differ in order, motion, script and music only);
+    a product with no more media than ``per_variant`` has one set, all of it.
+    """
+    media = product.media
+    if per_variant <= 0:
+        return product
+    if len(media) <= per_variant:
+        return product if variant == 0 else None
+    chosen = next(itertools.islice(itertools.combinations(range(len(media)), per_variant), variant, None), None)
+    if chosen is None:
+        return None
+    keep = {media[i] for i in chosen}
+    return replace(
+        product,
+        images=tuple(m for m in product.images if m in keep),
+        videos=tuple(m for m in product.videos if m in keep),
+    )
+
+
+def material_variants(product: RemixProduct, per_variant: int) -> int:
+    """How many distinct material sets :func:`material_variant` gives ``product`` (1 with ``per_variant`` 0: all
+    variants then show the same material)."""
+    n = len(product.media)
+    if per_variant <= 0 or n <= per_variant:
+        return 1
+    return math.comb(n, per_variant)
