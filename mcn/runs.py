@@ -7,7 +7,8 @@ start as the kernel counts it (boot id + clock ticks since boot, from ``/proc``)
 another process is not mistaken for the owner. :func:`sweep_dead_runs` runs when a process first opens the store
 (:func:`mcn.db.get_engine`): one query for this host's running rows, and each whose process is gone becomes
 failed with "process died (killed?)"; its Prefect flow run, when one is recorded and the API answers, is set
-Crashed. A run owned by another host is left alone: only that host can tell whether its process lives.
+Crashed by a detached child process (so the command that swept does not wait for Prefect). A run owned by another
+host is left alone: only that host can tell whether its process lives.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import subprocess
+import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +26,16 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-__all__ = ["DIED", "ProcessOwner", "is_gone", "sweep_dead_runs", "this_process"]
+__all__ = [
+    "DIED",
+    "ProcessOwner",
+    "crash_flow_runs",
+    "crash_flow_runs_detached",
+    "is_gone",
+    "process_start",
+    "sweep_dead_runs",
+    "this_process",
+]
 
 DIED = "process died (killed?)"
 
@@ -130,8 +143,31 @@ def sweep_dead_runs(engine: Engine) -> list[str]:
         db.commit()
     for run_id, _ in swept:
         _log.warning("run %s: %s; marked failed", run_id, DIED)
-    crash_flow_runs([flow_run_id for _, flow_run_id in swept if flow_run_id])
+    crash_flow_runs_detached([flow_run_id for _, flow_run_id in swept if flow_run_id])
     return [run_id for run_id, _ in swept]
+
+
+def crash_flow_runs_detached(flow_run_ids: list[str]) -> subprocess.Popen[bytes] | None:
+    """Run :func:`crash_flow_runs` in a detached process (``python -m mcn.runs ID...``) and return it at once.
+
+    The sweep happens in whatever command first opens the store (``mcn accounts list``...): importing Prefect and
+    reaching its API (or starting the ephemeral one, tens of seconds on a loaded machine) must not hold that
+    command up. The child inherits the environment (``PREFECT_API_URL``, ``PREFECT_HOME``) and outlives this
+    process if need be; a thread reaps it when this process lives longer."""
+    if not flow_run_ids:
+        return None
+    env = {**os.environ}
+    env.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    child = subprocess.Popen(
+        [sys.executable, "-m", "mcn.runs", *flow_run_ids],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,  # not in the command's process group: a Ctrl-C there does not stop it
+    )
+    threading.Thread(target=child.wait, name="mcn-crash-flow-runs", daemon=True).start()
+    return child
 
 
 def crash_flow_runs(flow_run_ids: list[str], message: str = DIED) -> list[str]:
@@ -161,5 +197,10 @@ def crash_flow_runs(flow_run_ids: list[str], message: str = DIED) -> list[str]:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text[:300]
+    text = " ".join(str(exc).split())
+    name = type(exc).__name__
+    return (f"{name}: {text}" if text and text != "None" else name)[:300]
+
+
+if __name__ == "__main__":  # crash_flow_runs_detached's child
+    crash_flow_runs(sys.argv[1:])

@@ -163,5 +163,45 @@ def test_kill_9_of_mcn_clips_make_is_failed_and_crashed_by_the_next_mcn_command(
     assert listed.returncode == 0, listed.stderr
     assert "Traceback" not in listed.stderr
     (run,) = _rows(url).values()
-    assert run.status == "failed" and run.error == DIED
-    assert run.flow_run_id and _flow_run_state(run.flow_run_id) == "CRASHED"
+    assert run.status == "failed" and run.error == DIED  # by the time the command ends
+    flow_run_id = run.flow_run_id
+    assert flow_run_id
+    # Prefect is told by a detached child, so the command did not wait for it
+    wait_for(lambda: _flow_run_state(flow_run_id) == "CRASHED", 120, "the flow run to be set Crashed")
+
+
+def test_crash_flow_runs_leaves_final_states_and_unknown_ids_alone(prefect_api: str) -> None:
+    import logging
+    import uuid
+
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.states import Completed, Running
+
+    from mcn.runs import crash_flow_runs
+
+    @flow(name="dead-runs-probe")
+    def probe() -> None:
+        pass
+
+    with get_client(sync_client=True) as client:
+        running = client.create_flow_run(probe, state=Running())
+        done = client.create_flow_run(probe, state=Completed())
+    unknown = str(uuid.uuid4())
+
+    # a handler of its own: Prefect's logging setup replaces the root handlers (caplog's among them)
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    records: list[logging.LogRecord] = []
+    handler = Collect(logging.WARNING)
+    logging.getLogger("mcn.runs").addHandler(handler)
+    try:
+        changed = crash_flow_runs([str(running.id), str(done.id), unknown])
+    finally:
+        logging.getLogger("mcn.runs").removeHandler(handler)
+    assert changed == [str(running.id)]
+    assert _flow_run_state(str(running.id)) == "CRASHED" and _flow_run_state(str(done.id)) == "COMPLETED"
+    (warning,) = [r.getMessage() for r in records]
+    assert warning == f"Prefect flow run {unknown} not marked crashed: ObjectNotFound", warning
