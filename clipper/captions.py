@@ -16,6 +16,7 @@ same way.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -146,7 +147,12 @@ def escape_ass_text(text: str, *, newline: str = " ") -> str:
 
 
 def caption_lines(
-    words: Sequence[Word], clip_start: float, clip_end: float, style: CaptionStyle
+    words: Sequence[Word],
+    clip_start: float,
+    clip_end: float,
+    style: CaptionStyle,
+    *,
+    breaks: Sequence[float] = (),
 ) -> tuple[CaptionLine, ...]:
     """Group the words spoken inside ``[clip_start, clip_end]`` into caption lines, with clip-relative times.
 
@@ -155,7 +161,11 @@ def caption_lines(
     next word would overflow the line or keep it up longer than ``style.max_line_seconds``, and after a comma
     once the line is half full. Each line is shown from its first word until the next line starts (when that
     is within ``style.pause``) or ``style.hold`` after its last word.
+
+    ``breaks`` are clip-relative times of cuts (the joins of an edit that recombines segments): no line holds
+    words from both sides of a cut nor stays up past it, since the talk on the far side is another moment.
     """
+    cuts = sorted(breaks)
     duration = clip_end - clip_start
     tokens: list[Word] = []
     for word in sorted(words, key=lambda w: w.start):
@@ -173,7 +183,8 @@ def caption_lines(
         if current:
             prev = current[-1]
             if (
-                _END_PUNCT.search(prev.text)
+                bisect_right(cuts, prev.start) != bisect_right(cuts, word.start)
+                or _END_PUNCT.search(prev.text)
                 or word.start - prev.end >= style.pause
                 or (_SOFT_PUNCT.search(prev.text) and _line_width(current, style) >= 0.5)
             ):
@@ -197,6 +208,9 @@ def caption_lines(
             next_start = groups[i + 1][0].start
             # A short gap would make the caption blink off and on: keep the line up until the next one.
             end = next_start if next_start - last_end < style.pause else min(end, next_start)
+        after = bisect_right(cuts, start)
+        if after < len(cuts):
+            end = min(end, max(cuts[after], last_end))
         end = min(end, duration)
         if end > start:
             lines.append(CaptionLine(start=start, end=end, words=tuple(group)))
@@ -212,6 +226,9 @@ def build_ass(
     style: CaptionStyle,
     width: int = 1080,
     height: int = 1920,
+    breaks: Sequence[float] = (),
+    intro: str = "",
+    intro_seconds: float = 0.0,
 ) -> str:
     """Return the ASS document for the clip ``[clip_start, clip_end]`` of a recording (source seconds).
 
@@ -224,13 +241,19 @@ def build_ass(
         style: fonts, colours, sizes and positions.
         width: output frame width in pixels (the script resolution).
         height: output frame height in pixels; sizes in ``style`` scale by ``height / 1920``.
+        breaks: clip-relative cut times no caption line crosses (see :func:`caption_lines`).
+        intro: text of an intro card shown centred for the first ``intro_seconds`` (the renderer draws the
+            card's background); the hook card then starts when the intro ends. Empty for none.
+        intro_seconds: how long the intro lasts; words are expected after it (the caller shifts them).
 
     Returns:
-        A complete ASS v4.00+ document: an always-visible AI label (top right), the hook card, and one event per
-        spoken-word state of every caption line, the spoken word drawn in ``style.highlight_colour``.
+        A complete ASS v4.00+ document: an always-visible AI label (top right), the intro and hook cards, and one
+        event per spoken-word state of every caption line, the spoken word drawn in ``style.highlight_colour``.
     """
     if clip_end <= clip_start:
         raise ValueError(f"clip_end ({clip_end}) must be after clip_start ({clip_start})")
+    if intro_seconds < 0 or intro_seconds >= clip_end - clip_start:
+        raise ValueError(f"intro_seconds ({intro_seconds}) must be at least 0 and shorter than the clip")
     if width < 16 or height < 16:
         raise ValueError(f"frame size {width}x{height} is too small")
     duration = clip_end - clip_start
@@ -266,19 +289,20 @@ def build_ass(
         # Ends a second after the clip so the last frame is labelled too, whatever the rounding.
         label = escape_ass_text(style.label_text.strip())
         events.append(_dialogue(3, 0.0, duration + 1.0, "Label", f"{{\\an9\\pos({x},{y})}}{label}"))
-    hook_end = min(style.hook_seconds, duration)
-    if hook.strip() and hook_end > 0:
-        wrapped = "\\N".join(
-            escape_ass_text(row)
-            for paragraph in hook.strip().splitlines()
-            for row in _wrap(" ".join(paragraph.split()), style.hook_max_chars_cjk, style.hook_max_chars_latin)
-        )
-        fade_out = min(250, round(hook_end * 1000 / 4))
+    if intro.strip() and intro_seconds > 0:
+        # The card text in the hook's box style, centred and larger: the screen is the card's own background.
+        pos = f"\\an5\\pos({width // 2},{height // 2})\\fs{px(style.hook_font_size * 1.15)}"
+        events.append(_dialogue(2, 0.0, intro_seconds, "Hook", f"{{{pos}}}{_wrapped(intro, style)}"))
+    hook_end = min(intro_seconds + style.hook_seconds, duration)
+    if hook.strip() and hook_end > intro_seconds:
+        fade_out = min(250, round((hook_end - intro_seconds) * 1000 / 4))
         pos = f"\\an5\\pos({width // 2},{round(height * style.hook_position_y)})"
-        events.append(_dialogue(2, 0.0, hook_end, "Hook", f"{{{pos}\\fad(120,{fade_out})}}{wrapped}"))
+        events.append(
+            _dialogue(2, intro_seconds, hook_end, "Hook", f"{{{pos}\\fad(120,{fade_out})}}{_wrapped(hook, style)}")
+        )
     on, off = _override_colour(style.highlight_colour), _override_colour(style.text_colour)
     caption_pos = f"{{\\an2\\pos({width // 2},{round(height * style.position_y)})}}"
-    for line in caption_lines(words, clip_start, clip_end, style):
+    for line in caption_lines(words, clip_start, clip_end, style, breaks=breaks):
         texts = [w.text for w in line.words]
         escaped = [escape_ass_text(t) for t in texts]
         # Word states share boundaries in centiseconds, so consecutive events neither overlap (libass would
@@ -315,6 +339,15 @@ def build_ass(
         *events,
     ]
     return "\n".join(header) + "\n"
+
+
+def _wrapped(text: str, style: CaptionStyle) -> str:
+    """Card text escaped and wrapped to the hook's row width; line breaks in ``text`` are kept."""
+    return "\\N".join(
+        escape_ass_text(row)
+        for paragraph in text.strip().splitlines()
+        for row in _wrap(" ".join(paragraph.split()), style.hook_max_chars_cjk, style.hook_max_chars_latin)
+    )
 
 
 def _is_cjk(char: str) -> bool:

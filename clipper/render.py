@@ -13,6 +13,9 @@ the standard describes, next to plain ``comment``/``description`` tags that say 
 A render either produces a complete, verified file or raises :class:`~clipper.errors.RenderError`: ffmpeg
 writes to a hidden temporary name next to the output, the result is probed (size, duration, streams) and only
 then renamed into place.
+
+Edits that join several ranges of a recording, and presentation variants of an edit rendered from one decode,
+are in :mod:`clipper.edits`; they share this module's framing, labels and encoder settings.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ __all__ = [
 ]
 
 Layout = Literal["auto", "crop", "pad"]
+#: How a picture becomes the output frame: ``zoom`` is a centred crop closer than ``crop`` (edit variants).
+FrameLayout = Literal["crop", "pad", "zoom"]
 
 #: Receives the seconds of the clip written so far (0 to the clip's duration), about twice a second.
 ProgressCallback = Callable[[float], None]
@@ -207,7 +212,7 @@ def render_clip(
             timeout=options.timeout,
             on_progress=report if on_progress is not None else None,
         )
-        info = _verify(tmp_path, plan, options, subject)
+        info = _verify(tmp_path, plan.duration, options, subject)
         os.replace(tmp_path, out_path)
     finally:
         for leftover in (ass_path, tmp_path):
@@ -278,34 +283,45 @@ def _video_graph(layout: Literal["crop", "pad"], options: RenderOptions, ass_pat
     frames (what platforms and x264's rate control expect) and drops surplus frames of 50/60 fps sources
     before any scaling work. A 4K source is scaled exactly once, straight to its final size.
     """
-    w, h = options.width, options.height
-    if layout == "crop":
-        # Centred window of the output's aspect, then one scale; crop only moves pointers, so it costs nothing.
-        head = (
-            f"[0:v]fps={options.fps},"
-            f"crop=w='min(iw,ih*{w}/{h})':h='min(ih,iw*{h}/{w})',"
-            f"scale={w}:{h}:flags=bicubic,format=yuv420p,setsar=1"
-        )
-    else:
-        bw, bh = _even(w / _BACKGROUND_DIVISOR), _even(h / _BACKGROUND_DIVISOR)
-        # The picture is scaled once to fit the frame; the background is made from that small copy (zoomed to
-        # fill, blurred and darkened at 1/36 of the output's pixels, then scaled up), not from the full source.
-        head = (
-            f"[0:v]fps={options.fps},"
-            f"scale={w}:{h}:force_original_aspect_ratio=decrease:force_divisible_by=2:flags=bicubic,"
-            f"format=yuv420p,setsar=1,split=2[fg][bg];"
-            f"[bg]scale={bw}:{bh}:force_original_aspect_ratio=increase:flags=bilinear,crop={bw}:{bh},"
-            f"boxblur=luma_radius=8:luma_power=2:chroma_radius=4:chroma_power=2,eq=brightness=-0.08,"
-            f"scale={w}:{h}:flags=bilinear,setsar=1[blur];"
-            f"[blur][fg]overlay=x=(W-w)/2:y=(H-h)/2:format=yuv420,setsar=1"
-        )
+    head = f"[0:v]fps={options.fps}," + _frame_chain(layout, options, tag="")
     if ass_path is None:
         return head + "[v]"
+    return f"{head},{_ass_filter(ass_path, options.style)}[v]"
+
+
+def _frame_chain(layout: FrameLayout, options: RenderOptions, *, tag: str, zoom: float = 1.0) -> str:
+    """Filters that turn the current picture into the output frame (no input label, no output label).
+
+    ``crop`` cuts a centred window of the output's aspect, ``zoom`` a window ``zoom`` times smaller (a closer
+    shot of the same centre); either is then scaled once (crop only moves pointers, so it costs nothing).
+    ``pad`` fits the whole picture and puts it over a blurred copy; ``tag`` keeps its internal labels unique
+    when one graph frames several variants.
+    """
+    w, h = options.width, options.height
+    if layout in ("crop", "zoom"):
+        z = zoom if layout == "zoom" else 1.0
+        return (
+            f"crop=w='min(iw,ih*{w}/{h})/{z:g}':h='min(ih,iw*{h}/{w})/{z:g}',"
+            f"scale={w}:{h}:flags=bicubic,format=yuv420p,setsar=1"
+        )
+    bw, bh = _even(w / _BACKGROUND_DIVISOR), _even(h / _BACKGROUND_DIVISOR)
+    # The picture is scaled once to fit the frame; the background is made from that small copy (zoomed to
+    # fill, blurred and darkened at 1/36 of the output's pixels, then scaled up), not from the full source.
+    return (
+        f"scale={w}:{h}:force_original_aspect_ratio=decrease:force_divisible_by=2:flags=bicubic,"
+        f"format=yuv420p,setsar=1,split=2[fg{tag}][bg{tag}];"
+        f"[bg{tag}]scale={bw}:{bh}:force_original_aspect_ratio=increase:flags=bilinear,crop={bw}:{bh},"
+        f"boxblur=luma_radius=8:luma_power=2:chroma_radius=4:chroma_power=2,eq=brightness=-0.08,"
+        f"scale={w}:{h}:flags=bilinear,setsar=1[blur{tag}];"
+        f"[blur{tag}][fg{tag}]overlay=x=(W-w)/2:y=(H-h)/2:format=yuv420,setsar=1"
+    )
+
+
+def _ass_filter(ass_path: Path, style: CaptionStyle) -> str:
     ass = f"ass=filename={escape_filter_value(str(ass_path))}"
-    fonts_dir = options.style.fonts_dir
-    if fonts_dir:
-        ass += f":fontsdir={escape_filter_value(fonts_dir)}"
-    return f"{head},{ass}[v]"
+    if style.fonts_dir:
+        ass += f":fontsdir={escape_filter_value(style.fonts_dir)}"
+    return ass
 
 
 def _command(
@@ -329,14 +345,34 @@ def _command(
             Input(f"anullsrc=r={options.audio_rate}:cl=stereo", duration=plan.duration, options=("-f", "lavfi"))
         )
         graph += f";[1:a]{audio_chain}"
-    label = aigc_label(plan, options)
-    metadata = (
-        ("title", plan.title),
+    return Command(
+        inputs=tuple(inputs),
+        filter_complex=graph,
+        outputs=(
+            Output(
+                str(out),
+                maps=("[v]", "[a]"),
+                options=_encode_options(options, plan.duration),
+                metadata=_metadata(plan.title, plan.hook, options, aigc_label(plan, options)),
+            ),
+        ),
+        binary=locate_ffmpeg(options.ffmpeg),
+    )
+
+
+def _metadata(title: str, hook: str, options: RenderOptions, label: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """The output's tags: the title, the AI label in words, and the AIGC record (the implicit label)."""
+    return (
+        ("title", title),
         ("comment", options.label_comment),
-        ("description", f"{options.label_comment}. {plan.hook}".strip()),
+        ("description", f"{options.label_comment}. {hook}".strip()),
         # Separators without spaces: the compact form the standard's examples use.
         ("AIGC", json.dumps(label, ensure_ascii=False, separators=(",", ":"))),
     )
+
+
+def _encode_options(options: RenderOptions, duration: float) -> tuple[str, ...]:
+    """x264 + AAC settings and the container options of one output ``duration`` seconds long."""
     threads = ("-threads", str(options.threads)) if options.threads else ()
     video_opts = (
         "-c:v", "libx264", "-preset", options.preset, "-crf", str(options.crf),
@@ -349,29 +385,17 @@ def _command(
     container_opts = (
         # Drop the source's tags (phone GPS, a platform's own labels) and chapters: only ours describe the clip.
         "-map_metadata", "-1", "-map_chapters", "-1",
-        "-t", f"{plan.duration:.3f}",
+        "-t", f"{duration:.3f}",
         # faststart: moov before mdat, so a clip plays while it downloads; use_metadata_tags: write any key
         # (AIGC) instead of only iTunes' fixed set.
         "-movflags", "+faststart+use_metadata_tags",
         "-f", "mp4",
     )  # fmt: skip
-    return Command(
-        inputs=tuple(inputs),
-        filter_complex=graph,
-        outputs=(
-            Output(
-                str(out),
-                maps=("[v]", "[a]"),
-                options=(*video_opts, *audio_opts, *container_opts),
-                metadata=metadata,
-            ),
-        ),
-        binary=locate_ffmpeg(options.ffmpeg),
-    )
+    return (*video_opts, *audio_opts, *container_opts)
 
 
-def _verify(path: Path, plan: PlannedClip, options: RenderOptions, subject: str) -> MediaInfo:
-    """Probe the written file; raise :class:`RenderError` unless it is what ``options`` and ``plan`` promise."""
+def _verify(path: Path, duration: float, options: RenderOptions, subject: str) -> MediaInfo:
+    """Probe the written file; raise :class:`RenderError` unless it is what ``options`` promise, ``duration`` long."""
     try:
         info = probe(path)
     except MediaError as exc:
@@ -379,8 +403,8 @@ def _verify(path: Path, plan: PlannedClip, options: RenderOptions, subject: str)
     problems: list[str] = []
     if (info.display_width, info.display_height) != (options.width, options.height):
         problems.append(f"size {info.display_width}x{info.display_height}, expected {options.width}x{options.height}")
-    if abs(info.duration - plan.duration) > options.duration_tolerance:
-        problems.append(f"duration {info.duration:.3f} s, expected {plan.duration:.3f} s")
+    if abs(info.duration - duration) > options.duration_tolerance:
+        problems.append(f"duration {info.duration:.3f} s, expected {duration:.3f} s")
     if info.video_codec != "h264":
         problems.append(f"video codec {info.video_codec or 'none'}, expected h264")
     if not info.has_audio:
