@@ -91,6 +91,8 @@ def collect_command(
         raise fail(f"collect: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     for name, reason in report.skipped_platforms.items():
         err.print(f"platform {name} skipped: {reason}", highlight=False)
+    for name, reason in report.skipped_orders.items():
+        err.print(f"orders of {name} skipped: {reason}", highlight=False)
     for problem in report.problems[:_SHOWN_BAD_ROWS]:
         err.print(f"[red]problem[/red] {problem}", highlight=False)
     if len(report.problems) > _SHOWN_BAD_ROWS:

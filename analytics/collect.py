@@ -13,7 +13,8 @@ rows go through :func:`analytics.orders.upsert_orders` (idempotent, forward-only
 moves to the latest update time stored, only after the rows are stored: a crash re-reads, never skips. A
 watermark older than the platform's 90-day window is caught up window by window.
 
-One account failing (expired token, platform down) is reported and the others go on.
+One account failing (expired token, platform down, asked to slow down) is one line and the others go on. A
+platform whose API has no order export (TikTok, YouTube) is noted in ``skipped_orders``, not as a problem.
 """
 
 from __future__ import annotations
@@ -39,8 +40,15 @@ from mcn.tables import (
     as_utc,
     utcnow,
 )
-from publisher.adapters.base import Credentials, PlatformAdapter, PublishError, SessionExpired, create_adapter
-from publisher.adapters.insights import InsightsSource
+from publisher.adapters.base import (
+    Credentials,
+    PlatformAdapter,
+    PublishError,
+    RateLimited,
+    SessionExpired,
+    create_adapter,
+)
+from publisher.adapters.insights import BatchMetricsSource, InsightsSource, InsightsUnsupported, PostMetrics
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +99,7 @@ class CollectReport:
     orders_read: int = 0
     orders: UpsertReport = field(default_factory=UpsertReport)
     skipped_platforms: dict[str, str] = field(default_factory=dict)
+    skipped_orders: dict[str, str] = field(default_factory=dict)  # platform -> why its API has no orders to read
     problems: list[str] = field(default_factory=list)
     coverage: Coverage | None = None
 
@@ -152,10 +161,7 @@ def _posts_to_read(account_id: int, since: datetime) -> list[tuple[str, str, dat
         return [(r[0], r[1], as_utc(r[2]) if r[2] is not None else None) for r in conn.execute(query)]
 
 
-def _store_snapshot(post_id: str, published_at: datetime | None, metrics: object) -> bool:
-    from publisher.adapters.insights import PostMetrics
-
-    assert isinstance(metrics, PostMetrics)
+def _store_snapshot(post_id: str, published_at: datetime | None, metrics: PostMetrics) -> bool:
     taken_at = as_utc(metrics.as_of)
     with get_engine().begin() as conn:
         exists = conn.execute(
@@ -184,19 +190,49 @@ def _store_snapshot(post_id: str, published_at: datetime | None, metrics: object
 def collect_metrics(
     adapter: InsightsSource, account_id: int, credentials: Credentials, since: datetime, report: CollectReport
 ) -> None:
-    """One snapshot per post of the account that went out since ``since``; per-post failures are reported."""
-    for post_id, remote_id, published_at in _posts_to_read(account_id, since):
+    """One snapshot per post of the account that went out since ``since``; per-post failures are reported.
+
+    An expired login or a request to slow down ends the account's reading (one line for the account, from the
+    caller): asking again for every post would only repeat it.
+    """
+    posts = _posts_to_read(account_id, since)
+    if isinstance(adapter, BatchMetricsSource):
+        _collect_batch(adapter, posts, credentials, report)
+        return
+    for post_id, remote_id, published_at in posts:
         report.posts += 1
         try:
             if published_at is None:
                 published_at = adapter.post_published_at(remote_id, credentials)
             metrics = adapter.post_metrics(remote_id, credentials)
-        except SessionExpired:
+        except (SessionExpired, RateLimited):
             raise
         except PublishError as exc:
             report.problems.append(f"post {post_id}: metrics: {exc}")
             continue
         report.snapshots += _store_snapshot(post_id, published_at, metrics)
+
+
+def _collect_batch(
+    adapter: BatchMetricsSource,
+    posts: list[tuple[str, str, datetime | None]],
+    credentials: Credentials,
+    report: CollectReport,
+) -> None:
+    """The account's posts in the adapter's batches; a post the platform did not answer for is one problem."""
+    if not posts:
+        return
+    report.posts += len(posts)
+    found = adapter.posts_metrics([remote_id for _, remote_id, _ in posts], credentials)
+    for post_id, remote_id, published_at in posts:
+        metrics = found.get(remote_id)
+        if metrics is None:
+            report.problems.append(
+                f"post {post_id}: metrics: the platform did not answer for {remote_id} (deleted, private or not "
+                "this account's)"
+            )
+            continue
+        report.snapshots += _store_snapshot(post_id, published_at or metrics.published_at, metrics)
 
 
 def collect_orders(
@@ -207,13 +243,17 @@ def collect_orders(
     options: CollectOptions,
     report: CollectReport,
 ) -> None:
-    """Read the account's orders changed since its watermark and store them; move the watermark."""
+    """Read the account's orders changed since its watermark and store them; move the watermark. A platform
+    without an order export is noted in ``report.skipped_orders``."""
     name = _cursor_name(platform, account_id)
     stored = read_cursor(name)
     start = datetime.fromisoformat(stored) - options.order_overlap if stored else None
     for _ in range(_MAX_WINDOWS):
         try:
             latest = _sync_window(adapter, credentials, start, None, options, platform, account_id, report)
+        except InsightsUnsupported as exc:
+            report.skipped_orders[platform] = exc.message
+            return
         except PublishError as exc:
             if exc.code != "time_window_too_large" or start is None:
                 raise

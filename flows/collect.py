@@ -35,6 +35,8 @@ def report_markdown(report: CollectReport) -> str:
         lines += ["", report.coverage.summary(), ""]
     for name, reason in report.skipped_platforms.items():
         lines.append(f"- platform {name} skipped: {reason}")
+    for name, reason in report.skipped_orders.items():
+        lines.append(f"- orders of {name} skipped: {reason}")
     for problem in report.problems[:50]:
         lines.append(f"- {problem}")
     return "\n".join(lines)

@@ -14,13 +14,22 @@ answers only what this adapter instance itself knows (the ``publish_id`` of an a
 that an init's answer was lost before any byte was sent, in which case nothing can have been published); anything
 else raises ``RetryableError("cannot_reconcile")`` so the post stays ``unknown`` for a human to check, instead of
 guessing and double-posting.
+
+Metrics (:class:`~publisher.adapters.insights.InsightsSource`): ``POST /v2/video/query/`` (Display API, scope
+``video.list``, at most 20 video ids a request) answers the account's own videos' ``view_count``, ``like_count``,
+``comment_count``, ``share_count`` and ``create_time``. TikTok's API gives no completion rate, no product clicks
+and no affiliate order export: those stay empty and :meth:`TikTokAdapter.order_page` raises
+``InsightsUnsupported``. A post published ``SELF_ONLY`` by an unaudited client has no public video id (its remote
+id is the ``publish_id``), so it has no metrics either.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -43,6 +52,7 @@ from publisher.adapters.base import (
     register_adapter,
     video_file,
 )
+from publisher.adapters.insights import InsightsUnsupported, OrderPage, PostMetrics
 from publisher.adapters.oauth import (
     OAuthToken,
     TokenKeeper,
@@ -59,6 +69,12 @@ CREATOR_INFO_PATH = "/v2/post/publish/creator_info/query/"
 INIT_PATH = "/v2/post/publish/video/init/"
 STATUS_PATH = "/v2/post/publish/status/fetch/"
 TOKEN_PATH = "/v2/oauth/token/"
+# Display API "Query Videos" (scope video.list): https://developers.tiktok.com/doc/tiktok-api-v2-video-query
+# (overview: https://developers.tiktok.com/doc/display-api-overview/; 600 requests/min, 429 rate_limit_exceeded:
+# https://developers.tiktok.com/docs/en/tiktok-api-v2-rate-limit). ``fields`` is a query parameter.
+VIDEO_QUERY_PATH = "/v2/video/query/"
+VIDEO_QUERY_FIELDS = "id,create_time,view_count,like_count,comment_count,share_count"
+VIDEO_QUERY_BATCH = 20  # video ids per request, TikTok's limit
 MAX_TITLE_CHARS = 2200  # TikTok counts UTF-16 code units; CJK and ASCII are one unit each
 #: TikTok's chunk rules: 5-64 MB per chunk, a file under one chunk goes whole, the last chunk takes the remainder
 DEFAULT_CHUNK_SIZE = 10 * 1024 * 1024
@@ -233,6 +249,62 @@ class TikTokAdapter(PlatformAdapter):
     def close(self) -> None:
         self._client.close()
 
+    # -- metrics (InsightsSource, BatchMetricsSource) --------------------------------------------------------
+
+    def posts_metrics(self, remote_ids: Sequence[str], credentials: Credentials) -> dict[str, PostMetrics]:
+        """``video/query`` in batches of 20: counters of the account's videos among ``remote_ids``, by id.
+
+        Ids TikTok does not answer for (deleted, private, another account's, or a ``publish_id`` of a post that
+        never got a public id) are missing from the result. ``as_of`` is our clock: TikTok's answer has none.
+        """
+        keeper = TokenKeeper(self.name, credentials, self._refresh)
+        wanted = list(dict.fromkeys(r for r in remote_ids if r and not r.startswith("v_pub_")))
+        found: dict[str, PostMetrics] = {}
+        for first in range(0, len(wanted), VIDEO_QUERY_BATCH):
+            batch = wanted[first : first + VIDEO_QUERY_BATCH]
+            data = self._call(
+                "video_query",
+                keeper,
+                VIDEO_QUERY_PATH,
+                {"filters": {"video_ids": batch}},
+                subject=f"account {credentials.account_id}",
+                params={"fields": VIDEO_QUERY_FIELDS},
+            )
+            as_of = datetime.now(UTC)
+            for video in data.get("videos") or []:
+                if isinstance(video, dict) and str(video.get("id") or "") in batch:
+                    metrics = video_metrics(video, as_of)
+                    found[metrics.remote_id] = metrics
+        return found
+
+    def post_metrics(self, remote_id: str, credentials: Credentials) -> PostMetrics:
+        """One video's counters (``video/query``); ``PostRejected("video_not_found")`` when TikTok has none."""
+        metrics = self.posts_metrics([remote_id], credentials).get(remote_id)
+        if metrics is None:
+            raise PostRejected(
+                "video_not_found", f"tiktok: video {remote_id}: not among the account's videos (deleted or private?)"
+            )
+        return metrics
+
+    def post_published_at(self, remote_id: str, credentials: Credentials) -> datetime | None:
+        """The video's ``create_time``."""
+        return self.post_metrics(remote_id, credentials).published_at
+
+    def order_page(
+        self,
+        credentials: Credentials,
+        start: datetime | None,
+        end: datetime | None,
+        cursor: str | None,
+        count: int,
+    ) -> OrderPage:
+        """TikTok's API has no affiliate order export for a creator account: always ``InsightsUnsupported``."""
+        raise InsightsUnsupported(
+            "unsupported",
+            "tiktok: the TikTok API has no affiliate order export for creator accounts; import orders from the "
+            "shop's export with `mcn orders import`",
+        )
+
     # -- steps -----------------------------------------------------------------------------------------------
 
     def _privacy_level(self, post: PostPackage, keeper: TokenKeeper) -> str:
@@ -342,12 +414,21 @@ class TikTokAdapter(PlatformAdapter):
 
     # -- HTTP ------------------------------------------------------------------------------------------------
 
-    def _call(self, stage: str, keeper: TokenKeeper, path: str, body: dict[str, Any], subject: str) -> dict[str, Any]:
+    def _call(
+        self,
+        stage: str,
+        keeper: TokenKeeper,
+        path: str,
+        body: dict[str, Any],
+        subject: str,
+        params: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         """POST ``body`` to ``path``; the answer's ``data``, or the mapped error. A 401 refreshes once."""
         while True:
             try:
                 response = self._client.post(
                     self.api_base + path,
+                    params=params,
                     json=body,
                     headers={**keeper.headers(), "Content-Type": "application/json; charset=UTF-8"},
                 )
@@ -401,6 +482,28 @@ def chunk_ranges(size: int, chunk_size: int) -> list[tuple[int, int]]:
     ranges = [(i * chunk_size, (i + 1) * chunk_size - 1) for i in range(count - 1)]
     ranges.append(((count - 1) * chunk_size, size - 1))
     return ranges
+
+
+def video_metrics(video: dict[str, Any], as_of: datetime) -> PostMetrics:
+    """A ``video/query`` Video object as counters (``create_time`` is epoch seconds)."""
+    created = video.get("create_time")
+    return PostMetrics(
+        remote_id=str(video["id"]),
+        as_of=as_of,
+        plays=_count(video.get("view_count")) or 0,
+        likes=_count(video.get("like_count")) or 0,
+        product_clicks=0,  # not in TikTok's API
+        comments=_count(video.get("comment_count")),
+        shares=_count(video.get("share_count")),
+        published_at=datetime.fromtimestamp(float(created), UTC) if isinstance(created, int | float) else None,
+    )
+
+
+def _count(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 def api_error(stage: str, subject: str, status: int, code: str, message: str, response: httpx.Response) -> PublishError:

@@ -13,14 +13,23 @@ bytes to the session URL, resuming from the server's ``Range`` after a 308 or an
 Reconciliation: the session URL of an attempt whose answer was lost is remembered; asking it (``Content-Range:
 bytes */size``) answers the finished video, or 308 (incomplete: nothing was published). Without it (another
 worker, a restart) the channel's uploads playlist is scanned for the tracking code, newest first.
+
+Metrics (:class:`~publisher.adapters.insights.InsightsSource`): ``videos.list(part=snippet,statistics)`` with up to
+50 ids a request (1 quota unit each) answers ``viewCount``, ``likeCount``, ``commentCount`` and
+``snippet.publishedAt``; with ``read_completion`` the YouTube Analytics API's ``reports.query``
+(``averageViewPercentage`` by video, scope ``yt-analytics.readonly``) adds the completion rate. That second source
+is best effort: a token without the Analytics scope, or a refusal, leaves completion empty with one warning and
+the counters are stored all the same. YouTube has no product clicks and no affiliate order export:
+:meth:`YouTubeAdapter.order_page` raises ``InsightsUnsupported``.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -43,6 +52,7 @@ from publisher.adapters.base import (
     register_adapter,
     video_file,
 )
+from publisher.adapters.insights import InsightsUnsupported, OrderPage, PostMetrics
 from publisher.adapters.oauth import (
     OAuthToken,
     TokenKeeper,
@@ -62,6 +72,16 @@ DATA_PATH = "/youtube/v3"
 MAX_TITLE_CHARS = 100
 MAX_DESCRIPTION_BYTES = 5000
 MAX_TAGS_CHARS = 500
+# videos.list: https://developers.google.com/youtube/v3/docs/videos/list (id: comma-separated video ids; the
+# statistics part holds viewCount, likeCount, commentCount as strings; likeCount/commentCount are absent when
+# hidden or disabled). At most 50 ids a request.
+VIDEOS_BATCH = 50
+# reports.query: https://developers.google.com/youtube/analytics/reference/reports/query (GET /v2/reports,
+# ids=channel==MINE, startDate/endDate YYYY-MM-DD, metrics, dimensions=video with sort and maxResults,
+# filters=video==id1,id2; the answer is columnHeaders[].name and rows in that order). averageViewPercentage is a
+# percentage: https://developers.google.com/youtube/analytics/metrics
+ANALYTICS_BASE = "https://youtubeanalytics.googleapis.com"
+ANALYTICS_PATH = "/v2/reports"
 RESUMABLE_CHUNK = 256 * 1024  # chunked uploads must send multiples of 256 KiB (except the last chunk)
 
 RESTRICTED_REASONS = frozenset({"quotaExceeded", "uploadLimitExceeded", "dailyLimitExceeded"})
@@ -77,7 +97,8 @@ class YouTubeAdapter(PlatformAdapter):
     (``private`` by default; ``public`` needs a verified API project), ``category_id``, ``client_id``/
     ``client_secret`` (the OAuth app, used to refresh tokens when the token set does not carry them),
     ``chunk_size`` (``None``: one PUT; else a multiple of 256 KiB), ``max_resumes``, ``find_max_pages`` and the
-    bounds ``timeout_s`` and ``upload_timeout_s``.
+    bounds ``timeout_s`` and ``upload_timeout_s``; for metrics ``analytics_base`` and ``read_completion`` (ask
+    the YouTube Analytics API for completion rates).
     """
 
     name: ClassVar[str] = "youtube"
@@ -99,6 +120,8 @@ class YouTubeAdapter(PlatformAdapter):
         find_max_pages: int = 4,
         timeout_s: float = 30.0,
         upload_timeout_s: float = 300.0,
+        analytics_base: str = ANALYTICS_BASE,
+        read_completion: bool = True,
     ) -> None:
         if chunk_size is not None and (chunk_size <= 0 or chunk_size % RESUMABLE_CHUNK):
             raise ValueError(f"youtube: chunk_size must be a positive multiple of 256 KiB, got {chunk_size}")
@@ -114,6 +137,8 @@ class YouTubeAdapter(PlatformAdapter):
         self.max_resumes = max_resumes
         self.find_max_pages = find_max_pages
         self.upload_timeout_s = upload_timeout_s
+        self.analytics_base = analytics_base.rstrip("/")
+        self.read_completion = read_completion
         self._client = httpx.Client(timeout=httpx.Timeout(timeout_s), follow_redirects=False)
         self._sessions: dict[str, tuple[str, int]] = {}  # tracking code -> (session URL, file size)
 
@@ -184,6 +209,93 @@ class YouTubeAdapter(PlatformAdapter):
 
     def close(self) -> None:
         self._client.close()
+
+    # -- metrics (InsightsSource, BatchMetricsSource) --------------------------------------------------------
+
+    def posts_metrics(self, remote_ids: Sequence[str], credentials: Credentials) -> dict[str, PostMetrics]:
+        """``videos.list`` in batches of 50 (plus completion from YouTube Analytics): counters by video id.
+
+        Videos YouTube does not answer for (deleted, or private to another channel) are missing from the result.
+        ``as_of`` is our clock: the answer has none.
+        """
+        keeper = TokenKeeper(self.name, credentials, self._refresh)
+        subject = f"account {credentials.account_id}"
+        wanted = list(dict.fromkeys(r for r in remote_ids if r))
+        found: dict[str, PostMetrics] = {}
+        for first in range(0, len(wanted), VIDEOS_BATCH):
+            batch = wanted[first : first + VIDEOS_BATCH]
+            params = {"part": "snippet,statistics", "id": ",".join(batch)}
+            params["fields"] = "items(id,snippet/publishedAt,statistics)"  # the description can be 5,000 bytes
+            answer = self._get(keeper, "/videos", params, subject)
+            as_of = datetime.now(UTC)
+            for item in answer.get("items") or []:
+                if isinstance(item, dict) and str(item.get("id") or "") in batch:
+                    metrics = statistics_metrics(item, as_of)
+                    found[metrics.remote_id] = metrics
+            if self.read_completion and found:
+                answered = [v for v in batch if v in found]
+                since = min((found[v].published_at or as_of) for v in answered).date()
+                for video_id, rate in self._completion(keeper, answered, since, subject).items():
+                    found[video_id] = replace(found[video_id], completion_rate=rate)
+        return found
+
+    def post_metrics(self, remote_id: str, credentials: Credentials) -> PostMetrics:
+        """One video's counters; ``PostRejected("video_not_found")`` when YouTube does not answer for it."""
+        metrics = self.posts_metrics([remote_id], credentials).get(remote_id)
+        if metrics is None:
+            raise PostRejected("video_not_found", f"youtube: video {remote_id}: not found (deleted or private?)")
+        return metrics
+
+    def post_published_at(self, remote_id: str, credentials: Credentials) -> datetime | None:
+        """The video's ``snippet.publishedAt``."""
+        return self.post_metrics(remote_id, credentials).published_at
+
+    def order_page(
+        self,
+        credentials: Credentials,
+        start: datetime | None,
+        end: datetime | None,
+        cursor: str | None,
+        count: int,
+    ) -> OrderPage:
+        """YouTube's APIs have no affiliate order export: always ``InsightsUnsupported``."""
+        raise InsightsUnsupported(
+            "unsupported",
+            "youtube: the YouTube APIs have no affiliate order export; import orders from the shop's export with "
+            "`mcn orders import`",
+        )
+
+    def _completion(self, keeper: TokenKeeper, video_ids: list[str], since: date, subject: str) -> dict[str, float]:
+        """``averageViewPercentage`` / 100 by video from YouTube Analytics, or ``{}`` (one warning) when refused."""
+        params = {
+            "ids": "channel==MINE",
+            "startDate": since.isoformat(),
+            # the channel's days are Pacific time: one day past UTC today cannot cut off the latest views
+            "endDate": (datetime.now(UTC).date() + timedelta(days=1)).isoformat(),
+            "metrics": "views,averageViewPercentage",
+            "dimensions": "video",
+            "filters": "video==" + ",".join(video_ids),
+            "sort": "-views",
+            "maxResults": str(len(video_ids)),
+        }
+        while True:
+            try:
+                response = self._client.get(
+                    self.analytics_base + ANALYTICS_PATH, params=params, headers=keeper.headers()
+                )
+            except httpx.TransportError as exc:
+                log.warning("youtube: %s: no completion rates this run (reports.query: %s)", subject, _name(exc))
+                return {}
+            if response.status_code == 401 and not keeper.refreshed:
+                keeper.refresh("reports.query answered 401")
+                continue
+            break
+        if response.status_code != 200:
+            # commonly a token granted without yt-analytics.readonly: the counters are still worth storing
+            reason = api_error("reports.query", subject, response).message
+            log.warning("youtube: %s: no completion rates this run: %s", subject, reason)
+            return {}
+        return average_view_fractions(json_body(response))
 
     # -- upload ----------------------------------------------------------------------------------------------
 
@@ -422,6 +534,43 @@ def receipt_of(post: PostPackage, video: dict[str, Any]) -> PublishReceipt:
         remote_url=video_url(video["id"]),
         detail=str(status.get("privacyStatus") or ""),
     )
+
+
+def statistics_metrics(item: dict[str, Any], as_of: datetime) -> PostMetrics:
+    """A ``videos.list`` item (snippet, statistics) as counters; hidden counts stay ``None`` (likes: 0)."""
+    stats = item.get("statistics") or {}
+    snippet = item.get("snippet") or {}
+    return PostMetrics(
+        remote_id=str(item["id"]),
+        as_of=as_of,
+        plays=_count(stats.get("viewCount")) or 0,
+        likes=_count(stats.get("likeCount")) or 0,
+        product_clicks=0,  # not in YouTube's APIs
+        comments=_count(stats.get("commentCount")),
+        published_at=parse_expiry(snippet.get("publishedAt")),
+    )
+
+
+def average_view_fractions(report: dict[str, Any]) -> dict[str, float]:
+    """``{video id: averageViewPercentage / 100}`` from a ``reports.query`` result table (columns by name)."""
+    names = [str(h.get("name")) for h in report.get("columnHeaders") or [] if isinstance(h, dict)]
+    if "video" not in names or "averageViewPercentage" not in names:
+        return {}
+    video_col, rate_col = names.index("video"), names.index("averageViewPercentage")
+    rates: dict[str, float] = {}
+    for row in report.get("rows") or []:
+        try:
+            rates[str(row[video_col])] = max(0.0, min(1.0, float(row[rate_col]) / 100.0))
+        except (IndexError, TypeError, ValueError):
+            continue
+    return rates
+
+
+def _count(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 def received_offset(response: httpx.Response) -> int:
