@@ -22,11 +22,17 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
-from analytics.collect import SNAPSHOTS, CollectOptions, collect
+from analytics.collect import SNAPSHOTS, CollectOptions, CollectReport, collect, collect_metrics
 from flows.collect import report_markdown
 from mcn.db import get_engine
 from publisher.adapters.base import Credentials, RateLimited, SessionExpired
-from publisher.adapters.insights import BatchMetricsSource, InsightsSource, InsightsUnsupported
+from publisher.adapters.insights import (
+    BatchMetricsSource,
+    InsightsSource,
+    InsightsUnsupported,
+    OrderPage,
+    PostMetrics,
+)
 from publisher.adapters.tiktok import TikTokAdapter
 from publisher.adapters.youtube import YouTubeAdapter
 from sandbox.server import serve_in_thread
@@ -295,3 +301,36 @@ def test_collect_over_tiktok_and_youtube_accounts(
     assert_no_secret(caplog.text, "\n".join(report.problems), report_markdown(report), repr(report))
     tiktok.close()
     youtube.close()
+
+
+class PerPost:
+    """The TikTok adapter seen through the per-post methods only (an adapter without a batch read)."""
+
+    def __init__(self, adapter: TikTokAdapter) -> None:
+        self.adapter = adapter
+
+    def post_metrics(self, remote_id: str, credentials: Credentials) -> PostMetrics:
+        return self.adapter.post_metrics(remote_id, credentials)
+
+    def post_published_at(self, remote_id: str, credentials: Credentials) -> datetime | None:
+        return self.adapter.post_published_at(remote_id, credentials)
+
+    def order_page(
+        self, credentials: Credentials, start: datetime | None, end: datetime | None, cursor: str | None, count: int
+    ) -> OrderPage:
+        return self.adapter.order_page(credentials, start, end, cursor, count)
+
+
+def test_per_post_reading_stops_at_the_first_429(data_dir: Path, platforms: Platforms) -> None:
+    account_id = add_account("tt-per-post", platform="tiktok")
+    add_posts(account_id, [{"remote_id": "7342123456789012345"}] * 3, platform="tiktok")
+    tiktok, _ = adapters(platforms)
+    reader = PerPost(tiktok)
+    assert isinstance(reader, InsightsSource) and not isinstance(reader, BatchMetricsSource)
+    report = CollectReport()
+    with pytest.raises(RateLimited):  # the caller makes it one line for the account
+        collect_metrics(
+            reader, account_id, credentials(account_id, THROTTLED), datetime(2000, 1, 1, tzinfo=UTC), report
+        )
+    assert len(platforms.requests("/v2/video/query/")) == 1 and report.problems == []
+    tiktok.close()
