@@ -19,7 +19,7 @@ import os
 import re
 import threading
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,8 +35,10 @@ if TYPE_CHECKING:
 __all__ = [
     "AsrSegment",
     "HallucinationGuard",
+    "LanguageCheck",
     "ModelLoadError",
     "TranscribeOptions",
+    "check_language",
     "clear_model_cache",
     "drop_hallucinations",
     "load_model",
@@ -297,6 +299,72 @@ def transcribe(
     )
 
 
+# Whisper codes that are the same language for a forced ``zh``: Mandarin is often heard as Cantonese.
+_SAME_LANGUAGE = {"zh": frozenset({"zh", "yue"})}
+
+
+@dataclass(frozen=True, slots=True)
+class LanguageCheck:
+    """What Whisper hears in the opening of a recording whose language was forced.
+
+    Attributes:
+        forced: the language the caller forced (``zh``, ``en``, ...).
+        heard: Whisper's most probable language over the opening's speech.
+        probability: Whisper's probability for ``heard`` (0..1).
+        threshold: how sure Whisper must be before a different language counts as a mismatch.
+    """
+
+    forced: str
+    heard: str
+    probability: float
+    threshold: float = 0.8
+
+    @property
+    def mismatch(self) -> bool:
+        """Whisper is surer than ``threshold`` that the speech is another language than the forced one."""
+        forced = self.forced.split("-")[0].lower()
+        same = _SAME_LANGUAGE.get(forced, frozenset({forced}))
+        return self.heard.split("-")[0].lower() not in same and self.probability > self.threshold
+
+    def warning(self) -> str:
+        """One line for the run's state message."""
+        return (
+            f"language {self.forced} was forced but the speech sounds like {self.heard} "
+            f"(p={self.probability:.2f} over the first 30 s); the transcript may be wrong"
+        )
+
+
+def check_language(
+    path: str | os.PathLike[str], options: TranscribeOptions, *, seconds: float = 30.0, threshold: float = 0.8
+) -> LanguageCheck | None:
+    """Whisper's own language detection over the first ``seconds`` of ``path``, for a run that forced
+    ``options.language`` (a forced language skips detection, so a wrong one would go unnoticed).
+
+    Cheap: one decode of the opening and one detection pass with the model :func:`transcribe` uses (loaded once).
+
+    Returns:
+        The check, or ``None`` when no language is forced or the opening holds no speech to judge.
+
+    Raises:
+        MediaError: the file cannot be decoded or has no audio stream.
+        ModelLoadError: the model cannot be loaded.
+    """
+    if options.language is None:
+        return None
+    windows = _audio_windows(str(path), seconds)
+    try:
+        first = next(windows, None)
+    finally:
+        windows.close()  # stop decoding: only the opening is needed
+    if first is None:
+        return None
+    audio = first[1][: int(seconds * SAMPLE_RATE)]
+    if len(audio) < SAMPLE_RATE:  # under a second of sound: nothing to judge
+        return None
+    heard, probability, _ = load_model(options).detect_language(audio, vad_filter=options.vad_filter)
+    return LanguageCheck(options.language, str(heard), float(probability), threshold)
+
+
 def _recover_missed_speech(
     model: WhisperModel, audio: Any, words: tuple[Word, ...], opts: TranscribeOptions, language: str
 ) -> tuple[tuple[Word, ...], int]:
@@ -357,7 +425,9 @@ def _declared_duration(subject: str) -> float:
         raise MediaError(subject, f"cannot decode audio ({exc})") from None
 
 
-def _audio_windows(subject: str, window_seconds: float, search_seconds: float = 30.0) -> Iterator[tuple[float, Any]]:
+def _audio_windows(
+    subject: str, window_seconds: float, search_seconds: float = 30.0
+) -> Generator[tuple[float, Any], None, None]:
     """Decode the first audio stream to 16 kHz mono float32 and yield ``(offset_seconds, samples)`` windows.
 
     Each window ends at the quietest 0.5 s of its last ``search_seconds`` so no word is split between two

@@ -98,6 +98,9 @@ def clips_make(
     max_seconds: Annotated[float, typer.Option(min=2.0)] = 60.0,
     out: Annotated[Path | None, typer.Option(help="Output folder (one subfolder per source in a batch).")] = None,
     detector: Annotated[str | None, typer.Option(help="heuristic (default), learned, openai or transformers.")] = None,
+    brand: Annotated[
+        str | None, typer.Option(help="The brand the recording is for: names the run and tags it brand:<NAME>.")
+    ] = None,
 ) -> None:
     """Make ranked 9:16 selling-point clips; writes clips.json, one mp4 per clip and the transcript."""
     if language not in ("auto", "zh", "en"):
@@ -106,6 +109,8 @@ def clips_make(
         raise fail("--min-seconds must be below --max-seconds", 2)
     if transcript is not None and len(sources) > 1:
         raise fail("--transcript applies to one source; run the sources separately", 2)
+    if brand is not None and (not brand.strip() or len(brand.strip()) > 60):
+        raise fail(f"--brand {brand[:40]!r}: give 1-60 characters", 2)
     for path in (products, transcript):
         if path is not None and not path.is_file():
             raise fail(f"{path}: file not found", 2)
@@ -118,7 +123,18 @@ def clips_make(
             stem = Path(urlsplit(source).path if "://" in source else source).stem
             target = out / f"{n + 1:02d}-{stem or 'source'}"
         results.append(
-            _make_one(source, products, transcript, language, max_clips, min_seconds, max_seconds, target, detector)
+            _make_one(
+                source,
+                products,
+                transcript,
+                language,
+                max_clips,
+                min_seconds,
+                max_seconds,
+                target,
+                detector,
+                brand=brand.strip() if brand else None,
+            )
         )
     failed = [r for r in results if r is not None]
     if failed:
@@ -136,6 +152,8 @@ def _make_one(
     out_dir: Path | None,
     detector: str | None,
     size: tuple[int, int] = (1080, 1920),
+    *,
+    brand: str | None = None,
 ) -> str | None:
     """Run the flow for one source; print where the clips are or the one-line reason. Returns the error."""
     from clipper.urls import redact_text
@@ -151,10 +169,16 @@ def _make_one(
         console=console,
         transient=True,
     ) as bars:
-        ids = {step: bars.add_task(step, total=1.0, detail="") for step in STEPS}
+        # each bar's clock starts with its step (not with the command), so the render bar times the render
+        ids = {step: bars.add_task(step, total=1.0, detail="", start=False) for step in STEPS}
+
+        started: set[str] = set()
 
         def sink(step: str, fraction: float, detail: str) -> None:
             if step in ids:
+                if step not in started:
+                    started.add(step)
+                    bars.start_task(ids[step])
                 bars.update(ids[step], completed=fraction, detail=detail)
 
         progress.set_sink(sink)
@@ -172,6 +196,7 @@ def _make_one(
                     detector=detector,
                     width=size[0],
                     height=size[1],
+                    brand=brand,
                     return_state=True,
                 )
         finally:
@@ -182,6 +207,8 @@ def _make_one(
         return message
     manifest: dict[str, Any] = state.result()  # type: ignore[assignment]  # Completed: the flow's dict
     _print_clips(manifest)
+    if manifest.get("warning"):  # made, but on shaky ground (a forced language the audio disagrees with)
+        console.print(f"[yellow]warning:[/yellow] {manifest['warning']}", highlight=False, soft_wrap=True)
     return None
 
 

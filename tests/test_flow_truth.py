@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from mcn.samples import GeneratedStream
 from tests.helpers import lavfi_video
 
 
@@ -92,3 +93,118 @@ def test_failed_step_logs_its_reason_once_without_none_traceback(
     assert "NoneType: None" not in text and "Traceback" not in text, text
     carrying = [r.getMessage() for r in records if state.message in r.getMessage()]
     assert len(carrying) == 1, carrying
+
+
+@pytest.mark.expect_error_logs
+def test_cli_brand_option_names_and_tags_the_run(prefect_server: None, data_dir: Path, tmp_path: Path) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+    from typer.testing import CliRunner
+
+    from mcn.cli import app
+
+    video, srt = _chatter(tmp_path)
+    args = ["clips", "make", str(video), "--transcript", str(srt), "--language", "en", "--brand", "globex"]
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1 and "no clips:" in result.output, result.output  # chatter: nothing to sell
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=["brand:globex"])))
+    assert [r.name.split(" · ")[:2] for r in runs] == [["globex", "chatter.mp4"]]
+    refused = CliRunner().invoke(app, ["clips", "make", str(video), "--brand", "  "])
+    assert refused.exit_code == 2 and "--brand" in refused.output
+
+
+def _talk(tmp_path: Path, seconds: int = 24) -> tuple[Path, Path, Path]:
+    """A video with sound, an SRT that sells a kettle every 3.5 s, and the kettle as a product."""
+    video = lavfi_video(tmp_path / "talk.mp4", f"testsrc=s=640x360:r=25:d={seconds}", f"sine=f=300:r=16000:d={seconds}")
+    lines = (
+        "This kettle boils a litre in two minutes.",
+        "It is only nineteen dollars today, link number one.",
+        "Grab it now before the price goes back up.",
+    )
+    cues = []
+    for n, start in enumerate(range(0, seconds - 4, 4)):
+        cues.append(f"{n + 1}\n00:00:{start:02d},500 --> 00:00:{start + 3:02d},500\n{lines[n % 3]}\n")
+    srt = tmp_path / "talk.srt"
+    srt.write_text("\n".join(cues), encoding="utf-8")
+    products = tmp_path / "products.csv"
+    products.write_text(
+        "id,name,aliases,price,commission_rate,link\nkettle,kettle,,19,0.1,https://shop.example/p/kettle\n",
+        encoding="utf-8",
+    )
+    return video, srt, products
+
+
+def test_render_reports_progress_while_ffmpeg_works_and_the_artifact_is_throttled(
+    prefect_server: None, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    import flows.make_clips as make
+    from mcn import progress
+
+    video, srt, products = _talk(tmp_path)
+    writes: list[tuple[float, float]] = []
+    real_update = make.update_progress_artifact
+
+    def counted(artifact_id: object, value: float, description: str | None = None) -> object:
+        writes.append((time.monotonic(), value))  # the real API call still happens
+        return real_update(artifact_id, value, description=description)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(make, "update_progress_artifact", counted)
+    seen: list[tuple[float, str, float]] = []
+    progress.set_sink(lambda step, fraction, detail: seen.append((time.monotonic(), step, fraction)))
+    try:
+        state = make.make_clips(
+            source=str(video), products=str(products), transcript=str(srt), language="en", out=str(tmp_path / "out"),
+            min_seconds=3, max_seconds=8, max_clips=2, return_state=True,
+        )  # fmt: skip
+    finally:
+        progress.set_sink(None)
+    assert state.is_completed(), state.message
+    render = [(t, f) for t, step, f in seen if step == "render"]
+    during = [f for _, f in render if 0.0 < f < 1.0]
+    assert len(during) >= 3 and during == sorted(during) and len(set(during)) >= 3, render
+    # the sink saw every report; the artifact (a synchronous API call) at most one write per 2 s between
+    # a step's start and end, and it ends at 100 %
+    span = render[-1][0] - render[0][0]
+    render_writes = [w for w in writes if render[0][0] <= w[0] <= render[-1][0]]
+    assert len(render_writes) <= 2 + span / make.ARTIFACT_INTERVAL + 1, (len(render_writes), span, len(render))
+    assert len(render_writes) < len(render)
+    assert writes[-1][1] == 100.0
+    assert [v for _, v in writes] == sorted(v for _, v in writes)
+
+
+def test_progress_weights_put_render_last_and_largest() -> None:
+    from flows.make_clips import STEP_WEIGHTS, STEPS, overall_percent
+
+    assert set(STEP_WEIGHTS) == set(STEPS) and abs(sum(STEP_WEIGHTS.values()) - 1.0) < 1e-9
+    assert max(STEP_WEIGHTS, key=STEP_WEIGHTS.__getitem__) == "render"
+    assert overall_percent("render", 0.0) == round((1 - STEP_WEIGHTS["render"]) * 100, 1)
+    assert overall_percent("render", 1.0) == 100.0
+
+
+@pytest.mark.expect_error_logs
+def test_forced_language_the_audio_disagrees_with_is_not_green(
+    prefect_server: None,
+    data_dir: Path,
+    tmp_path: Path,
+    sample_stream_en: GeneratedStream,
+    whisper_model_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from flows.make_clips import make_clips
+    from mcn.settings import get_settings
+
+    monkeypatch.setenv("MCN_WHISPER_MODEL", str(whisper_model_dir))
+    get_settings.cache_clear()
+    state = make_clips(
+        source=str(sample_stream_en.video), products=str(sample_stream_en.products_csv), language="zh",
+        out=str(tmp_path / "out"), width=180, height=320, max_clips=1, return_state=True,
+    )  # fmt: skip
+    assert state.message and "language zh was forced but the speech sounds like en" in state.message, state
+    assert "\n" not in state.message
+    if state.is_completed():  # clips made: green is wrong, the warning stands in the state message
+        assert state.result()["warning"] == state.message  # type: ignore[index]
+    else:
+        assert state.is_failed()

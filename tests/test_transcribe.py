@@ -334,3 +334,16 @@ def test_window_cut_lands_in_the_quietest_half_second() -> None:
     audio[int(6.0 * SAMPLE_RATE) : int(6.8 * SAMPLE_RATE)] = 0.0
     cut = _quietest_cut(audio, 4 * SAMPLE_RATE, 9 * SAMPLE_RATE) / SAMPLE_RATE
     assert 6.0 <= cut <= 6.8
+
+
+def test_check_language_flags_english_speech_forced_to_zh(
+    sample_stream_en: GeneratedStream, options: TranscribeOptions
+) -> None:
+    from clipper.transcribe import check_language
+
+    wrong = check_language(sample_stream_en.video, replace(options, language="zh"))
+    assert wrong is not None and wrong.heard == "en" and wrong.probability > 0.8 and wrong.mismatch, wrong
+    assert "forced" in wrong.warning() and "en" in wrong.warning()
+    right = check_language(sample_stream_en.video, replace(options, language="en"))
+    assert right is not None and not right.mismatch
+    assert check_language(sample_stream_en.video, options) is None  # detection runs anyway: nothing to check
