@@ -4,9 +4,9 @@ In order: a Prefect server (``prefect server start`` on ``--host``/``--prefect-p
 ``<data dir>/prefect`` unless ``PREFECT_HOME`` is set; or the server at ``PREFECT_API_URL``), then at once the
 work pool ``mcn-process``, every deployment of ``deploy/prefect.yaml`` (``prefect deploy --all``, so the file
 stays the one truth), the automations (:mod:`mcn.automations`) and the registered services: one process worker
-for the pool, the sandbox platform when it is configured, and whatever else registers (:func:`register_service`:
-the console and the GMV dashboard will). Then it starts the hour's ``publish-due`` run if none is running, prints
-the URLs and waits.
+for the pool, the sandbox platform when it is configured, the GMV dashboard (``mcn dashboard``, when streamlit is
+installed) and whatever else registers (:func:`register_service`: the console will). Then it starts the hour's
+``publish-due`` run if none is running, prints the URLs and waits.
 
 Ctrl-C (or SIGTERM) stops everything: the ``publish-due`` run of this worker is cancelled (it ends Cancelled, not
 Crashed), the services stop in reverse order (SIGTERM to their process groups, SIGKILL after ``stop_timeout``),
@@ -77,6 +77,7 @@ class UpOptions:
         prefect_port: its port (when ``PREFECT_API_URL`` is not set).
         sandbox: start the sandbox platform: ``None`` when sandbox accounts exist and ``MCN_SANDBOX_URL`` is a
             loopback address nobody answers on yet.
+        dashboard_port: port of the GMV dashboard (when streamlit is installed); ``None``: no dashboard.
         startup_timeout: seconds for the server, the deployments and the services to come up.
         stop_timeout: seconds a service gets to stop after SIGTERM before SIGKILL.
     """
@@ -84,6 +85,7 @@ class UpOptions:
     host: str = "127.0.0.1"
     prefect_port: int = 4200
     sandbox: bool | None = None
+    dashboard_port: int | None = 8501
     startup_timeout: float = 240.0
     stop_timeout: float = 15.0
 
@@ -197,8 +199,28 @@ def _sandbox(stack: Stack) -> Service | None:
     )
 
 
+def _dashboard(stack: Stack) -> Service | None:
+    """The GMV dashboard (``mcn dashboard``'s Streamlit command) on the Prefect server's interface."""
+    import importlib.util
+
+    from mcn.settings import get_settings
+
+    port, host = stack.options.dashboard_port, stack.options.host
+    if port is None or importlib.util.find_spec("streamlit") is None:
+        return None
+    if not _is_loopback(host) and get_settings().dashboard_password is None:
+        raise UpError(f"--host {host} is off loopback: set MCN_DASHBOARD_PASSWORD for the dashboard, or --no-dashboard")
+    if not _port_free(host, port):
+        raise UpError(f"port {port} on {host} is in use: pass --dashboard-port, or --no-dashboard")
+    from mcn.dashboard_cli import streamlit_command
+
+    url = f"http://{host}:{port}"
+    return Service("dashboard", tuple(streamlit_command(host, port)), url=f"{url}/", health_url=f"{url}/_stcore/health")
+
+
 register_service("worker", _worker)
 register_service("sandbox", _sandbox)
+register_service("dashboard", _dashboard)
 
 
 # -- processes ---------------------------------------------------------------------------------------------------
@@ -533,6 +555,13 @@ def run_up(options: UpOptions, data_dir: Path) -> int:
             f"port {options.prefect_port} on {options.host} is in use: pass --prefect-port, or set PREFECT_API_URL "
             "to use the Prefect server already there"
         )
+    if options.dashboard_port is not None and not _port_free(options.host, options.dashboard_port):
+        import importlib.util
+
+        if importlib.util.find_spec("streamlit") is not None:
+            raise UpError(
+                f"port {options.dashboard_port} on {options.host} is in use: pass --dashboard-port or --no-dashboard"
+            )
     if not _is_loopback(options.host):
         err.print(f"[yellow]warning:[/yellow] binding {options.host}: Prefect is reachable from other machines")
     _prctl(_PR_SET_CHILD_SUBREAPER, 1)
@@ -560,6 +589,8 @@ def run_up(options: UpOptions, data_dir: Path) -> int:
             for name, builder in _SERVICES.items():
                 try:
                     service = builder(stack)
+                except UpError:
+                    raise
                 except Exception as exc:  # noqa: BLE001 - e.g. the database cannot be opened: one line, stop
                     raise UpError(f"{name}: {_line(exc)}") from None
                 if service is not None:
@@ -702,6 +733,8 @@ def up_command(
         "127.0.0.1"
     ),
     prefect_port: Annotated[int, typer.Option(min=1, max=65535, help="Prefect server port.")] = 4200,
+    dashboard_port: Annotated[int, typer.Option(min=1, max=65535, help="GMV dashboard port.")] = 8501,
+    dashboard: Annotated[bool, typer.Option(help="Serve the GMV dashboard (when streamlit is installed).")] = True,
     sandbox: Annotated[
         bool | None,
         typer.Option(
@@ -709,8 +742,8 @@ def up_command(
         ),
     ] = None,
 ) -> None:
-    """Start everything a day needs (Prefect server, work pool, deployments, worker, automations, sandbox) until
-    Ctrl-C; prints the URLs. Uses the server at PREFECT_API_URL when set."""
+    """Start everything a day needs (Prefect server, work pool, deployments, worker, automations, GMV dashboard,
+    sandbox) until Ctrl-C; prints the URLs. Uses the server at PREFECT_API_URL when set."""
     from mcn.settings import get_settings
 
     data_dir = get_settings().resolved_data_dir
@@ -728,7 +761,10 @@ def up_command(
         out.print(table)
         raise typer.Exit(0 if all(s.running for s in statuses) else 1)
     try:
-        code = run_up(UpOptions(host=host, prefect_port=prefect_port, sandbox=sandbox), data_dir)
+        options = UpOptions(
+            host=host, prefect_port=prefect_port, sandbox=sandbox, dashboard_port=dashboard_port if dashboard else None
+        )
+        code = run_up(options, data_dir)
     except UpError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None

@@ -2,7 +2,7 @@
 settings (embedded defaults). It brings up the Prefect server, the pool, every deployment, the automations, a
 worker running the hour's publish-due run and the sandbox; ``mcn up --check`` reports them; a second ``mcn up``
 refuses; Ctrl-C (SIGINT) stops everything within a deadline, the publish-due run ends Cancelled (not Crashed)
-and no process it started survives."""
+and no process it started survives. The GMV dashboard runs beside them."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def _post(url: str, body: dict[str, object] | None = None) -> list[dict[str, obj
 @pytest.mark.slow
 def test_mcn_up_starts_the_stack_check_reports_it_and_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    prefect_port, sandbox_port = _free_port(), _free_port()
+    prefect_port, sandbox_port, dashboard_port = _free_port(), _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}  # embedded defaults only
     env.update(
         MCN_DATA_DIR=str(data),
@@ -61,7 +61,7 @@ def test_mcn_up_starts_the_stack_check_reports_it_and_ctrl_c_leaves_nothing_behi
     )
     lines: list[str] = []
     proc = subprocess.Popen(
-        [str(MCN), "up", "--prefect-port", str(prefect_port), "--sandbox"],
+        [str(MCN), "up", "--prefect-port", str(prefect_port), "--dashboard-port", str(dashboard_port), "--sandbox"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -81,6 +81,8 @@ def test_mcn_up_starts_the_stack_check_reports_it_and_ctrl_c_leaves_nothing_behi
         assert f"http://127.0.0.1:{prefect_port}" in output and f"http://127.0.0.1:{sandbox_port}/login" in output
         assert httpx.get(f"{api}/health", timeout=5).status_code == 200
         assert httpx.get(f"http://127.0.0.1:{sandbox_port}/login", timeout=5).status_code == 200
+        assert f"http://127.0.0.1:{dashboard_port}/" in output  # the GMV dashboard
+        assert httpx.get(f"http://127.0.0.1:{dashboard_port}/_stcore/health", timeout=5).status_code == 200
 
         # Every deployment of deploy/prefect.yaml, and the automations.
         declared = {d["name"] for d in yaml.safe_load((ROOT / "deploy/prefect.yaml").read_text())["deployments"]}
@@ -91,7 +93,7 @@ def test_mcn_up_starts_the_stack_check_reports_it_and_ctrl_c_leaves_nothing_behi
 
         check = subprocess.run([str(MCN), "up", "--check"], env=env, capture_output=True, text=True, timeout=60)
         assert check.returncode == 0, check.stdout + check.stderr
-        for service in ("prefect", "worker", "sandbox"):
+        for service in ("prefect", "worker", "sandbox", "dashboard"):
             assert any(service in line and "running" in line for line in check.stdout.splitlines()), check.stdout
         assert "not running" not in check.stdout
 
@@ -105,7 +107,7 @@ def test_mcn_up_starts_the_stack_check_reports_it_and_ctrl_c_leaves_nothing_behi
 
         _wait(running, 180, "the publish-due run")
         tree = descendants(proc.pid)
-        assert len(tree) >= 4, tree  # server, worker, sandbox, the flow run
+        assert len(tree) >= 5, tree  # server, worker, sandbox, dashboard, the flow run
 
         began = time.monotonic()
         proc.send_signal(signal.SIGINT)
