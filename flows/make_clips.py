@@ -549,13 +549,16 @@ def _run_steps(
             {
                 "rank": i,
                 "id": c["id"],
+                # a link the operator can open (the UI renders cells as markdown), and the plain absolute path
+                "clip": f"[{Path(c['path']).name}]({(out_dir / c['path']).resolve().as_uri()})",
+                "duration": f"{c['duration']:.1f} s",
                 "product": c["product"] or "",
                 "start": c["source_start"],
                 "end": c["source_end"],
                 "score": c["score"],
+                "title": c["title"],  # whole: never shortened for the table
                 "hook": c["hook"],
-                "title": c["title"],
-                "path": c["path"],
+                "path": str((out_dir / c["path"]).resolve()),
             }
             for i, c in enumerate(manifest["clips"], start=1)
         ],

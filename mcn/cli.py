@@ -214,8 +214,10 @@ def _make_one(
 
 def _print_clips(manifest: dict[str, Any]) -> None:
     table = Table(title=f"{len(manifest['clips'])} clips from {manifest['source']}")
-    for col in ("#", "id", "product", "start", "end", "score", "hook"):
+    for col in ("#", "id", "product", "start", "end", "s", "score"):
         table.add_column(col)
+    for col in ("title", "hook"):  # folded onto more lines, never cut off
+        table.add_column(col, overflow="fold")
     for i, c in enumerate(manifest["clips"], start=1):
         table.add_row(
             str(i),
@@ -223,7 +225,9 @@ def _print_clips(manifest: dict[str, Any]) -> None:
             c["product"] or "-",
             f"{c['source_start']:.1f}",
             f"{c['source_end']:.1f}",
+            f"{c['duration']:.1f}",
             f"{c['score']:.2f}",
+            c["title"],
             c["hook"],
         )
     out.print(table)

@@ -173,6 +173,22 @@ def test_render_reports_progress_while_ffmpeg_works_and_the_artifact_is_throttle
     assert len(render_writes) < len(render)
     assert writes[-1][1] == 100.0
     assert [v for _, v in writes] == sorted(v for _, v in writes)
+    # the clips table: a file:// link and the absolute path of each clip, its duration, whole titles and hooks
+    import json
+
+    from prefect.artifacts import Artifact
+
+    data = getattr(Artifact.get("clips"), "data", None)  # the server's record (a client schema object)
+    assert data
+    rows = json.loads(data) if isinstance(data, str) else data
+    manifest = state.result()
+    assert len(rows) == len(manifest["clips"]) >= 1  # type: ignore[index]
+    for row, clip in zip(rows, manifest["clips"], strict=True):  # type: ignore[index]
+        path = Path(row["path"])
+        assert path.is_absolute() and path.is_file() and path.name == Path(clip["path"]).name
+        assert row["clip"] == f"[{path.name}]({path.as_uri()})" and row["clip"].count("file:///") == 1
+        assert row["duration"] == f"{clip['duration']:.1f} s" and clip["duration"] > 2
+        assert (row["title"], row["hook"]) == (clip["title"], clip["hook"])
 
 
 def test_progress_weights_put_render_last_and_largest() -> None:
