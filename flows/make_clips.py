@@ -549,7 +549,7 @@ def _run_steps(
             {
                 "rank": i,
                 "id": c["id"],
-                # a link the operator can open (the UI renders cells as markdown), and the plain absolute path
+                # a markdown link to a file:// URL, and the plain absolute path to copy
                 "clip": f"[{Path(c['path']).name}]({(out_dir / c['path']).resolve().as_uri()})",
                 "duration": f"{c['duration']:.1f} s",
                 "product": c["product"] or "",
