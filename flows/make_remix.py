@@ -164,11 +164,14 @@ def make_remix(
     music: bool = True,
     material_per_variant: int = 0,
     record: bool = True,
+    fps: int = 30,
+    preset: str = "veryfast",
 ) -> dict[str, Any] | State:
     """Render ``variants`` remixes of every product in ``products`` (a JSON/CSV material file) into ``out``.
 
     ``writer`` is ``template`` (offline) or ``openai`` (``MCN_LLM_*``); ``tts`` overrides ``MCN_TTS_BACKEND``
-    (``piper``, ``openai``); ``width`` x ``height`` is the 9:16 size. ``material_per_variant`` > 0 gives each
+    (``piper``, ``openai``); ``width`` x ``height`` is the 9:16 size, ``fps`` and ``preset`` (x264) the
+    encoding. ``material_per_variant`` > 0 gives each
     variant its own set of that many images/videos (:func:`remix.products.material_variant`: with 2, two variants
     share at most half their material); a product with fewer sets than ``variants`` gets fewer remixes. With
     ``record`` every remix becomes a plannable clips row (``kind = remix``, its material footage; see
@@ -197,6 +200,8 @@ def make_remix(
         options = RemixOptions(
             width=width,
             height=height,
+            fps=fps,
+            preset=preset,
             ffmpeg=settings.ffmpeg,
             font_family=settings.font_family,
             produce_id_prefix=f"{run_id[:12]}-",

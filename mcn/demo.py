@@ -32,13 +32,18 @@ from rich.table import Table
 from mcn.settings import get_settings
 
 DEMO_ACCOUNTS = 30
+#: Remixes per pool product, each from its own pair of the product's images/video (any two share at most half);
+#: bounded by render time: the whole demo stays under 10 minutes on 2 cores.
+DEMO_REMIX_VARIANTS = 3
 DEMO_TZ = "Asia/Shanghai"
 # Demo accounts take any product: three short samples give fewer clips than accounts, and the plan spreads them
 # one per account. (Niche matching is in tests/test_plan.py; set niches with `mcn accounts add --niche`.)
 PERSONAS = ("护肤达人", "居家好物", "户外装备控")
 
 
-def run_demo(workdir: Path | None, console: Console, accounts: int = DEMO_ACCOUNTS) -> int:
+def run_demo(
+    workdir: Path | None, console: Console, accounts: int = DEMO_ACCOUNTS, remix_variants: int = DEMO_REMIX_VARIANTS
+) -> int:
     """Run the demo; return the process exit code."""
     from mcn.samples.scripts import DEV_EN, HELDOUT2_EN, HELDOUT_EN
 
@@ -87,6 +92,8 @@ def run_demo(workdir: Path | None, console: Console, accounts: int = DEMO_ACCOUN
             account_ids = _create_accounts(admin, accounts)
             _list_products(admin, url)
             console.print(f"{len(account_ids)} sandbox accounts registered in mcn (tokens encrypted)", highlight=False)
+            if remix_variants > 0 and _remixes_from_pool(url, base, remix_variants, console):
+                return 1
             planned = _plan(day, day_start, console)
             if not planned:
                 console.print("[red]error:[/red] the plan has no posts; see the unfilled slots above")
@@ -178,6 +185,77 @@ def _list_products(admin: httpx.Client, url: str) -> None:
             product.niches = [niches[n % len(niches)]]
             db.add(product)
         db.commit()
+
+
+def _remixes_from_pool(url: str, base: Path, variants: int, console: Console) -> str | None:
+    """Sync the sandbox's alliance pool into mcn, then remix every sharable product in stock ``variants`` times
+    (make-remix at 540x960, two pieces of material a variant) into plannable clips rows; an error line or None."""
+    import json
+
+    from alliance.store import load_pool, pool_media
+    from alliance.sync import SandboxPoolSource, SyncError, sync_pool
+    from flows.make_remix import make_remix
+    from mcn.db import session
+    from mcn.tables import ProductRecord
+
+    with console.status("syncing the product pool from the sandbox's alliance API"):
+        try:
+            synced = sync_pool(SandboxPoolSource(url), base / "pool-media")
+        except SyncError as exc:
+            console.print(f"[red]error:[/red] product pool: {exc}")
+            return str(exc)
+    media = pool_media()
+    pool = [p for p in load_pool() if p.in_stock and p.sharable]
+    material = []
+    for p in pool:
+        local = media.get(p.product_id, {})
+        material.append(
+            {
+                "product_id": p.product_id,
+                "title": p.title,
+                "imgs": [local.get(u, u) for u in p.imgs],
+                "videos": [local.get(u, u) for u in p.videos],
+                "price": p.price,
+                "coupon_price": p.coupon_price,
+                "category": p.category_name or "",
+                "attributes": list(p.attributes),
+                "sales": p.sales,
+                "comment_score": p.comment_score,
+                "comment_num": p.comment_num,
+            }
+        )
+    console.print(
+        f"product pool: {synced.stored.stored} products synced, "
+        f"{len(material)} sharable and in stock, remixed {variants} ways each",
+        highlight=False,
+    )
+    products_file = base / "pool-material.json"
+    products_file.write_text(json.dumps({"products": material}, ensure_ascii=False), encoding="utf-8")
+    with console.status(f"rendering {len(material) * variants} product remixes (540x960)"):
+        state = make_remix(
+            products=str(products_file),
+            out=str(base / "remixes"),
+            variants=variants,
+            width=540,
+            height=960,
+            material_per_variant=2,
+            return_state=True,
+        )
+    if state.is_failed():
+        console.print(f"[red]error:[/red] make-remix: {state.message}")
+        return state.message or "make-remix failed"
+    manifest: dict[str, Any] = state.result()  # type: ignore[assignment]
+    console.print(f"{len(manifest['remixes'])} remixes rendered, {len(manifest['failures'])} failed", highlight=False)
+    # The alliance products are on the sandbox already (its own catalogue): link each to its product page.
+    with session() as db:
+        for p in pool:
+            row = db.get(ProductRecord, p.product_id)
+            if row is not None:
+                row.link = f"{url}/item/{p.product_id}"
+                row.commission_rate = p.kol_cos_ratio / 10_000
+                db.add(row)
+        db.commit()
+    return None
 
 
 def _plan(day: date, day_start: datetime, console: Console) -> int:
