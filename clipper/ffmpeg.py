@@ -10,10 +10,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import IO
 
 from clipper.errors import RenderError
 
@@ -124,28 +127,67 @@ def run(
     ``on_progress`` receives ffmpeg's ``-progress`` reports (about twice a second) while it runs.
     """
     argv = command.argv() if isinstance(command, Command) else list(command)
-    if on_progress is not None:
-        argv = [argv[0], "-progress", "pipe:1", "-nostats", *argv[1:]]
+    if on_progress is None:
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, errors="replace", timeout=timeout)
+        except OSError as exc:
+            raise RenderError(subject, f"cannot start ffmpeg: {exc}") from exc
+        except subprocess.TimeoutExpired as exc:
+            raise RenderError(subject, f"ffmpeg timed out after {timeout:.0f}s") from exc
+        _raise_on_failure(subject, done.returncode, done.stderr)
+        return
+    argv = [argv[0], "-progress", "pipe:1", "-nostats", *argv[1:]]
     try:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace")
     except OSError as exc:
         raise RenderError(subject, f"cannot start ffmpeg: {exc}") from exc
+    # stderr is drained on its own thread while stdout carries the progress: a source that makes ffmpeg print more
+    # than a pipe's worth of warnings would otherwise block ffmpeg on stderr while we wait on stdout (a frozen bar).
+    tail: deque[str] = deque(maxlen=200)
+    assert proc.stdout is not None and proc.stderr is not None
+    drain = threading.Thread(target=_drain, args=(proc.stderr, tail), daemon=True)
+    drain.start()
+    timed_out = threading.Event()
+
+    def expire() -> None:
+        timed_out.set()
+        proc.kill()
+
+    watchdog = threading.Timer(timeout, expire) if timeout is not None else None
+    if watchdog is not None:
+        watchdog.daemon = True
+        watchdog.start()
     progress = Progress()
     try:
-        if on_progress is not None and proc.stdout is not None:
-            for line in proc.stdout:
-                key, _, value = line.strip().partition("=")
-                progress.raw[key] = value
-                if key == "out_time_us" and value.isdigit():
-                    progress.out_seconds = int(value) / 1e6
-                elif key == "progress":
-                    progress.done = value == "end"
-                    on_progress(progress)
-        _, stderr = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired as exc:
+        for line in proc.stdout:
+            key, _, value = line.strip().partition("=")
+            progress.raw[key] = value
+            if key == "out_time_us" and value.isdigit():
+                progress.out_seconds = int(value) / 1e6
+            elif key == "progress":
+                progress.done = value == "end"
+                on_progress(progress)
+        proc.wait()
+    except BaseException:
         proc.kill()
-        proc.communicate()
-        raise RenderError(subject, f"ffmpeg timed out after {timeout:.0f}s") from exc
-    if proc.returncode != 0:
-        lines = [ln.strip() for ln in (stderr or "").splitlines() if ln.strip()]
-        raise RenderError(subject, f"ffmpeg failed: {lines[-1] if lines else f'exit code {proc.returncode}'}")
+        proc.wait()
+        raise
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()
+        drain.join(timeout=5)
+    if timed_out.is_set():
+        raise RenderError(subject, f"ffmpeg timed out after {timeout:.0f}s")
+    _raise_on_failure(subject, proc.returncode, "".join(tail))
+
+
+def _drain(stream: IO[str], tail: deque[str]) -> None:
+    for line in stream:
+        tail.append(line)
+
+
+def _raise_on_failure(subject: str, returncode: int, stderr: str | None) -> None:
+    stderr = stderr or ""
+    if returncode != 0:
+        lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+        raise RenderError(subject, f"ffmpeg failed: {lines[-1] if lines else f'exit code {returncode}'}")

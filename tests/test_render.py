@@ -492,3 +492,50 @@ def test_range_outside_the_source_is_rejected(sources: dict[str, MediaInfo], tmp
         render_clip(sources["flat"], _plan("late", 3.0, 9.0), [], tmp_path / "late.mp4", SMALL)
     with pytest.raises(RenderError, match="invalid range"):
         render_clip(sources["flat"], _plan("empty", 2.0, 2.0), [], tmp_path / "empty.mp4", SMALL)
+
+
+def test_progress_runs_do_not_stall_when_ffmpeg_writes_a_lot_to_stderr() -> None:
+    """A source that makes ffmpeg print more than a pipe's worth of warnings must not freeze the render: stderr is
+    drained while stdout carries the progress (the old loop read only stdout and ffmpeg blocked on a full stderr)."""
+    import subprocess
+    import threading
+
+    from clipper.errors import RenderError
+    from clipper.ffmpeg import run
+
+    seen: list[float] = []
+    argv = [locate_ffmpeg(), "-hide_banner", "-nostdin", "-debug_ts", "-loglevel", "debug"]
+    argv += ["-f", "lavfi", "-i", "testsrc2=size=64x64:rate=50:duration=20", "-f", "null", "-"]
+    probe = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert len(probe.stderr) > 256 * 1024  # well past a pipe buffer (64 KiB)
+    outcome: list[BaseException | None] = []
+
+    def render() -> None:
+        try:
+            run(argv, subject="noisy", timeout=60, on_progress=lambda p: seen.append(p.out_seconds))
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            outcome.append(exc)
+
+    worker = threading.Thread(target=render, daemon=True)
+    worker.start()
+    worker.join(90)
+    assert not worker.is_alive(), "ffmpeg stalled on a full stderr pipe"
+    assert outcome == [None]
+    assert seen and seen[-1] >= 19.0
+    # ...and a run that outlives its timeout is stopped with one line, progress or not
+    slow = [
+        locate_ffmpeg(),
+        "-hide_banner",
+        "-nostdin",
+        "-re",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=duration=30",
+        "-f",
+        "null",
+        "-",
+    ]
+    with pytest.raises(RenderError, match="timed out after 1s"):
+        run(slow, subject="slow", timeout=1, on_progress=lambda p: None)
