@@ -34,7 +34,10 @@ from mcn.settings import get_settings
 DEMO_ACCOUNTS = 30
 #: Remixes per pool product, each from its own pair of the product's images/video (any two share at most half);
 #: bounded by render time: the whole demo stays under 10 minutes on 2 cores.
-DEMO_REMIX_VARIANTS = 3
+DEMO_REMIX_VARIANTS = 6
+#: Remix frame rate in the demo (15: half the zoompan and encoding work of 30; the near-duplicate measures sample
+#: 1 fps and footage ids, so they see the same thing).
+DEMO_REMIX_FPS = 15
 DEMO_TZ = "Asia/Shanghai"
 # Demo accounts take any product: three short samples give fewer clips than accounts, and the plan spreads them
 # one per account. (Niche matching is in tests/test_plan.py; set niches with `mcn accounts add --niche`.)
@@ -191,6 +194,7 @@ def _remixes_from_pool(url: str, base: Path, variants: int, console: Console) ->
     """Sync the sandbox's alliance pool into mcn, then remix every sharable product in stock ``variants`` times
     (make-remix at 540x960, two pieces of material a variant) into plannable clips rows; an error line or None."""
     import json
+    import math
 
     from alliance.store import load_pool, pool_media
     from alliance.sync import SandboxPoolSource, SyncError, sync_pool
@@ -224,9 +228,10 @@ def _remixes_from_pool(url: str, base: Path, variants: int, console: Console) ->
                 "comment_num": p.comment_num,
             }
         )
+    supported = sum(math.comb(len(p.imgs) + len(p.videos), 2) for p in pool)
     console.print(
-        f"product pool: {synced.stored.stored} products synced, "
-        f"{len(material)} sharable and in stock, remixed {variants} ways each",
+        f"product pool: {synced.stored.stored} products synced, {len(material)} sharable and in stock; their "
+        f"material supports {supported} distinct remixes (pairs of images/video); rendering up to {variants} each",
         highlight=False,
     )
     products_file = base / "pool-material.json"
@@ -239,6 +244,8 @@ def _remixes_from_pool(url: str, base: Path, variants: int, console: Console) ->
             width=540,
             height=960,
             material_per_variant=2,
+            fps=DEMO_REMIX_FPS,
+            preset="ultrafast",
             return_state=True,
         )
     if state.is_failed():

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from clipper.ffmpeg import locate_ffmpeg
 from clipper.media import probe
 from mcn.db import get_engine
-from mcn.tables import RunFailure, RunRecord
+from mcn.tables import ClipRecord, RunFailure, RunRecord
 from tests.http_support import LocalServer, bytes_route, file_route, local_http, redirect_route
 
 __all__ = ["local_http"]  # the fixture, imported for pytest
@@ -134,6 +134,15 @@ def test_flow_remixes_every_good_product_and_records_the_rest(
         failures = db.exec(select(RunFailure).where(RunFailure.run_id == run.id)).all()
         assert sorted(f.step for f in failures) == ["load", "remix"]
         assert all("\n" not in f.message for f in failures)
+        # every remix is a plannable clips row: kind remix, its product material as footage, hook and title
+        rows = {c.product_id: c for c in db.exec(select(ClipRecord).where(ClipRecord.run_id == run.id)).all()}
+        assert set(rows) == {"mug", "cup"} and all(c.kind == "remix" for c in rows.values())
+        for remix in manifest["remixes"]:
+            row = rows[remix["product_id"]]
+            assert row.hook == remix["hook"] and row.title == remix["title"]
+            assert row.path == str(out / remix["path"]) and abs(row.duration - remix["duration"]) < 1e-3
+            shown = {f"{remix['product_id']}/{Path(f['source']).name}" for f in remix["footage"]}
+            assert row.footage == {"materials": sorted(shown)}
 
 
 def test_material_urls_go_through_the_fetch_guard(material: Path, local_http: LocalServer, tmp_path: Path) -> None:
