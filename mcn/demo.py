@@ -278,7 +278,28 @@ def _plan(day: date, day_start: datetime, console: Console) -> int:
     console.print(table)
     for reason, count in unfilled.items():
         console.print(f"  {count} slots unfilled: {reason}", highlight=False)
+    if unfilled:
+        console.print(f"  content supply: {_supply()}", highlight=False)
     return planned
+
+
+def _supply() -> str:
+    """What the plan had to post, by kind: why slots stay empty when the content runs out."""
+    from sqlalchemy import func, select
+
+    from mcn.db import get_engine
+    from mcn.tables import ClipRecord
+
+    clips = ClipRecord.__table__  # type: ignore[attr-defined]
+    with get_engine().connect() as conn:
+        kinds: dict[str, int] = dict(
+            conn.execute(select(clips.c.kind, func.count()).group_by(clips.c.kind)).tuples().all()
+        )
+    return (
+        f"{kinds.get('livestream', 0)} livestream clips (three short sample streams) and {kinds.get('remix', 0)} "
+        f"product remixes (each posted once per platform); more remixes would take the demo past 10 minutes "
+        f"on 2 cores"
+    )
 
 
 def _run_compressed_day(admin: httpx.Client, day_start: datetime, console: Console) -> list[Any]:
