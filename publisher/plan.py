@@ -21,6 +21,9 @@
    the same product on two accounts always gets two different clips. Best-scored clips first. Two posts on one
    platform on one day share at most half of their source footage (:mod:`publisher.overlap`): a clip that would
    share more with a same-day post, or with a better clip of the day, is held back for another day or platform.
+   Livestream clips and product remixes (``clips.kind``) are planned alike; after matching, posts are swapped
+   between accounts so one source (a recording, or a product's material) reaches every account before any
+   account gets a second clip of it.
 6. **Rows.** Title, caption and topics from :mod:`publisher.content`; the AI label always, the 广告 disclosure
    with a product link; ``approval = pending`` for accounts that require approval. The idempotency key hashes
    (account, clip, variant, date), so the same plan inputs never insert twice.
@@ -732,12 +735,13 @@ def _spread_sources(assignments: list[_Assignment], reach: int = _SPREAD_REACH) 
     order = list(by_account)
     if len(order) < 2:
         return
+    holders = Counter(source for c in counts.values() for source in c)  # accounts holding each source
     for pos, account_id in enumerate(order):
         mine = counts[account_id]
         for n in list(by_account[account_id]):
             a = assignments[n]
-            if mine[a.group.source] < 2:
-                continue
+            if mine[a.group.source] < 2 or holders[a.group.source] >= len(order):
+                continue  # not repeated here, or every account has it already: nobody to give it to
             for step in range(1, min(reach, len(order) - 1) + 1):
                 other = order[(pos + step) % len(order)]
                 theirs = counts[other]
@@ -758,6 +762,10 @@ def _spread_sources(assignments: list[_Assignment], reach: int = _SPREAD_REACH) 
                 theirs[a.group.source] += 1
                 theirs[b.group.source] -= 1
                 mine[b.group.source] += 1
+                holders[a.group.source] += 1  # ``other`` had none of it; ``account_id`` keeps one
+                holders[b.group.source] += 1  # ``account_id`` had none of it
+                if not theirs[b.group.source]:
+                    holders[b.group.source] -= 1
                 assignments[n] = _Assignment(a.account, b.product, b.group, b.item, a.slot_ts)
                 assignments[swap] = _Assignment(b.account, a.product, a.group, a.item, b.slot_ts)
                 break
