@@ -9,6 +9,8 @@ product search/details give them (``buyin.kolMaterialsProductsSearch``/``Details
 * ``price``, ``coupon_price``: **fen** (integers, as the platform gives them); converted to yuan here, at the edge.
 * ``category`` (a name or path such as ``Home > Kitchen``; else ``category_name``/``third_cname``...).
 * ``attributes``: key facts (``"material: 304 stainless steel"``, ``"keeps drinks hot for 12 hours"``).
+* ``brand``: the brand name (``brand`` or ``brand_name``), kept in its own spelling when the voice names the
+  product (other title words are lower-cased).
 * ``short_name``: what the voice-over calls it (default: derived from the title); ``language`` (``en``/``zh``,
   default: ``zh`` when the title has Chinese characters); ``sales``, ``comment_score`` (5-point),
   ``comment_num``.
@@ -67,6 +69,7 @@ class RemixProduct:
     sales: int | None = None
     comment_score: float | None = None
     comment_num: int | None = None
+    brand: str = ""
 
     @property
     def lang(self) -> str:
@@ -180,6 +183,7 @@ def product_from_mapping(row: Mapping[str, Any], base: Path | None = None) -> Re
         sales=_number(row.get("sales"), "sales", int),
         comment_score=score,
         comment_num=_number(row.get("comment_num"), "comment_num", int),
+        brand=" ".join(str(row.get("brand") or row.get("brand_name") or "").split()),
     )
 
 

@@ -39,6 +39,7 @@ _STALE = re.compile(
 )
 _PROMO = re.compile(r"【[^】]*】|\[[^\]]*\]|（[^）]*）|\([^)]*\)")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
+_CJK_RUN = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]+")
 _VERBS = frozenset(
     [
         "keeps",
@@ -101,9 +102,174 @@ _VERBS = frozenset(
         "grinds",
         "mixes",
         "slices",
+        "converts",
+        "inspires",
+        "prevents",
+        "resists",
+        "repels",
+        "weighs",
+        "hydrates",
+        "soothes",
+        "brightens",
+        "boosts",
+        "fights",
+        "filters",
+        "purifies",
+        "adjusts",
+        "attaches",
+        "mounts",
+        "doubles",
+        "turns",
+        "features",
+        "offers",
+        "provides",
+        "delivers",
+        "contains",
+        "uses",
+        "needs",
+        "requires",
+        "feels",
+        "looks",
+        "smells",
+        "tastes",
+        "warms",
+        "rotates",
+        "stacks",
+        "nests",
+        "rolls",
+        "zips",
+        "clips",
+        "snaps",
+        "slides",
+        "glides",
+        "survives",
+        "handles",
+        "matches",
+        "suits",
     ]
 )
 _ADJECTIVE_ENDINGS = ("proof", "safe", "free", "friendly", "resistant", "able", "ible", "weight", "portable")
+# Leading words that make an attribute an adjective phrase ("ready in three minutes", "quick drying").
+_ADJECTIVE_LEADS = frozenset(["ready", "quick", "easy", "gentle", "suitable", "compatible", "ideal", "perfect"])
+# Endings that make a lone lower-case word an adjective ("waterproof", "hypoallergenic", "rechargeable").
+_SINGLE_ADJECTIVE_ENDINGS = (*_ADJECTIVE_ENDINGS, "ic", "ous", "ive", "less", "ful", "al", "ed", "y")
+# Past participles that start a passive phrase ("made of organic bamboo", "grown in Japan").
+_PARTICIPLES = frozenset(["made", "grown", "built", "sewn", "woven", "designed", "tested", "certified", "crafted"])
+# Words after which a verb-led attribute's first word must be a verb ("converts to a handheld").
+_AFTER_VERB = frozenset(["a", "an", "the", "your", "its", "any", "most", "all", "up", "to", "into", "out", "more"])
+_PREPOSITIONS = frozenset(["for", "in", "on", "at", "under", "up", "from", "after", "without", "with", "to"])
+# Nouns read without an article: materials ("made of ..."), and uncountable goods.
+_MATERIALS = frozenset(
+    [
+        "glass",
+        "steel",
+        "cotton",
+        "silk",
+        "foam",
+        "clay",
+        "leather",
+        "wool",
+        "bamboo",
+        "aluminium",
+        "aluminum",
+        "plastic",
+        "silicone",
+        "wood",
+        "oak",
+        "linen",
+        "nylon",
+        "polyester",
+        "fibre",
+        "fiber",
+        "ceramic",
+        "porcelain",
+        "cashmere",
+        "denim",
+        "velvet",
+        "rubber",
+        "titanium",
+        "copper",
+        "brass",
+        "iron",
+        "marble",
+        "stone",
+        "resin",
+        "acrylic",
+        "canvas",
+        "suede",
+        "latex",
+        "down",
+    ]
+)
+_MASS = _MATERIALS | frozenset(
+    [
+        "tea",
+        "oolong",
+        "coffee",
+        "rice",
+        "sugar",
+        "salt",
+        "oil",
+        "water",
+        "honey",
+        "milk",
+        "protection",
+        "support",
+        "storage",
+        "padding",
+        "lining",
+    ]
+)
+# "-ing" nouns that do take an article ("a ceramic coating"); other "-ing" nouns read as mass ("fast charging").
+_COUNTABLE_ING = frozenset(
+    ["coating", "setting", "ring", "string", "spring", "wing", "fitting", "opening", "casing", "housing"]
+)
+_NUMBER_WORDS = frozenset(
+    [
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "fifteen",
+        "twenty",
+        "thirty",
+        "forty",
+        "fifty",
+    ]
+)
+_TIME_UNITS = frozenset(["seconds", "minutes", "hours", "days", "weeks", "months", "years"])
+_CHOICE_NOUNS = frozenset(
+    ["flavours", "flavors", "colours", "colors", "sizes", "scents", "styles", "shades", "patterns"]
+)
+# Units and count words a listing title carries after a number ("500 ml", "65 W", "set of 3", "30 packs"):
+# specs, not part of what the voice calls the product.
+_UNIT = (
+    r"(?:ml|cl|l|ltr|litres?|liters?|g|kg|mg|grams?|kilograms?|oz|fl\.?\s?oz|lbs?|pounds?|mm|cm|m|km|inch(?:es)?|"
+    r"in|ft|feet|\"|w|watts?|kw|v|volts?|mah|wh|gb|tb|mb|hz|khz|mhz|ghz|pcs|pc|pieces?|packs?|pk|count|ct|"
+    r"pairs?|sets?|rolls?|sheets?|bags?|tablets?|capsules?|softgels?|servings?|iu|mcg|momme|gsm|tog|k|p|x|%)"
+)
+_SPEC = re.compile(
+    r"\b(?:set|pack|box|bundle|case|kit|pair|bag|tin|jar)s?\s+of\s+\d+(?:[.,]\d+)?\b"  # set of 3
+    r"|\b(?:spf|upf|ipx?|size)\s*\d+\+?"  # SPF 50, IPX5, size 10
+    r"|\bx\s*\d+\b"  # x 2
+    r"|(?<![\w.])\d+(?:[.,]\d+)?(?:\s*[-x×/]\s*\d+(?:[.,]\d+)?)*\s*-?\s*" + _UNIT + r"(?![\w])"  # 500 ml, 2-pack
+    r"|(?<![\w.])\d+(?:[.,]\d+)?(?![\w])",  # a bare number
+    re.IGNORECASE,
+)
+_TRAILING_COUNT = re.compile(r"\s+(?:pairs?|sets? of|packs? of|pcs|pieces?)$", re.IGNORECASE)
+_CONNECTORS = frozenset(["of", "for", "with", "and", "in", "the", "a", "an", "&", "-", "+", "/"])
+_ZH_SPEC = re.compile(
+    r"\d+(?:\.\d+)?\s*(?:ml|毫升|l|升|g|克|kg|千克|公斤|斤|cm|厘米|mm|寸|英寸|w|瓦|mah|片|包|袋|支|瓶|件|个|只|双|套|盒|罐)?",
+    re.IGNORECASE,
+)
 _EN_KEYS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("material", "materials", "fabric", "made of"), "It is made of {v}."),
     (("capacity", "volume"), "It holds {v}."),
@@ -130,20 +296,52 @@ class RemixScript:
     note: str = ""
 
 
+def _strip_specs(title: str) -> str:
+    """A listing title without its specs: ``Power bank 10000 mAh`` -> ``Power bank``, ``Glass lunch box set of
+    3`` -> ``Glass lunch box``, ``Mineral sunscreen SPF 50`` -> ``Mineral sunscreen``."""
+    text = _SPEC.sub(" ", _PROMO.sub(" ", title))
+    text = " ".join(text.split())
+    return _TRAILING_COUNT.sub("", text)
+
+
+def _is_mixed_case(word: str) -> bool:
+    """``AirPods``, ``PowerCore``, ``iPhone``: a name's own spelling, kept as it is."""
+    return any(c.isupper() for c in word[1:]) and any(c.islower() for c in word)
+
+
 def short_name(product: RemixProduct) -> str:
-    """What the voice calls the product: ``short_name`` when set, else the title without promo brackets and
-    specs (English: its last three words without digits; Chinese: its first digit-free piece)."""
+    """What the voice calls the product: ``short_name`` when set, else the title without promo brackets, specs
+    (numbers with their units, counts, ``SPF 50``) and tails after ``-``/``,``/``with``/``for`` (English: up to
+    three words, else its last two; Chinese: its first digit-free piece).
+
+    English words are lower-cased (Title Case is for listings; the voice says "travel mug") except acronyms
+    (LED, USB-C), names in their own mixed case (AirPods) and the product's ``brand``."""
     if product.short_name:
         return product.short_name
-    title = " ".join(_PROMO.sub(" ", product.title).split()) or product.title
-    pieces = [p for p in re.split(r"[\s,，|/｜]+", title) if p]
     if product.lang == "zh":
+        title = " ".join(_PROMO.sub(" ", product.title).split()) or product.title
+        pieces = [p for p in re.split(r"[\s,，|/｜]+", _ZH_SPEC.sub(" ", title)) if p]
         plain = [p for p in pieces if _CJK.search(p) and not re.search(r"\d", p)]
         return (plain or pieces or [title])[0][:12]
-    head = re.split(r"\s+-\s+|,|\s+(?:with|for|and)\s+", title, flags=re.IGNORECASE)[0]
-    words = [w for w in head.split() if not re.search(r"\d", w)]
-    # Title Case is for listings; the voice says "travel mug". Acronyms (LED, USB-C) keep their case.
-    return " ".join(w if w.isupper() else w.lower() for w in words[-2:]) if words else title
+    head = re.split(r"\s+[-–—|]\s+|,|\s+(?:with|for|and|in)\s+", _strip_specs(product.title), flags=re.I)[0]
+    words = [w for w in head.split() if not re.search(r"\d", w) and re.search(r"\w", w)]
+    while words and words[-1].lower() in _CONNECTORS:
+        words.pop()
+    while words and words[0].lower() in _CONNECTORS:
+        words.pop(0)
+    if not words:
+        return " ".join(_PROMO.sub(" ", product.title).split()) or product.title
+    # Listing titles lead with brand and adjectives: a short title is the name, a longer one ends with it
+    # ("Insulated Stainless Steel Travel Mug" -> "travel mug"); a lone letter does not start a name ("C serum").
+    words = words if len(words) <= 3 else words[-3:] if len(words) == 4 else words[-2:]
+    while len(words) > 1 and len(words[0]) == 1:
+        words.pop(0)
+    brand = {w.casefold() for w in product.brand.split()}
+    keep = any(_is_mixed_case(w) for w in words)
+    return " ".join(
+        w if keep or w.casefold() in brand or (w.isupper() and len(w) > 1) or _is_mixed_case(w) else w.lower()
+        for w in words
+    )
 
 
 def _sentence(text: str, lang: str) -> str:
@@ -157,39 +355,97 @@ def _sentence(text: str, lang: str) -> str:
 
 
 def _article(phrase: str) -> str:
+    """``a ``/``an `` before a countable singular noun phrase; nothing before plurals, numbers, mass nouns
+    (materials, teas, ``-ing`` nouns such as "noise cancelling") and phrases that bring their own determiner."""
     first = phrase.split(maxsplit=1)[0]
+    # The head noun is the last word before a preposition or clause: "notes | of fruit", "texture | that ...".
+    head = re.split(r"\s+(?:of|with|for|in|on|from|that|which|to)\s+", phrase, maxsplit=1)[0]
+    last = re.sub(r"\W+$", "", head.rsplit(maxsplit=1)[-1]).lower()
     if (
         re.search(r"\d", phrase.rsplit(maxsplit=1)[-1])
         or first[0].isdigit()
-        or first.lower() in ("a", "an", "the", "two", "three", "four", "five", "no", "its")
+        or first.lower() in _NUMBER_WORDS
+        or first.lower() in ("a", "an", "the", "no", "its", "their", "some", "both", "all", "every")
     ):
         return ""
-    last = phrase.rsplit(maxsplit=1)[-1].lower()
-    if last.endswith("s") and not last.endswith("ss"):
+    if last.endswith("s") and not last.endswith(("ss", "us", "is")):
+        return ""
+    if last in _MASS or last.endswith(("tion", "sion")) or (last.endswith("ing") and last not in _COUNTABLE_ING):
         return ""
     if first.isupper() and len(first) > 1:  # an acronym is read letter by letter: "an LED", "a USB port"
         return "an " if first[0] in "AEFHILMNORSX" else "a "
     return "an " if first[0].lower() in "aeiou" else "a "
 
 
+def _adjective_phrase(phrase: str) -> bool:
+    """``fragrance free``, ``microwave and oven safe``, ``water resistant for 80 minutes``, ``lightly salted``,
+    ``ready in three minutes``: phrases that follow "is"."""
+    words = phrase.lower().split()
+    head: list[str] = []
+    for w in words:  # the phrase up to its first preposition: "water resistant | for 80 minutes"
+        if w in _PREPOSITIONS and head:
+            break
+        head.append(w)
+    if head[-1].endswith(_ADJECTIVE_ENDINGS) and len(head) <= 4:
+        return True
+    if head[0] in _ADJECTIVE_LEADS:
+        return True
+    if len(head) == 1 and (
+        (len(words) == 1 and head[0].endswith(_SINGLE_ADJECTIVE_ENDINGS))
+        or head[0].startswith(("non-", "anti-", "ultra-", "extra-", "super-"))
+        or (len(words) > 1 and not head[0].endswith("s"))  # "rich in antioxidants", "safe for babies"
+    ):
+        return True
+    return head[0].endswith("ly") and len(head) <= 3 and head[0] not in ("only", "family", "daily", "holy")
+
+
 def _en_attribute(attribute: str) -> tuple[str, str | None]:
-    """An English attribute as a sentence, and its verb phrase when it has one (for the hook)."""
+    """An English attribute as a sentence about "it", and that sentence's predicate (for the hook) when it has
+    one: ``weighs only 90 grams`` -> "It weighs only 90 grams.", ``for dry skin`` -> "It is for dry skin.",
+    ``30 hours with the case`` -> "It lasts 30 hours with the case.", ``borosilicate glass`` -> "It is made of
+    borosilicate glass.", ``leak-proof lid`` -> "It has a leak-proof lid."."""
     key, sep, value = attribute.partition(":")
     if sep and value.strip():
         key, value = key.strip().lower(), value.strip()
         for keys, template in _EN_KEYS:
             if key in keys:
-                return template.format(v=value), None
+                sentence = template.format(v=value)
+                return sentence, sentence[3:-1] if sentence.startswith("It ") else None
         return f"Its {key} is {value}.", None
-    phrase = attribute.strip().rstrip(".")
-    first = phrase.split()[0].lower()
-    if first in _VERBS:
-        return f"It {phrase[0].lower()}{phrase[1:]}.", phrase[0].lower() + phrase[1:]
-    if first in ("is", "has", "can", "will"):
-        return f"It {phrase}.", phrase
-    if phrase.lower().endswith(_ADJECTIVE_ENDINGS) and len(phrase.split()) <= 3:
-        return f"It is {phrase}.", f"is {phrase}"
-    return f"It has {_article(phrase)}{phrase}.", None
+    phrase = " ".join(attribute.split()).strip().rstrip(".")
+    if not phrase:
+        return "", None
+    words = phrase.split()
+    first = words[0].lower()
+    second = words[1].lower() if len(words) > 1 else ""
+    if (
+        first in _VERBS
+        or first in ("is", "has", "can", "will", "does", "comes")
+        or (first.endswith("s") and not first.endswith("ss") and second in _AFTER_VERB)
+    ):
+        predicate = phrase[0].lower() + phrase[1:]
+    elif first in _PARTICIPLES or (first.endswith("ed") and second in (_PREPOSITIONS | {"by"})):
+        predicate = f"is {phrase}"
+    elif first == "up" and second == "to":
+        predicate = f"gives {phrase}"
+    elif words[-1].lower() == "included" and len(words) > 1:
+        rest = " ".join(words[:-1])
+        predicate = f"comes with {_article(rest)}{rest}"
+    elif first in ("with", "without"):
+        predicate = f"comes {phrase}"
+    elif first in _PREPOSITIONS:
+        predicate = f"is {phrase}"
+    elif (first[0].isdigit() or first in _NUMBER_WORDS) and len(words) > 1 and words[1].lower() in _TIME_UNITS:
+        predicate = f"lasts {phrase}"
+    elif (first[0].isdigit() or first in _NUMBER_WORDS) and words[-1].lower() in _CHOICE_NOUNS:
+        predicate = f"comes in {phrase}"
+    elif _adjective_phrase(phrase):
+        predicate = f"is {phrase}"
+    elif words[-1].lower() in _MATERIALS and len(words) <= 4:
+        predicate = f"is made of {phrase}"
+    else:
+        predicate = f"has {_article(phrase)}{phrase}"
+    return f"It {predicate}.", predicate
 
 
 def _zh_attribute(attribute: str, name: str, k: int) -> str:
@@ -249,30 +505,31 @@ def _template_en(product: RemixProduct, variant: int) -> RemixScript:
     name = short_name(product)
     last = name.split()[-1].lower() if name.split() else ""
     plural = last.endswith("s") and not last.endswith(("ss", "us", "is"))
-    attrs = list(product.attributes)
+    attrs = [a for a in product.attributes if a.strip()]
     if attrs:
         shift = variant % len(attrs)
         attrs = attrs[shift:] + attrs[:shift]
-    sentences = [_en_attribute(a) for a in attrs]
-    verb_index = next((i for i, (_, verb) in enumerate(sentences) if verb), None)
-    this, here, it = ("These", "Here are", "they") if plural else ("This", "Here is a", "it")
-    if verb_index is not None:
-        raw = sentences.pop(verb_index)[1] or ""
+    sentences = [s for s in (_en_attribute(a) for a in attrs) if s[0]]
+    # The hook is the first (rotated) fact said as a sentence about the product, so each variant leads with a
+    # different fact; a "key: value" fact without a predicate ("Its finish is matte.") stays in the body.
+    hook_index = next((i for i, (_, predicate) in enumerate(sentences) if predicate), None)
+    this, it = ("These", "they") if plural else ("This", "it")
+    here = "Here are" if plural else f"Here is {_article(name) or 'the '}"
+    title_name = _PROMO.sub(" ", product.title)
+    if hook_index is not None:
+        raw = sentences.pop(hook_index)[1] or ""
+        fact = attrs[hook_index] if hook_index < len(attrs) else raw
         first, _, rest = raw.partition(" ")
-        verb = f"{_plural_verb(first)} {rest}".strip() if plural else raw
-        hook_line = (f"{this} {name} {verb}.", f"{here} {name} that {verb}.", f"Meet the {name}: {it} {verb}.")[
-            variant % 3
-        ]
-        shown = rest if first in ("is", "are") else raw
+        predicate = f"{_plural_verb(first)} {rest}".strip() if plural else raw
+        hook_line = (
+            f"{this} {name} {predicate}.",
+            f"{here.rstrip()} {name} that {predicate}.",
+            f"Meet the {name}: {it} {predicate}.",
+        )[variant % 3]
+        shown = fact.partition(":")[2].strip() if ":" in fact else fact.strip()
         card = shown if len(shown) <= 32 else name
-    elif sentences:
-        phrase = attrs[0].split(":")[-1].strip()
-        sentences.pop(0)
-        be = "These are" if plural else "This is"
-        hook_line = (f"{be} the {name} with {_article(phrase)}{phrase}.", f"Meet the {name}: {phrase}.")[variant % 2]
-        card = phrase if len(phrase) <= 32 else name
     else:
-        hook_line = f"{'These are' if plural else 'This is'} the {_PROMO.sub('', product.title).strip()}."
+        hook_line = f"{'These are' if plural else 'This is'} the {' '.join(title_name.split())}."
         card = name
     body = [_they(s) if plural else s for s, _ in sentences]
     cta = (
@@ -282,11 +539,11 @@ def _template_en(product: RemixProduct, variant: int) -> RemixScript:
     )[variant % 3]
     proof = [p.replace(" it ", " them ").replace(" it.", " them.") if plural else p for p in _proof(product, "en")]
     lines = [hook_line, *body[: MAX_LINES - 2 - min(len(proof), 1)], *proof][: MAX_LINES - 1]
-    if len(lines) < MIN_LINES - 1 and product.category:
-        category = product.category.split(">")[-1].strip().lower()
+    category = " ".join(_CJK_RUN.sub(" ", product.category.split(">")[-1]).split()).lower()
+    if len(lines) < MIN_LINES - 1 and category:
         lines.append(f"You will find {'them' if plural else 'it'} in the {category} section of the shop.")
     if len(lines) < MIN_LINES - 1:
-        lines.append(f"The full name is {_PROMO.sub('', product.title).strip()}.")
+        lines.append(f"The full name is {' '.join(title_name.split())}.")
     lines.append(cta)
     card = card[0].upper() + card[1:] if card else name
     return RemixScript("en", card, tuple(_sentence(x, "en") for x in lines), _sentence(hook_line, "en"), "template")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -41,7 +42,7 @@ CUP_ZH = RemixProduct(
     sales=8_800,
 )
 FILLER = ("take a look", "check this out", "look at this", "看一看", "看一下")
-STALE = ("tonight", "today", "only", "hurry", "今晚", "今天", "限时", "秒杀")
+STALE = ("tonight", "today", "only left", "hurry", "今晚", "今天", "限时", "秒杀")
 
 
 def _check_lines(lines: tuple[str, ...], lang: str) -> None:
@@ -205,3 +206,102 @@ def test_product_csv_and_unusable_files(tmp_path: Path) -> None:
         bad.write_text(text, encoding="utf-8")
         with pytest.raises(InputFileError, match=message):
             load_remix_products(bad)
+
+
+# ------------------------------------------------------------------------- listing titles with specs and brands
+# Realistic listing titles: units glued on or spaced, counts, sizes, SPF, brands and names in their own case.
+LISTINGS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("Insulated steel bottle 500 ml", "", ("304 stainless steel inside", "keeps drinks hot for 12 hours")),
+    ("Glass lunch box set of 3", "", ("borosilicate glass", "microwave and oven safe", "snap-lock lids")),
+    ("Ceramic chef knife 6 inch", "", ("zirconia ceramic blade", "weighs only 90 grams")),
+    ("Hydrating face cream 50 g", "", ("hyaluronic acid and ceramides", "fragrance free", "for dry and normal skin")),
+    ("Mineral sunscreen SPF 50", "", ("zinc oxide filter", "no white cast", "water resistant for 80 minutes")),
+    ("Green clay face mask 100 g", "", ("French green clay", "ten-minute treatment")),
+    ("Power bank 10000 mAh", "", ("charges two phones at once", "20 watt fast charging")),
+    ("USB-C charger 65 W", "", ("gallium nitride chips", "charges a laptop", "three ports")),
+    ("Carbon trekking poles pair", "", ("carbon fibre shafts", "flick locks")),
+    ("Instant oatmeal 30 packs", "", ("whole grain oats", "ready in three minutes", "five flavours")),
+    ("Roasted mixed nuts 750 g", "", ("six kinds of nuts", "lightly salted")),
+    ("Weighted blanket 5 kg", "", ("glass bead filling", "for single beds")),
+    ("Wireless earbuds with charging case", "", ("active noise cancelling", "30 hours with the case")),
+    ("Anker PowerCore 10000mAh Portable Charger, Ultra-Compact", "Anker", ("charges an iPhone twice",)),
+    ("Apple AirPods Pro (2nd Generation) Wireless Earbuds", "Apple", ("up to 6 hours of listening", "waterproof")),
+    ("Yeti Rambler 20 oz Tumbler with MagSlider Lid", "Yeti", ("double-wall vacuum insulation", "dishwasher safe")),
+    ("CeraVe Moisturising Cream 340g", "CeraVe", ("with hyaluronic acid", "non-comedogenic")),
+    ("Pampers Baby Dry Nappies Size 4, 2 x 90 Pack", "Pampers", ("soft and breathable", "3 absorbing channels")),
+    ("Lavazza Ground Coffee 250g x 4", "Lavazza", ("100% arabica", "notes of fruit and flowers")),
+    ("Dyson V8 Cordless Vacuum Cleaner", "Dyson", ("converts to a handheld", "HEPA filtration")),
+    ("Bamboo Cutting Board Set of 3 with Juice Groove", "", ("made of organic bamboo", "storage box included")),
+    ("Silk Pillowcase 22 Momme, Queen Size 20x30 inch", "", ("100% mulberry silk", "machine washable")),
+    ("Vitamin D3 5000 IU Softgels, 360 Count", "", ("supports bone health", "gluten free")),
+    ("Organic Green Tea 100 Tea Bags", "", ("grown in Japan", "rich in antioxidants")),
+    ("2 Pack Magnetic Phone Mount for Car", "", ("strong N52 magnets", "one-hand operation")),
+)
+_UNIT_TOKENS = re.compile(
+    r"(?<![\w-])(ml|g|kg|mg|cm|mm|inch|oz|W|mAh|IU|pcs|pack|packs|pair|count|momme|SPF)(?![\w-])", re.IGNORECASE
+)
+# Word salads the old builder produced: "It has weighs ...", "It has a for ...", "is made of made of ...".
+_SMELLS = re.compile(
+    r"\b(?:has|have) (?:a |an )?(?:for|with|is|are|weighs|ready|lightly|rich|grown|made|converts|inspires)\b"
+    r"|\b(?:a|an) (?:for|with|in|lightly|quick|ready|weeks|non-\w+)\b|\bmade of made of\b|\b(\w+) \1\b"
+    r"|\ban (?:one|USB)\b|\bis (?:up|for) to\b",
+    re.IGNORECASE,
+)
+
+
+def _dangling_units(text: str) -> list[str]:
+    """Unit tokens not preceded by a number ("bottle ml", "mask g")."""
+    out = []
+    for m in _UNIT_TOKENS.finditer(text):
+        before = text[: m.start()].rstrip()
+        if not re.search(r"\d\s*[x×]?\s*$", before) and not re.search(r"\d$", before):
+            out.append(m.group(0))
+    return out
+
+
+@pytest.mark.parametrize(("title", "brand", "attributes"), LISTINGS, ids=[t for t, _, _ in LISTINGS])
+def test_listing_titles_make_real_sentences(title: str, brand: str, attributes: tuple[str, ...]) -> None:
+    product = RemixProduct(
+        id="x", title=title, brand=brand, images=("a.png",), attributes=attributes, sales=900, category="Shop"
+    )
+    name = short_name(product)
+    assert name and not re.search(r"\d", name) and not _UNIT_TOKENS.search(name), name
+    assert name.split()[-1].lower() not in ("of", "with", "and", "for", "set"), name
+    for variant in range(3):
+        script = write_script(product, variant=variant)
+        _check_lines(script.lines, "en")
+        for line in (*script.lines, script.hook, script.title):
+            assert line[0].isupper() or line[0].isdigit(), line
+            assert not _dangling_units(line), (line, _dangling_units(line))
+            assert not _SMELLS.search(line), (line, _SMELLS.search(line))
+        assert name in script.lines[0] or name in script.title
+
+
+def test_specs_and_brands_leave_the_name_the_voice_says() -> None:
+    def name(title: str, brand: str = "") -> str:
+        return short_name(RemixProduct(id="x", title=title, brand=brand, images=("a.png",)))
+
+    assert name("Power bank 10000 mAh") == "power bank"
+    assert name("Glass lunch box set of 3") == "glass lunch box"
+    assert name("Mineral sunscreen SPF 50") == "mineral sunscreen"
+    assert name("Carbon trekking poles pair") == "carbon trekking poles"
+    assert name("Instant oatmeal 30 packs") == "instant oatmeal"
+    assert name("USB-C charger 65 W") == "USB-C charger"
+    assert name("Yeti Rambler 20 oz Tumbler with MagSlider Lid", "Yeti") == "Yeti rambler tumbler"
+    assert name("Apple AirPods Pro (2nd Generation) Wireless Earbuds", "Apple") == "wireless earbuds"
+
+
+def test_free_text_attributes_become_grammatical_sentences() -> None:
+    def lines(*attributes: str, title: str = "Travel mug") -> tuple[str, ...]:
+        product = RemixProduct(id="x", title=title, images=("a.png",), attributes=attributes)
+        return write_script(product).lines
+
+    assert "It weighs only 90 grams." in lines("leak-proof lid", "weighs only 90 grams")
+    assert "It is for dry and normal skin." in lines("leak-proof lid", "for dry and normal skin")
+    assert "It is made of borosilicate glass." in lines("leak-proof lid", "borosilicate glass")
+    assert "It is microwave and oven safe." in lines("leak-proof lid", "microwave and oven safe")
+    assert "It is water resistant for 80 minutes." in lines("leak-proof lid", "water resistant for 80 minutes")
+    assert "It comes in five flavours." in lines("leak-proof lid", "five flavours")
+    assert "It has USB-C charging." in lines("leak-proof lid", "USB-C charging")
+    assert "They last 30 hours with the case." in lines("IPX5 waterproof", "30 hours with the case", title="Earbuds")
+    assert lines("grown in Japan", "no additives", title="Tea bags")[0] == "These tea bags are grown in Japan."
