@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from clipper.errors import ClipperError, MediaError, NoSpeechError
 from clipper.sentences import join_words, split_sentences, words_from_text
+from clipper.term_correction import CorrectionOptions, correct_words
 from clipper.types import Transcript, Word
 from clipper.zh_text import normalize_words
 
@@ -120,7 +121,8 @@ class TranscribeOptions:
         vad_filter: skip non-speech with Silero VAD; also what makes batching possible.
         beam_size: beam search width. In the batched pipeline beam 5 costs only ~10% over greedy and is more
             accurate on product names and numbers; use 1 with ``batch_size=0`` when speed matters most.
-        hotwords: product names and other terms to bias recognition towards, sent with every window.
+        hotwords: product names and other terms to bias recognition towards, sent with every window. In a
+            Mandarin transcript they are also corrected by sound (see ``correction_terms``).
         initial_prompt: text that primes the first window (style, spelling); ``hotwords`` is better for names.
         initial_prompt_zh: the prompt used instead when the language is Mandarin (given or detected) and
             ``initial_prompt`` is empty: simplified characters with Chinese punctuation, so Whisper writes the
@@ -128,6 +130,13 @@ class TranscribeOptions:
         model_zh: the model that decodes Mandarin (a size name resolved like ``model``, or a directory); with
             detection, the language is detected with ``model`` and Mandarin then decoded with this one. ``None``
             uses ``model`` for every language.
+        correction_terms: more product terms (aliases, attributes: ``clipper.term_correction.product_terms``)
+            that a Mandarin transcript is corrected towards without biasing the decoder: a window of characters
+            whose fuzzy pinyin is close to a term's (常容连 for 长绒棉) is replaced by the term
+            (:mod:`clipper.term_correction`). ``hotwords`` are corrected towards as well.
+        correction: how close "close" is; ``None`` turns the correction off.
+        temperatures: sequential pipeline only: the temperature fallback sequence Whisper retries a window with
+            when its output fails the log-probability or compression checks; ``(0.0,)`` turns the fallback off.
         condition_on_previous_text: sequential pipeline only: feed each window's text into the next. Off by
             default: it improves consistency but is the main cause of runaway repetition loops.
         guard: hallucination thresholds, see :class:`HallucinationGuard`.
@@ -156,6 +165,9 @@ class TranscribeOptions:
     initial_prompt: str | None = None
     initial_prompt_zh: str | None = ZH_INITIAL_PROMPT
     model_zh: str | None = None
+    correction_terms: tuple[str, ...] = ()
+    correction: CorrectionOptions | None = field(default_factory=CorrectionOptions)
+    temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
     condition_on_previous_text: bool = False
     guard: HallucinationGuard = field(default_factory=HallucinationGuard)
     window_seconds: float = 1200.0
@@ -284,6 +296,10 @@ def transcribe(
             f"no speech found (voice activity in {voiced:.1f} s of {duration:.1f} s, "
             f"{decoded} segments decoded, {dropped} dropped as hallucinations)",
         )
+    terms = (*opts.hotwords, *opts.correction_terms)
+    if language.startswith("zh") and terms and opts.correction is not None:
+        # After all windows: the words are final and in order, so a term split over two tokens is still found.
+        words = list(correct_words(words, terms, opts.correction))
     if recovered:
         _LOG.info(
             "%s: decoded %d stretch(es) of voice again that the first pass had left without words", subject, recovered
@@ -517,6 +533,7 @@ def _run(model: WhisperModel, audio: Any, opts: TranscribeOptions, language: str
     return model.transcribe(
         audio,
         condition_on_previous_text=opts.condition_on_previous_text,
+        temperature=list(opts.temperatures),
         no_speech_threshold=guard.no_speech_threshold,
         log_prob_threshold=guard.log_prob_threshold,
         compression_ratio_threshold=guard.compression_ratio_threshold,

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from clipper.term_correction import correct_text, correct_words, find_corrections, product_terms
 from clipper.transcribe import AsrSegment, ModelLoadError, TranscribeOptions, _clean_words, transcribe
-from clipper.types import Transcript, Word
+from clipper.types import Product, Transcript, Word
 from clipper.zh_text import full_width_punctuation, normalize_words, to_simplified, traditional_chars
 from mcn.samples.asr_eval import AsrFixture, cut_stream, numbers_to_zh, punctuated_share, score
 from mcn.samples.corpus import load_stream
@@ -75,6 +76,50 @@ def test_scoring_reads_numbers_and_ignores_punctuation() -> None:
     assert score("一件八十九块。", "一件89块", "zh") == 0.0
     assert score("长绒棉", "常容棉", "zh") == pytest.approx(2 / 3)
     assert score("Hello there, friends", "hello friends", "en") == pytest.approx(1 / 3)
+
+
+# --- product-term correction, real pypinyin, no model -----------------------------------------------------------
+
+ROMPER = Product(
+    id="romper",
+    name="长绒棉A类婴儿连体衣",
+    aliases=("连体衣", "哈衣"),
+    attributes=("新疆长绒棉", "无骨缝制", "吸管盖加直饮盖"),
+)
+TERMS = product_terms([ROMPER])
+
+
+def test_product_terms_are_names_aliases_and_attributes_once() -> None:
+    twin = Product(id="twin", name="哈衣", attributes=("新疆长绒棉",))
+    assert product_terms([ROMPER, twin]) == ("长绒棉A类婴儿连体衣", "连体衣", "哈衣", "新疆长绒棉", "无骨缝制", "吸管盖加直饮盖")
+
+
+def test_a_misheard_product_term_is_replaced_by_the_term() -> None:
+    # Whisper base wrote 常容连 for 长绒棉 (chang rong lian / chang rong mian: one letter of one syllable apart).
+    assert correct_text("这件是新疆常容连的，摸着很软。", TERMS) == "这件是新疆长绒棉的，摸着很软。"
+    fixes = find_corrections("常容连的连题衣", TERMS)
+    assert [(c.heard, c.term) for c in fixes] == [("常容连", "长绒棉"), ("连题衣", "连体衣")]
+
+
+def test_a_correct_term_and_a_part_of_a_term_stay_as_they_are() -> None:
+    text = "新疆长绒棉的连体衣，吸管盖可以换。"
+    assert correct_text(text, TERMS) == text
+    assert find_corrections(text, TERMS) == ()
+
+
+def test_unrelated_speech_latin_and_numbers_are_untouched() -> None:
+    text = "宝妈们晚上好，今天天气很好，我家糖糖刚睡。Apple Watch 89块，常常来看看。"
+    assert correct_text(text, TERMS) == text
+    # Two-character terms need an exact match of the sound: 哈姨 (ha yi) becomes 哈衣, 花衣 (hua yi) does not.
+    assert correct_text("这件哈姨，那件花衣", TERMS) == "这件哈衣，那件花衣"
+
+
+def test_correction_keeps_every_word_length_and_time() -> None:
+    words = _words(["新疆常", "容", "连的", "，", "Apple", "连题", "衣"])
+    out = correct_words(words, TERMS)
+    assert [w.text for w in out] == ["新疆长", "绒", "棉的", "，", "Apple", "连体", "衣"]
+    assert [(w.start, w.end) for w in out] == [(w.start, w.end) for w in words]
+    assert correct_words(words, ()) == tuple(words)
 
 
 # --- the real model on a voiced stream ----------------------------------------------------------------------------
