@@ -6,43 +6,149 @@ shows a rich progress bar.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 from urllib.parse import urlsplit
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
-from accounts.cli import accounts_app
-from analytics.cli import collect_command, orders_app
-from mcn.capacity_cli import capacity_command
-from mcn.dashboard_cli import dashboard_command
-from mcn.db import DatabaseUnavailable
-from mcn.detector_cli import detector_app
-from mcn.labels_cli import labels_app, review_command
-from mcn.llm_cli import llm_app
-from mcn.products_cli import products_app
-from mcn.remix_cli import remix_app
 from mcn.terminal import console, fail, out
-from mcn.up import up_command
-from publisher.cli import publish_app, review_app
-from publisher.plan_cli import plan_command
-from sandbox.cli import sandbox_app
 
 
-class _McnGroup(TyperGroup):
+@dataclass(frozen=True, slots=True)
+class LazyCommand:
+    """A command whose module is imported only when it runs (or its own help is asked for), so ``mcn --help`` and
+    every other command start without importing Prefect, SQLModel, Playwright or the media stack.
+
+    ``target`` is ``module:attribute``: a ``typer.Typer`` sub-app or a command function. ``help`` is the line
+    ``mcn --help`` shows (tests/test_cli_start.py checks it against the command's own help).
+    """
+
+    target: str
+    help: str
+
+    def load(self, name: str) -> Any:
+        """The real click command (a group for a sub-app)."""
+        module, attribute = self.target.split(":")
+        found = getattr(importlib.import_module(module), attribute)
+        if isinstance(found, typer.Typer):  # a group even with one command, as add_typer makes it
+            command: Any = typer.main.get_group(found)
+        else:
+            single = typer.Typer()
+            single.command(name)(found)
+            command = typer.main.get_command(single)
+        command.name = name
+        return command
+
+
+def _placeholder(name: str, lazy: LazyCommand) -> TyperCommand:
+    """What a group's help lists for a command not loaded yet: its name and help line, nothing imported."""
+    return TyperCommand(name, help=lazy.help)
+
+
+class _LazyGroup(TyperGroup):
+    """A command group that lists its :class:`LazyCommand` entries from their help lines and loads one only when
+    it is the command being run."""
+
+    lazy: ClassVar[dict[str, LazyCommand]] = {}
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        for name, entry in self.lazy.items():
+            self.commands.setdefault(name, _placeholder(name, entry))
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> tuple[str | None, Any, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        if name in self.lazy and getattr(command, "_mcn_loaded", False) is False:
+            command = self.lazy[name].load(name)
+            command._mcn_loaded = True
+            self.commands[name] = command
+        return name, command, rest
+
+
+def _lazy_group(entries: dict[str, LazyCommand]) -> type[_LazyGroup]:
+    return type("LazyGroup", (_LazyGroup,), {"lazy": entries})
+
+
+ROOT_COMMANDS = {
+    "up": LazyCommand(
+        "mcn.up:up_command",
+        "Start everything a day needs (Prefect server, work pool, deployments, worker, automations, GMV dashboard, "
+        "sandbox) until Ctrl-C; prints the URLs.",
+    ),
+    "plan": LazyCommand(
+        "publisher.plan_cli:plan_command",
+        "Assign unused clips to the free slots of every eligible account for one day (re-running adds nothing twice).",
+    ),
+    "collect": LazyCommand(
+        "analytics.cli:collect_command",
+        "Store a metric snapshot of every recent post and the affiliate orders changed since the last run, from every "
+        "platform whose adapter has a metrics API (what the hourly deployment runs).",
+    ),
+    "dashboard": LazyCommand(
+        "mcn.dashboard_cli:dashboard_command",
+        "Serve the GMV dashboard (GMV, settled commission, funnel, refunds, top/bottom posts, the policy's posterior "
+        "and tomorrow's allocation, unattributed orders) for the database in MCN_DATABASE_URL.",
+    ),
+    "sandbox": LazyCommand(
+        "sandbox.cli:sandbox_app", "The sandbox platform: a local short-video platform with an affiliate program."
+    ),
+    "llm": LazyCommand(
+        "mcn.llm_cli:llm_app",
+        "A local LLM behind an OpenAI-compatible endpoint (offline, for the openai detector backend).",
+    ),
+    "remix": LazyCommand("mcn.remix_cli:remix_app", "Product-material remixes (混剪)."),
+    "products": LazyCommand(
+        "mcn.products_cli:products_app", "The affiliate product pool (精选联盟): import, sync, ranking."
+    ),
+    "accounts": LazyCommand(
+        "accounts.cli:accounts_app", "Creator accounts: import, add, list, log in, check sessions, pause, resume."
+    ),
+    "publish": LazyCommand("publisher.cli:publish_app", "Publish planned posts (the outbox)."),
+    "review": LazyCommand("publisher.cli:review_app", "Approve or reject posts of accounts that require approval."),
+    "labels": LazyCommand(
+        "mcn.labels_cli:labels_app",
+        "Human labels (sentence kinds, clip verdicts): list, export for annotators, import their work.",
+    ),
+    "orders": LazyCommand(
+        "analytics.cli:orders_app", "Affiliate orders: import alliance exports, attribution coverage."
+    ),
+    "detector": LazyCommand(
+        "mcn.detector_cli:detector_app",
+        "The learned selling-point detector: train models from labels, list installed models.",
+    ),
+    "console": LazyCommand("mcn.console_cli:console_app", "The web console for brands and the operator."),
+}
+CLIPS_COMMANDS = {
+    "review": LazyCommand(
+        "mcn.labels_cli:review_command",
+        "Review the clips of an output folder, best first: good/bad with a reason, sentence kinds, boundaries.",
+    ),
+    "capacity": LazyCommand(
+        "mcn.capacity_cli:capacity_command",
+        "Count, per product, the distinct edits its selling-point segments allow (10-40 s, any two sharing at most "
+        "half of their footage): when the material, not the software, limits how many posts a day it can fill.",
+    ),
+}
+
+
+class _McnGroup(_lazy_group(ROOT_COMMANDS)):  # type: ignore[misc]  # a class made at import time
     """The root command group: a database that cannot be opened ends any command with one line, not a traceback
     (every command that needs the database meets it first when the engine starts, so it is caught here once)."""
 
     def invoke(self, ctx: Any) -> Any:  # a typer click Context (typer vendors click; its module is private)
         try:
             return super().invoke(ctx)
-        except DatabaseUnavailable as exc:
-            raise fail(str(exc)) from None
+        except Exception as exc:
+            db = sys.modules.get("mcn.db")  # not imported: the database was never met
+            if db is not None and isinstance(exc, db.DatabaseUnavailable):
+                raise fail(str(exc)) from None
+            raise
 
 
 app = typer.Typer(
@@ -51,28 +157,14 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-clips_app = typer.Typer(help="Make clips from livestream recordings.", no_args_is_help=True)
+clips_app = typer.Typer(
+    cls=_lazy_group(CLIPS_COMMANDS), help="Make clips from livestream recordings.", no_args_is_help=True
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 models_app = typer.Typer(help="Speech-recognition models.", no_args_is_help=True)
-app.command("up")(up_command)
 app.add_typer(clips_app, name="clips")
 app.add_typer(db_app, name="db")
 app.add_typer(models_app, name="models")
-app.add_typer(sandbox_app, name="sandbox")
-app.add_typer(llm_app, name="llm")
-app.add_typer(remix_app, name="remix")
-app.add_typer(products_app, name="products")
-app.add_typer(accounts_app, name="accounts")
-app.add_typer(publish_app, name="publish")
-app.add_typer(review_app, name="review")
-app.command("plan")(plan_command)
-app.add_typer(labels_app, name="labels")
-app.add_typer(orders_app, name="orders")
-app.command("collect")(collect_command)
-app.command("dashboard")(dashboard_command)
-app.add_typer(detector_app, name="detector")
-clips_app.command("review")(review_command)
-clips_app.command("capacity")(capacity_command)
 
 
 def _quiet_prefect() -> None:
@@ -156,6 +248,8 @@ def _make_one(
     brand: str | None = None,
 ) -> str | None:
     """Run the flow for one source; print where the clips are or the one-line reason. Returns the error."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     from clipper.urls import redact_text
     from flows.make_clips import STEPS, hand_over_source, make_clips
     from mcn import progress
@@ -213,6 +307,8 @@ def _make_one(
 
 
 def _print_clips(manifest: dict[str, Any]) -> None:
+    from rich.table import Table
+
     table = Table(title=f"{len(manifest['clips'])} clips from {manifest['source']}")
     for col in ("#", "id", "product", "start", "end", "s", "score"):
         table.add_column(col)
@@ -237,7 +333,7 @@ def _print_clips(manifest: dict[str, Any]) -> None:
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Migrate the database to the latest schema (the app also does this on start)."""
-    from mcn.db import current_revision, open_engine
+    from mcn.db import DatabaseUnavailable, current_revision, open_engine
     from mcn.settings import get_settings
 
     try:
@@ -269,6 +365,8 @@ def models_install(
 @app.command()
 def doctor() -> None:
     """Check ffmpeg (with libass), a CJK font, the whisper model, the database and Prefect."""
+    from rich.table import Table
+
     from mcn.doctor import run_checks
 
     _quiet_prefect()
