@@ -122,7 +122,9 @@ EN_PRICE = _c(
     # say one decimal or carry a unit.
     r"(?<![\d.])\d{1,5}\.\d\d(?![\d.])(?!\s*(?:%|percent|mm|cm|m\b|kg|g\b|grams?|inch|inches|ounces?|oz|ml|l\b|"
     r"hz|ghz|mah|wh|w\b|v\b|amps?|volts?|x\b))",
-    r"\b(?:price[sd]?|pricing|msrp|retails? (?:for|at)|costs?|discount\w*|coupons?|vouchers?|promo\w*|"
+    # "twice the price" / "half the price of" compares, it quotes no price.
+    r"\b(?<!twice the )(?<!half the )(?<!double the )(?<!triple the )(?:price[sd]?|pricing|msrp|retails? (?:for|at)|"
+    r"costs?|discount\w*|coupons?|vouchers?|promo\w*|"
     r"clearance|bargain|markdown|cheap\w*|affordable|giveaway|raffle|cashback|cash back)\b",
     r"(?<!big )(?<!no )\bdeals?\b(?!\s+(?:with|breaker))",
     r"\b(?:on|flash|big|huge|special) sale\b|\bsale (?:price|ends)\b|\bfor sale\b",
@@ -153,6 +155,8 @@ EN_PRICE = _c(
     r"\b(?:in|out of) stock\b|\bstock\b|\brestock\w*\b|\binventory\b|\blimited\b|\bonly a few left\b",
     r"\blast (?:chance|call)\b|\bfinal (?:chance|call|hours?)\b|\bends? (?:in|at|soon|tonight|today)\b|\bending soon\b",
     rf"\blast\s+{_EN_NUM}\s+(?:units?|pieces?|orders?|sets?|ones?|items?|spots?|boxes|bottles|pairs|left)\b",
+    # A stock count: "about twenty-five mediums left" (not "the left side").
+    rf"\b{_EN_NUM}\s+(?:\w+\s+)?left\b(?!\s+(?:side|hand|ear|eye|foot|leg|arm|corner|pocket))|"
     rf"\b(?:only|just)\s+(?:have\s+|got\s+)?{_EN_NUM}\s+(?:\w+\s+){{0,2}}left\b|\b{_EN_NUM} of (?:these|them|"
     rf"those) left\b|\b{_EN_NUM}\s+(?:units?|pieces?|items?|sets?|spots?)\s+left\b",
     rf"\b(?:next|last|final)\s+{_EN_NUM}\s+(?:minutes?|seconds?)\b|\b(?:minutes?|seconds?) left\b",
@@ -165,7 +169,7 @@ EN_PRICE = _c(
 #: Urgency words that are a price call only next to price evidence ("I'm pouring it right now, look" is not).
 EN_URGENCY = _c(
     r"\bright now\b|\bhurry\b|\b(?:don'?t|do not) (?:miss|wait|hesitate)\b|\bact fast\b|\bact now\b|"
-    r"\bquick(?:ly)?,? (?:go|guys)\b|\bgo go go\b|\bmove fast\b",
+    r"\bquick(?:ly)?,? (?:go|guys)\b|\bgo go go\b|\bmove fast\b|\bgo now\b",
 )
 #: Coupon codes as streams show them (SAVE20, GLOW15): case-sensitive, so ordinary words never match.
 EN_CODE = re.compile(r"\b[A-Z]{3,}\d{1,3}\b")
@@ -202,7 +206,11 @@ EN_REPLY = _c(
 )
 #: A viewer answered by name: "Amanda, yes, machine wash cold" (case-sensitive: a capitalised name, then the answer).
 EN_NAMED_REPLY = re.compile(
-    r"^(?:[A-Z][a-z]+|@\w+),\s+(?:yes|yeah|yep|no|nope|it'?s|they'?re|that'?s|totally|absolutely|good|great|"
+    # Not a name: the discourse markers and perception verbs a host opens any sentence with ("Okay, that's enough",
+    # "See, no shine").
+    r"^(?!(?:Okay|Ok|Alright|See|Look|Listen|Watch|Feel|Touch|Smell|Wait|So|Now|And|But|Well|Oh|Right|Yes|Yeah|"
+    r"No|Honestly|Seriously|Sorry|Also|Plus|Then|Guys|Again|Anyway|Actually|Basically|Literally|Like|Here|There)"
+    r",)(?:[A-Z][a-z]+|@\w+),\s+(?:yes|yeah|yep|no|nope|it'?s|they'?re|that'?s|totally|absolutely|good|great|"
     r"honestly|so|for you)\b"
 )
 #: Greetings and goodbyes (a kind of chatter).
@@ -211,7 +219,13 @@ EN_GREETING = _c(
     r"\bthanks? (?:you )?(?:for|so much for) (?:watching|coming|joining|hanging|being here|tuning)\b|\bwhat'?s up\b",
 )
 
-EN_VOCATIVE = _c(r"\b(?:everyone|everybody|guys|folks|friends|fam|you all|y'all|ladies|hey)\b")
+# Addressing the audience, not talking about people: "okay everybody," / "hey guys" / "you guys, look", but not
+# "everybody wins" or "friends who run".
+EN_VOCATIVE = _c(
+    r"\b(?:everyone|everybody|guys|folks|friends|fam|you all|y'all|ladies)\b(?=\s*(?:[,.!?;:]|$))|"
+    r"\b(?:hey|hi|hello|okay|ok|alright|so|oh|come on|you|my)\s+(?:everyone|everybody|guys|folks|friends|fam|"
+    r"ladies|y'all)\b|\bhey\b"
+)
 
 EN_TRANSITION = _c(
     r"\bnext\b(?!\s+(?:to|day|morning|night|time|week|year|level|generation))",
@@ -305,7 +319,8 @@ ZH_PRICE = _c(
     r"[¥￥]\s*\d",
     r"(?:\d|[零〇一二两三四五六七八九十百千万几])\s*元(?![素气宵旦件器])|块钱|毛钱|\d\s*毛\s*\d",
     r"(?:件|条|个|套|盒|瓶|双|包|袋|组|支|片|罐)[零一二两三四五六七八九十百千]{2,}(?:[，。！？,.!?、]|$|块|元)|"
-    r"[零〇一二两三四五六七八九十\d]+\s*号\s*(?:链|连|练|炼)|\d+\s+\d(?![\d.])|送(?:小|一|两|二|三|\d)|半价|"
+    r"[零〇一二两三四五六七八九十\d]+\s*号\s*(?:链|连|练|炼)|\d+\s+\d(?![\d.])(?!\s*(?:斤|公斤|千克|克|米|厘米|毫米|"
+    r"码|毫升|升|毫安|岁|个月|分钟|小时|天|度|寸|片|袋|包))|送(?:小|一|两|二|三|\d)|半价|"
     r"[零〇一二两三四五六七八九十百千几\d]块[零一二两三四五六七八九\d]|[一二两三四五六七八九十\d]毛[一二三四五六七八九\d]",
     r"\d+(?:\.\d+)?\s*块(?![\u4e00-\u9fff])|\d+(?:\.\d+)?\s*块(?:就|到手|一|两|包邮|都不到|不到|的价格|的)",
     r"[一二两三四五六七八九十百千几]{2,}块(?![\u4e00-\u9fff])|[一二两三四五六七八九十百千几]{2,}块(?:就|到手|的价格)",
@@ -343,6 +358,8 @@ ZH_REPLY = _c(
     r"留言|公屏|@|艾特|回(?:一下|个|复一下)",
     r"^[“\"「『][^”\"」』]{1,10}[”\"」』](?:说|问|讲)",
     r"^[^，。！？,.!?\s]{1,8}(?:问|说)[^，。！？,.!?]{0,12}(?:能不能|可不可以|会不会|有没有|是不是|吗|怎么|什么|多少|几|哪)",
+    # A viewer's name opening a clause, then 问: "老王问苹果手机能用不" (the host asks no one by name).
+    r"(?:^|[，,。！？!?])\s*[“\"]?[^，。！？,.!?\s我你先再]{2,6}[”\"]?问(?![题问])",
 )
 ZH_GREETING = _c(r"欢迎|晚上好|早上好|下午好|中午好|大家好|明天见|拜拜|再见|晚安|好久不见|想死你们|下次见|下播")
 

@@ -255,8 +255,12 @@ def find_product_segments(
             continue
         ahead = range(i, min(n, i + opts.window + 1))
         transition_near = any(cues[j].transition for j in range(max(last_current + 1, i - 2), i + 1))
-        repeated = sum(1 for j in ahead if best in mentions[j]) >= 2
-        current_ahead = current is not None and any(current in mentions[j] for j in ahead if j > i)
+        new_count = sum(1 for j in ahead if best in mentions[j])
+        repeated = new_count >= 2
+        # The current product named once ahead ("it's in the snack link with the crisps") does not hold the air
+        # against a new one the host keeps naming.
+        current_count = sum(1 for j in ahead if j > i and current is not None and current in mentions[j])
+        current_ahead = current_count > 0 and not (repeated and new_count > current_count)
         stale = i - last_current > opts.stale_after
         # A transition just ahead will open the new segment properly; this mention is a passing one.
         transition_ahead = any(cues[j].transition for j in ahead if j > i)

@@ -4,6 +4,11 @@ ASR output for Chinese often has no punctuation at all, so punctuation is only o
 at a long enough pause, and a run-on sentence is split at its longest internal pause once it grows past a length
 limit. Sentence boundaries are the only places clips may start or end, so they must never fall inside a word:
 every boundary here is between two words.
+
+Whisper also drops full stops: in English a capitalised function word after a bare word ("...eight recipes The
+set's $34") starts a new sentence, and in Chinese, where it runs a host's lines together with commas, a sentence is
+cut at the comma where a price call or a comment reply starts after selling talk (so the selling half can still be
+clipped).
 """
 
 from __future__ import annotations
@@ -18,6 +23,15 @@ _END_PUNCT = re.compile(r"[.!?。！？…]+[\"'”’）)]*$")
 _SOFT_PUNCT = re.compile(r"[,;:，；：、]+[\"'”’）)]*$")
 _ANY_PUNCT = re.compile(r"[.!?。！？…,;:，；：、]")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+# Whisper capitalises the first word of a sentence; a capitalised function word or discourse marker after a word
+# without punctuation ("...eight recipes The set's $34", "...last night Pouring it over ice") is a sentence start
+# whose full stop it dropped. Names are capitalised too, so only words that are no name count ("I" is always upper).
+_OPENER = re.compile(
+    r"^(?:The|This|That|These|Those|It|It's|Its|They|They're|We|We're|You|You're|He|She|There|There's|Here|"
+    r"Here's|So|And|But|Okay|OK|Ok|Alright|Now|Then|Let|Let's|What|What's|How|Why|When|Who|Where|My|Our|Your|If|"
+    r"Plus|Also|Oh|Look|See|Each|Every|Just|No|Yes|Yeah|Thanks|Thank|Sorry|Well|Wait|Listen|Watch|At|In|On|For|"
+    r"With)\b"
+)
 _ABBREVIATION = re.compile(r"(?:\b[A-Za-z]\.){2,}$|\b(?:mr|mrs|ms|dr|vs|etc|approx|no|st)\.$", re.IGNORECASE)
 
 
@@ -97,6 +111,10 @@ def split_sentences(
                 _ABBREVIATION.search(text) and following[:1].isalpha() and following[:1].islower()
             )
             ends = ends or (gap >= opts.long_pause and not continues and length >= opts.min_chars)
+            # A dropped full stop: a bare word, then a capitalised sentence opener.
+            ends = ends or (
+                not cjk and not _ANY_PUNCT.search(text) and bool(_OPENER.match(following)) and length >= opts.min_chars
+            )
         else:
             ends = bool(_END_PUNCT.search(text)) or (gap >= opts.pause and length >= opts.min_chars)
         if ends:
@@ -106,7 +124,8 @@ def split_sentences(
         groups.append(current)
     pieces: list[list[Word]] = []
     for group in groups:
-        pieces.extend(_split_long(group, max_seconds, max_chars))
+        for piece in _split_long(group, max_seconds, max_chars):
+            pieces.extend(_split_before_call(piece) if cjk else [piece])
     return tuple(
         Sentence(index=i, start=g[0].start, end=g[-1].end, text=join_words(g), words=tuple(g))
         for i, g in enumerate(pieces)
@@ -146,16 +165,71 @@ def continues_previous(sentences: Sequence[Sentence], index: int, long_pause: fl
         return False
     # Whisper's Chinese commas mark sentence ends as often as pauses inside one (measured on the corpus), so the
     # comma is evidence in English only; a piece without any punctuation is unpunctuated ASR: silence decides.
+    # A capitalised opener after a bare word is Whisper starting a new sentence without the full stop before it.
+    dropped_stop = not is_cjk(before) and not _ANY_PUNCT.search(before[-1:]) and bool(_OPENER.match(text))
+    if dropped_stop:
+        return False
     if not is_cjk(before) and (
         _SOFT_PUNCT.search(before) or (not _END_PUNCT.search(before) and _ANY_PUNCT.search(before))
     ):
         return True
     if text[:1].isalpha() and text[:1].islower() and not _CJK.match(text[:1]):
         return True
-    if pause < _CONTINUATION_PAUSE and _CONTINUATION.match(text):
-        return True
+    weak = pause < _CONTINUATION_PAUSE and bool(_CONTINUATION.match(text))
     short = len(text.split()) <= _TAIL_WORDS if not is_cjk(text) else len(_CJK.findall(text)) <= _TAIL_WORDS
-    return pause < _TAIL_PAUSE and cur.duration < _TAIL_SECONDS and short
+    weak = weak or (pause < _TAIL_PAUSE and cur.duration < _TAIL_SECONDS and short)
+    # "...which my stomach appreciates. So here's the deal, buy two...": after a full stop, an opening "so"/"and"
+    # that starts a price call is the host turning to the price, not the end of the selling sentence.
+    return weak and not (_END_PUNCT.search(before) and _starts_a_call(text, before))
+
+
+def _starts_a_call(text: str, before: str) -> bool:
+    """Whether ``text`` is a price/urgency call or chatter and ``before`` is neither."""
+    from clipper.cues import sentence_cues  # clipper.cues imports this module
+
+    now, then = sentence_cues(text, ""), sentence_cues(before, "")
+    return (now.price_or_urgency or now.chatter) and not (then.price_or_urgency or then.chatter)
+
+
+#: The least Chinese characters of selling talk before a price call for :func:`_split_before_call` to cut there.
+_MIN_HEAD_CJK = 10
+#: A clause this short right before a call opens the call ("一盒十片，原价九十九").
+_OPENING_CLAUSE_CJK = 6
+
+
+def _split_before_call(group: list[Word]) -> list[list[Word]]:
+    """Cut a Chinese sentence at the comma where a price call or a comment reply starts after selling talk.
+
+    Whisper runs a host's lines together with commas ("领口袖口都是螺纹收口，洗多少次都不会松垮，一号链接又补了一百
+    件"); the call must stay out of a clip, and without the cut the whole sentence, selling half included, goes with
+    it. Only a head of at least :data:`_MIN_HEAD_CJK` characters without any call is cut off, less a short clause
+    right before the call (一盒十片 opens the price line), and only at a comma, so the cut is where the host paused.
+    """
+    from clipper.cues import sentence_cues  # clipper.cues imports this module
+
+    ends = [i for i, w in enumerate(group[:-1]) if _SOFT_PUNCT.search(w.text.strip())]
+    head = 0
+    for i in ends:
+        clause = join_words(group[head : i + 1])
+        cues = sentence_cues(clause, "zh")
+        if cues.price_or_urgency or cues.reply:
+            if head == 0:
+                return [group]
+            break
+        head = i + 1
+    else:
+        if head == 0:
+            return [group]
+        cues = sentence_cues(join_words(group[head:]), "zh")
+        if not (cues.price_or_urgency or cues.reply):
+            return [group]
+    # A short clause right before the call opens it (一盒十片，原价九十九): it stays with the call.
+    starts = [0] + [i + 1 for i in ends if i + 1 < head]
+    if len(starts) > 1 and len(_CJK.findall(join_words(group[starts[-1] : head]))) <= _OPENING_CLAUSE_CJK:
+        head = starts[-1]
+    if len(_CJK.findall(join_words(group[:head]))) < _MIN_HEAD_CJK:
+        return [group]
+    return [group[:head], group[head:]]
 
 
 def _punctuated(words: Sequence[Word], cjk: bool) -> bool:

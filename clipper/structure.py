@@ -83,8 +83,10 @@ class StructureOptions:
     (inside a segment) or
     ``outside_selling`` outside any product segment; ``narrative_override`` the strength above which a selling
     cue beats a personal-story marker; ``lead_in_words`` / ``lead_in_chars`` the length of a product-naming first
-    sentence that still counts as a lead-in; ``bridge`` the most off-topic-looking sentences between two selling
-    sentences of a product that still count as its explanation; ``common_share`` the share of a transcript's
+    sentence that still counts as a lead-in, ``lead_in_rest_chars`` / ``lead_in_rest_words`` how much it may say
+    besides the product's name (Chinese characters / English content words); ``bridge`` the most off-topic-looking
+    sentences between two selling sentences of a product, or between one and the price call that ends its
+    explanation, that still count as its explanation; ``common_share`` the share of a transcript's
     sentences a content word may appear in before it stops counting for topic cohesion (it is then a habit of the
     host, not a topic).
     """
@@ -95,8 +97,10 @@ class StructureOptions:
     lead_in_words: int = 12
     lead_in_chars: int = 14
     lead_in_selling: float = 0.75
+    lead_in_rest_chars: int = 6
+    lead_in_rest_words: int = 4
     common_share: float = 0.25
-    bridge: int = 2
+    bridge: int = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,8 +166,9 @@ def _bridge_explanations(
     kinds: list[SentenceKind], reasons: list[str], segment_of: dict[int, ProductSegment], longest: int
 ) -> None:
     """An explanation goes on between selling sentences: up to ``longest`` sentences judged off-topic only for want
-    of shared words ("It's almost sweet.") between two selling sentences of one segment are selling too. Sentences
-    with positive evidence (a price, a reply, the host's story, a greeting) are never bridged."""
+    of shared words ("It's almost sweet.") between two selling sentences of one segment, or between a selling
+    sentence and the price call that follows the explanation, are selling too. Sentences with positive evidence (a
+    price, a reply, the host's story, a greeting) are never bridged."""
     weak = _WEAK_REASONS
     i = 0
     while i < len(kinds):
@@ -183,6 +188,11 @@ def _bridge_explanations(
         ):
             for k in range(i + 1, j):
                 kinds[k], reasons[k] = "selling", "between selling sentences of its product"
+        elif 1 <= j - i - 1 <= longest and j < len(kinds) and kinds[j] == "price" and seg and seg.contains(j):
+            # The explanation runs up to the price call (transition -> explanation -> price): "let me sip, mmm, zero
+            # bitterness. It's almost sweet. It's 18.99 a bag, link one."
+            for k in range(i + 1, j):
+                kinds[k], reasons[k] = "selling", "the end of the explanation before the price call"
         i = j
 
 
@@ -223,7 +233,13 @@ def _kind(
     lead_in_limit = opts.lead_in_selling if i - seg.first_sentence <= 1 else opts.cue_selling
     if c.transition and c.selling < lead_in_limit:
         return "transition", _reason(c, "transition")
-    if i == seg.first_sentence and names_product and c.selling < opts.cue_selling and _short(text, lang, opts):
+    if (
+        i == seg.first_sentence
+        and names_product
+        and c.selling < opts.cue_selling
+        and _short(text, lang, opts)
+        and (product is None or _little_besides(mask_names(text, product), lang, opts))
+    ):
         return "transition", "names the product before saying anything about it"
     narrative = (_ZH_NARRATIVE if lang == "zh" else _EN_NARRATIVE).search(text)
     points_back = lang == "zh" and _ZH_PRODUCT_REFERENCE.search(text)
@@ -256,6 +272,14 @@ def _short(text: str, lang: str, opts: StructureOptions) -> bool:
     if lang == "zh":
         return len(re.findall(r"[\u3400-\u9fff]", text)) <= opts.lead_in_chars
     return len(text.split()) <= opts.lead_in_words
+
+
+def _little_besides(rest: str, lang: str, opts: StructureOptions) -> bool:
+    """Whether ``rest`` (a sentence without the product's name) says next to nothing: a lead-in names the product
+    and little else ("接下来这款羽绒服"), while "这套恐龙绘本，一套十本，硬壳精装" already describes it."""
+    if lang == "zh":
+        return len(re.findall(r"[\u3400-\u9fff]", rest)) <= opts.lead_in_rest_chars
+    return len(_content_tokens(rest, lang)) <= opts.lead_in_rest_words
 
 
 def _stem(word: str) -> str:

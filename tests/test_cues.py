@@ -149,3 +149,51 @@ def test_dev_scripts_lines_classified_by_kind(script: object) -> None:
         if line.kind == "selling":
             assert not cues.excluded, (line, cues)
             assert cues.selling >= 0.4, (line, cues)
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("Noise cancelling is rated up to 35 decibels, which is what you see on buds twice the price.", "en"),
+        ("我1米65, 10 5斤穿的M码，长度刚好盖住脚面。", "zh"),  # ASR's 一百零五斤: a weight, not a price
+    ],
+)
+def test_comparisons_and_numbers_with_a_unit_are_no_price_call(text: str, language: str) -> None:
+    assert not sentence_cues(text, language).price_or_urgency, sentence_cues(text, language)
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("It's sixty-four, and there are about twenty-five mediums left, so mediums, go now.", "en"),
+        ("原味的牙口不好都能慢慢嚼，还是两袋10 9送小包装。", "zh"),  # ASR's 十九: a spoken price
+    ],
+)
+def test_stock_counts_and_spoken_prices_are_price_calls(text: str, language: str) -> None:
+    assert sentence_cues(text, language).price_or_urgency
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Okay, that's enough, you get it.",
+        "See, no shine on my forehead.",
+        "Nobody gets fully undressed, nobody fully wakes up, everybody wins.",
+    ],
+)
+def test_discourse_markers_and_pronouns_are_not_a_viewer_or_the_audience(text: str) -> None:
+    cues = sentence_cues(text, "en")
+    assert not cues.chatter and not cues.reply, cues
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("Amanda, yes, machine wash cold.", "en"),
+        ("Okay everybody, hit follow.", "en"),
+        ("Hey guys!", "en"),
+        ("老王问苹果手机能用不，能用，开盖就连。", "zh"),  # a viewer's name, then 问
+    ],
+)
+def test_viewers_by_name_and_the_audience_still_are(text: str, language: str) -> None:
+    assert sentence_cues(text, language).chatter

@@ -4,8 +4,8 @@ import pytest
 
 from clipper.planner import PlanOptions, plan_clips, spoken_sentences
 from clipper.scenes import SceneCuts
-from clipper.sentences import continues_previous, words_from_text
-from clipper.types import ProductSegment, SellingPoint, Sentence, Transcript
+from clipper.sentences import continues_previous, split_sentences, words_from_text
+from clipper.types import ProductSegment, SellingPoint, Sentence, Transcript, Word
 from tests.helpers import transcript_from_lines
 
 LINES = [
@@ -121,7 +121,9 @@ def test_a_continuation_sentence_stays_with_its_first_half() -> None:
 
 def _pieces(spec: list[tuple[str, float]], language: str = "en") -> Transcript:
     """Sentences exactly as given (as ASR split them): ``(text, pause before it)``, 0.07 s a character."""
-    sentences, words, t = [], [], 0.5
+    sentences: list[Sentence] = []
+    words: list[Word] = []
+    t = 0.5
     for i, (text, pause) in enumerate(spec):
         t += pause
         span = max(len(text) * 0.07, 0.5)
@@ -183,3 +185,52 @@ def test_a_clip_never_ends_half_way_through_a_spoken_sentence_it_may_not_hold() 
     )
     clips = plan_clips(t, [point(1, 3)], options=PlanOptions(min_seconds=5))
     assert clips and clips[0].sentences == (2, 3)
+
+
+def _asr_words(texts: list[str], gap: float = 0.05) -> list[Word]:
+    """Words as faster-whisper writes them (leading space on Latin words), 0.3 s each, ``gap`` apart."""
+    words, t = [], 0.5
+    for text in texts:
+        for token in text.split(" ") if " " in text else [text]:
+            words.append(Word(t, t + 0.3, token if not token.isascii() else f" {token}"))
+            t += 0.3 + gap
+    return words
+
+
+def test_a_capitalised_opener_after_a_bare_word_is_a_dropped_full_stop() -> None:
+    words = _asr_words(["and there's a recipe card in the box The set's $34 in a gift box."])
+    sentences = split_sentences(words, "en")
+    assert [s.text for s in sentences] == ["and there's a recipe card in the box", "The set's $34 in a gift box."]
+    assert not continues_previous(sentences, 1)
+    # A name is no opener: "...told Lisa about it" stays one sentence.
+    assert len(split_sentences(_asr_words(["I told Lisa about the recipe card in the box."]), "en")) == 1
+
+
+def test_a_price_call_opening_with_so_is_its_own_sentence() -> None:
+    t = _pieces(
+        [
+            ("Cold brew brings out the chocolate side, rich and super low acid.", 0.0),
+            ("So here's the deal, buy two bags and the third is free.", 0.4),
+        ]
+    )
+    assert not continues_previous(t.sentences, 1)
+    clips = plan_clips(t, [point(0, 1)], options=PlanOptions(min_seconds=3))
+    assert clips and clips[0].sentences == (0,)
+
+
+def test_a_chinese_sentence_is_cut_where_a_price_call_follows_selling_talk() -> None:
+    text = "领口袖口都是螺纹收口，洗多少次都不会松垮，一号链接又补了一百件，两件一百二十九。"
+    words = list(words_from_text(text, 0.0, 9.0))
+    sentences = split_sentences(words, "zh")
+    assert [s.text for s in sentences] == [
+        "领口袖口都是螺纹收口，洗多少次都不会松垮，",
+        "一号链接又补了一百件，两件一百二十九。",
+    ]
+    # A short clause right before the call opens it, and a short head is no selling talk of its own.
+    for kept in (
+        "精华面膜和面霜一起买的，一盒十片，原价九十九，今天拍一发二。",
+        "一盒十片，原价九十九，今天拍一发二。",
+    ):
+        pieces = split_sentences(list(words_from_text(kept, 0.0, 9.0)), "zh")
+        assert "原价" not in pieces[0].text or len(pieces) == 1, [p.text for p in pieces]
+        assert all("一盒十片" not in p.text or "原价" in p.text for p in pieces), [p.text for p in pieces]

@@ -174,3 +174,17 @@ def test_products_listed_twice_under_one_name_follow_list_order(bank: StreamScri
     # A comment reply closing the last product may count as outro chatter; what is said about products may not.
     lines = [line for line in synthetic_lines(script) if line.kind in ("selling", "transition", "price")]
     assert [_owner(segments, line.index) for line in lines] == [line.product_id for line in lines]
+
+
+def test_a_product_the_host_keeps_naming_takes_the_air_from_a_passing_mention_ahead() -> None:
+    mango = Product("p-mango", "Chili Lime Dried Mango", aliases=("the mango",))
+    crisps = Product("p-crisps", "Roasted Chickpea Crisps", aliases=("the crisps",))
+    texts = [
+        "These chickpea crisps are gluten free.",
+        "The crisps have seven grams of protein.",
+        "Real quick, this chili lime mango has no added sugar.",
+        "It's chewy, then the chili hits, a mango in a bag.",
+        "Nine ninety-nine, it's in the snack link with the crisps.",
+    ]
+    segments = find_product_segments(_sentences(texts), [crisps, mango], "en")
+    assert ("p-mango", 2) in [(s.product_id, s.first_sentence) for s in segments]

@@ -1,0 +1,40 @@
+"""Sentence kinds from the structure of a selling stream (clipper.structure): lead-ins and explanations."""
+
+from __future__ import annotations
+
+from clipper.segments import find_product_segments
+from clipper.structure import classify_sentences
+from clipper.types import Product
+from tests.helpers import transcript_from_lines
+
+COFFEE = Product("p-coffee", "Ridgeline Whole Bean Coffee", ("the coffee",), attributes=("medium roast", "12 oz bag"))
+BOOKS = Product("p-books", "恐龙绘本", (), attributes=("一套十本", "硬壳精装"))
+
+
+def test_the_explanation_runs_up_to_the_price_call() -> None:
+    lines = [
+        "Next up, the coffee.",
+        "It's a medium roast coffee from one farm, roasted to order.",
+        "I made a pour over before we went live.",  # no shared words, no evidence of chatter either
+        "Let me sip, and mm, zero bitterness.",
+        "It's 18.99 a bag, link one.",
+        "My producer is waving at me, sorry.",
+    ]
+    t = transcript_from_lines(lines)
+    kinds = classify_sentences(t, find_product_segments(t.sentences, [COFFEE], "en"), [COFFEE]).kinds
+    assert kinds[2:5] == ("selling", "selling", "price"), kinds
+    # Evidence of chatter is never bridged: the host's story stays chatter before a price call too.
+    lines[3] = "My sister called me last night about her dog."
+    t = transcript_from_lines(lines)
+    kinds = classify_sentences(t, find_product_segments(t.sentences, [COFFEE], "en"), [COFFEE]).kinds
+    assert kinds[3] == "chatter", kinds
+
+
+def test_a_first_sentence_that_already_describes_the_product_is_no_lead_in() -> None:
+    lines = ["这套恐龙绘本，一套石本，硬壳金装。", "每一页都是手绘的，牙齿一颗一颗都画出来了。"]  # ASR: 十本, 精装
+    t = transcript_from_lines(lines, "zh")
+    kinds = classify_sentences(t, find_product_segments(t.sentences, [BOOKS], "zh"), [BOOKS]).kinds
+    assert kinds[0] == "selling", kinds
+    t = transcript_from_lines(["接下来这套恐龙绘本。", "每一页都是手绘的，牙齿一颗一颗都画出来了。"], "zh")
+    kinds = classify_sentences(t, find_product_segments(t.sentences, [BOOKS], "zh"), [BOOKS]).kinds
+    assert kinds[0] == "transition", kinds
