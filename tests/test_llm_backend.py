@@ -32,6 +32,7 @@ from clipper.detectors.prompting import (
     estimate_tokens,
     neutralise,
     parse_answer,
+    parse_kinds,
     system_prompt,
 )
 from clipper.errors import DetectorError
@@ -344,7 +345,7 @@ def test_json_schema_steps_down_to_json_object_then_none(llm: FakeLLM) -> None:
     assert (result.calls, result.fallbacks) == (2, 0)
     sent = [r.body.get("response_format") for r in llm.requests]
     assert sent[0]["type"] == "json_schema"
-    assert sent[0]["json_schema"]["schema"]["required"] == ["points"]
+    assert sent[0]["json_schema"]["schema"]["required"] == ["points", "kinds"]
     assert sent[1:] == [{"type": "json_object"}, None, None]
 
 
@@ -381,6 +382,71 @@ def test_options_validation_keeps_the_key_secret() -> None:
     assert isinstance(detector, OpenAICompatDetector)
     assert detector.url == "http://127.0.0.1:1/v1/chat/completions"
     _assert_no_secret(repr(detector), repr(detector.options), str(detector.options))
+
+
+# ------------------------------------------------------------------------------------------ sentence kinds
+def _heuristic_kinds(transcript: Transcript | None = None) -> tuple[str, ...]:
+    transcript = transcript or synthetic_transcript(DEV_EN)
+    segments = find_product_segments(transcript.sentences, PRODUCTS, "en")
+    return detect_selling_points(transcript, segments, PRODUCTS, backend="heuristic").kinds
+
+
+def test_the_model_is_asked_for_kinds_and_its_valid_kinds_are_used(llm: FakeLLM) -> None:
+    heuristic = _heuristic_kinds()
+    assert len(heuristic) == 16
+    # DEV_EN: jacket 2-8 (3-6 selling, 7 price, 8 reply), bottle 9-14 (10-13 selling, 14 price).
+    jacket_kinds = {"2": "transition", "3": "selling", "4": "chatter", "5": "selling", "6": "selling",
+                    "7": "price", "8": "reply"}  # fmt: skip
+    bottle_kinds = [{"id": 9, "kind": "Transition"}, {"id": 10, "kind": "selling point"}, {"id": 14, "kind": "price"}]
+    llm.script(
+        Reply(json.dumps({"points": [JACKET], "kinds": jacket_kinds})),
+        Reply(json.dumps({"points": [BOTTLE], "kinds": bottle_kinds})),
+    )
+    result = _detect(llm)
+    assert "kinds" in system_prompt("en") and '"reply"' in system_prompt("en")
+    assert result.fallbacks == 0
+    expected = list(heuristic)
+    for key, kind in jacket_kinds.items():
+        expected[int(key)] = kind
+    expected[9], expected[10], expected[14] = "transition", "selling", "price"
+    assert list(result.kinds) == expected
+    assert result.kinds[4] == "chatter" != heuristic[4]  # the model's word, where the heuristic said otherwise
+    assert any(n.startswith("sentence kinds: 10 of 16 from the model") for n in result.notes), result.notes
+
+
+def test_invalid_or_missing_kinds_fall_back_to_the_heuristic(llm: FakeLLM) -> None:
+    heuristic = _heuristic_kinds()
+    bad_kinds = {"3": "banana", "99": "selling", "x": "price", "7": "selling", "5": "greeting"}
+    llm.script(
+        Reply(json.dumps({"points": [JACKET], "kinds": bad_kinds})),
+        Reply(answer(BOTTLE)),  # no kinds at all
+    )
+    result = _detect(llm)
+    expected = list(heuristic)
+    expected[5] = "greeting"  # the one valid entry; 7 is a price call and never becomes selling
+    assert list(result.kinds) == expected
+    assert result.kinds[7] == "price" and result.kinds[3] == heuristic[3]
+    assert any("1 of 16 from the model, 3 invalid entries ignored" in n for n in result.notes), result.notes
+
+
+def test_kinds_of_a_rejected_or_cut_off_answer_still_count_each_checked_alone(llm: FakeLLM) -> None:
+    heuristic = _heuristic_kinds()
+    cut_off = '{"kinds": {"9": "transition", "10": "selling", "11": "chat'
+    llm.script(
+        Reply('{"kinds": {"2": "greeting"}}'),  # no points: rejected, retried
+        Reply(json.dumps({"points": [JACKET], "kinds": {"2": "transition"}})),
+        Reply(cut_off),  # no complete points list: rejected, retried
+        Reply("not json"),  # fallback for the bottle
+    )
+    result = _detect(llm)
+    assert result.fallbacks == 1
+    expected = list(heuristic)
+    expected[2], expected[9], expected[10] = "transition", "transition", "selling"
+    assert list(result.kinds) == expected
+    assert parse_kinds(cut_off, ProductSegment("p", 9, 14)).kinds == {9: "transition", 10: "selling"}
+    aligned = parse_kinds('{"kinds": ["greeting", "PRICE", "nonsense"]}', ProductSegment("p", 4, 6))
+    assert (dict(aligned.kinds), aligned.invalid) == ({4: "greeting", 5: "price"}, 1)
+    assert parse_kinds("no kinds here", ProductSegment("p", 0, 3)).kinds == {}
 
 
 # ------------------------------------------------------------------------------------------ prompting units
