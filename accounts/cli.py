@@ -1,8 +1,10 @@
 """``mcn accounts``: register, import, log in, check, pause and resume the creator accounts mcn posts with.
 
-Expected errors print one line (``error: <subject>: <problem>``) and exit 1; secrets are never printed and never
-taken from the command line (``set-token`` reads a hidden prompt or stdin, so tokens stay out of shell history
-and ``ps``).
+Expected errors print one line (``error: <subject>: <problem>``) and exit 2 when the input was refused before
+anything was done (a bad option, a missing file, an unreadable CSV) or 1 when the work failed (see README, exit
+codes). Secrets are never printed and never taken from the command line (``set-token`` reads a hidden prompt,
+stdin or a CSV file, so tokens stay out of shell history and ``ps``). The registry, the vault and Playwright are
+imported inside the commands, so ``mcn accounts --help`` starts in a fraction of a second.
 """
 
 from __future__ import annotations
@@ -12,31 +14,25 @@ import re
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from accounts.errors import AccountError
-from accounts.importer import import_accounts
-from accounts.login import DEFAULT_LOGIN_TIMEOUT_S, check_accounts, login_account, store_token
-from accounts.registry import (
-    ACCOUNT_STATUSES,
-    DEFAULT_DAILY_CAP,
-    DEFAULT_TIMEZONE,
-    MAX_DAILY_CAP,
-    Account,
-    AccountSpec,
-    add_account,
-    get_account,
-    list_accounts,
-    pause_account,
-    posts_today,
-    set_status,
-)
-from accounts.vault import SECRET_KINDS
 from accounts.windows import DEFAULT_WINDOWS
 from mcn.terminal import console, fail, out
+
+if TYPE_CHECKING:
+    from accounts.registry import Account
+
+# The defaults the options show; equal to those of accounts.registry, accounts.login and accounts.vault
+# (tests/test_cli_accounts.py checks), copied so that building the command line imports none of them.
+ACCOUNT_STATUSES = ("active", "needs_login", "paused", "banned")
+DEFAULT_DAILY_CAP = 10
+MAX_DAILY_CAP = 50
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+DEFAULT_LOGIN_TIMEOUT_S = 300.0
+SECRET_KINDS = ("session", "api_token", "oauth")
 
 accounts_app = typer.Typer(
     help="Creator accounts: import, add, list, log in, check sessions, pause, resume.", no_args_is_help=True
@@ -64,22 +60,31 @@ def import_command(
     file: Annotated[Path, typer.Argument(help="CSV file, UTF-8 (a BOM from Excel is fine).")],
 ) -> None:
     """Create or update accounts from a CSV whose header is exactly
-    platform,handle,display_name,niches,daily_cap,windows,timezone,author_id,approval.
+    platform,handle,display_name,niches,daily_cap,windows,timezone,author_id,approval (optionally ,token).
 
     niches: tags separated by | or ; (beauty|skincare). windows: local HH:MM-HH:MM separated by ;
     (09:00-12:00;19:00-23:30; a window may not cross midnight). daily_cap: 1..50 (empty: 10). timezone: IANA name
-    (empty: Asia/Shanghai). approval: yes/no, true/false, 1/0. A handle already registered on the platform is
-    updated, not duplicated. Bad rows are reported by line number and skipped; the exit code is then 1.
+    (empty: Asia/Shanghai). approval: yes/no, true/false, 1/0. token: an API token, encrypted on arrival as
+    `set-token` does (empty: none). A handle already registered on the platform is updated, not duplicated.
+    A missing file or a wrong header exits 2 with nothing imported; bad rows are reported by line number and
+    skipped, and the exit code is then 1.
     """
+    from accounts.importer import import_rows, read_accounts_csv
+
     try:
-        result = import_accounts(file)
+        rows, problems = read_accounts_csv(file)
+    except AccountError as exc:
+        raise fail(str(exc), 2) from None
+    try:
+        result = import_rows(rows, problems)
     except AccountError as exc:
         raise fail(str(exc)) from None
     for problem in result.problems:
         console.print(f"[red]error:[/red] {file}: {problem}", highlight=False, soft_wrap=True)
     _say(
         f"imported {len(result.created) + len(result.updated)} accounts from {file} "
-        f"({len(result.created)} new, {len(result.updated)} updated, {len(result.problems)} bad rows skipped)"
+        f"({len(result.created)} new, {len(result.updated)} updated, {len(result.problems)} bad rows skipped"
+        + (f", {result.tokens} tokens stored encrypted)" if result.tokens else ")")
     )
     if result.problems:
         raise typer.Exit(1)
@@ -104,6 +109,8 @@ def add_command(
     persona: Annotated[str, typer.Option(help="Who the account speaks as (guides titles and hooks).")] = "",
 ) -> None:
     """Register one account (needs_login until `mcn accounts login` or `set-token`)."""
+    from accounts.registry import AccountSpec, add_account
+
     spec = AccountSpec(
         platform=platform,
         handle=handle,
@@ -117,6 +124,10 @@ def add_command(
         approval_required=approval,
     )
     try:
+        spec = spec.validated()
+    except AccountError as exc:  # a bad option value: a usage error
+        raise fail(str(exc), 2) from None
+    try:
         account = add_account(spec)
     except AccountError as exc:
         raise fail(str(exc)) from None
@@ -129,6 +140,10 @@ def list_command(
     status: Annotated[str | None, typer.Option(help=f"Only this status: {', '.join(ACCOUNT_STATUSES)}.")] = None,
 ) -> None:
     """Accounts with their status, niches, cap, windows and today's posts (in each account's own time zone)."""
+    from rich.table import Table
+
+    from accounts.registry import list_accounts, posts_today
+
     try:
         accounts = list_accounts(platform=platform, status=status)
     except AccountError as exc:
@@ -152,6 +167,9 @@ def list_command(
             str(counts.pending if counts else 0),
         )
     out.print(table)
+    if not accounts:
+        why = "none match these filters" if platform or status else "none registered yet"
+        _say(f"no accounts: {why} (mcn accounts add or mcn accounts import)")
 
 
 @accounts_app.command("login")
@@ -161,6 +179,9 @@ def login_command(
     headless: Annotated[bool, typer.Option(help="No browser window (tests and automation only).")] = False,
 ) -> None:
     """Open a browser at the platform's login page, wait for you to log in, store the session encrypted."""
+    from accounts.login import login_account
+    from accounts.registry import get_account
+
     try:
         account = get_account(account_id)
         if not headless:
@@ -179,6 +200,10 @@ def check_command(
     account_ids: Annotated[list[int] | None, typer.Argument(help="Account ids; default: every account.")] = None,
 ) -> None:
     """Ask each platform whether the stored logins still work; expired ones become needs_login."""
+    from rich.table import Table
+
+    from accounts.login import check_accounts
+
     try:
         results = check_accounts(account_ids or None)
     except AccountError as exc:
@@ -226,9 +251,17 @@ def pause_command(
     ] = None,
 ) -> None:
     """Stop posting on an account, until --until or until `resume`."""
+    from accounts.registry import get_account, pause_account
+
     try:
         account = get_account(account_id)
+    except AccountError as exc:
+        raise fail(str(exc)) from None
+    try:
         until_at = parse_until(until, account, datetime.now(UTC)) if until else None
+    except AccountError as exc:  # a bad --until: a usage error
+        raise fail(str(exc), 2) from None
+    try:
         account = pause_account(account_id, reason, until_at)
     except AccountError as exc:
         raise fail(str(exc)) from None
@@ -238,6 +271,8 @@ def pause_command(
 @accounts_app.command("resume")
 def resume_command(account_id: Annotated[int, typer.Argument()]) -> None:
     """Make a paused (or banned) account active again."""
+    from accounts.registry import set_status
+
     try:
         account = set_status(account_id, "active")
     except AccountError as exc:
@@ -251,6 +286,8 @@ def ban_command(
     reason: Annotated[str, typer.Option(help="What the platform said.")] = "banned by the platform",
 ) -> None:
     """Record that the platform banned the account: nothing is posted on it any more."""
+    from accounts.registry import set_status
+
     try:
         account = set_status(account_id, "banned", reason)
     except AccountError as exc:
@@ -266,26 +303,80 @@ def _read_secret(kind: str) -> str:
 
 @accounts_app.command("set-token")
 def set_token_command(
-    account_id: Annotated[int, typer.Argument()],
+    account_ids: Annotated[
+        list[int] | None, typer.Argument(help="Account id (one token from the prompt or stdin); or use --file.")
+    ] = None,
     kind: Annotated[str, typer.Option(help=f"Secret kind: {', '.join(SECRET_KINDS)} (oauth/session as JSON).")] = (
         "api_token"
     ),
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file",
+            help="CSV with the header handle,token or platform,handle,token: one account per row (many at once).",
+        ),
+    ] = None,
 ) -> None:
-    """Store a token for an API platform, read from a hidden prompt or stdin (never from the command line)."""
+    """Store a token for an API platform, read from a hidden prompt or stdin (never from the command line); with
+    --file, a token per account from a CSV of handle,token."""
     if kind not in SECRET_KINDS:
-        raise fail(f"--kind {kind!r} is unknown; use one of {', '.join(SECRET_KINDS)}")
+        raise fail(f"--kind {kind!r} is unknown; use one of {', '.join(SECRET_KINDS)}", 2)
+    if file is not None:
+        if account_ids:
+            raise fail("give account ids or --file, not both", 2)
+        _set_tokens_from_file(file, kind)
+        return
+    if not account_ids or len(account_ids) > 1:
+        raise fail("give one account id (its token comes from the prompt or stdin), or --file for many", 2)
+    account_id = account_ids[0]
     text = _read_secret(kind).strip()
     if not text:
-        raise fail(f"account {account_id}: no {kind} given on stdin")
-    value: Any = text
-    if kind != "api_token":
-        try:
-            value = json.loads(text)
-        except ValueError:
-            # never echo the input: it is the secret
-            raise fail(f"account {account_id}: the {kind} must be JSON") from None
+        raise fail(f"account {account_id}: no {kind} given on stdin", 2)
+    from accounts.login import store_token
+
     try:
-        account = store_token(account_id, kind, value)
+        account = store_token(account_id, kind, _secret_value(account_id, kind, text))
     except AccountError as exc:
         raise fail(str(exc)) from None
     _say(f"{account.label}: stored {kind} (encrypted); status {_status_text(account)}")
+
+
+def _secret_value(subject: Any, kind: str, text: str) -> Any:
+    if kind == "api_token":
+        return text
+    try:
+        return json.loads(text)
+    except ValueError:
+        # never echo the input: it is the secret
+        raise fail(f"account {subject}: the {kind} must be JSON", 2) from None
+
+
+def _set_tokens_from_file(file: Path, kind: str) -> None:
+    """Every row's token, encrypted, on the account its handle names; every handle is resolved before anything is
+    stored, so a file with an unknown or ambiguous handle stores nothing."""
+    from accounts.importer import read_token_csv
+    from accounts.login import store_token
+    from accounts.registry import list_accounts
+
+    try:
+        rows = read_token_csv(file)
+    except AccountError as exc:
+        raise fail(str(exc), 2) from None
+    by_handle: dict[str, list[Account]] = {}
+    for account in list_accounts():
+        by_handle.setdefault(account.handle.lower(), []).append(account)
+    chosen: list[tuple[Account, str]] = []
+    for row in rows:
+        found = [a for a in by_handle.get(row.handle.lower(), []) if row.platform in (None, a.platform)]
+        if len(found) != 1:
+            where = f" on {row.platform}" if row.platform else ""
+            problem = "no account" if not found else "several accounts (add a platform column)"
+            raise fail(f"{file}: line {row.line}: {problem} with handle {row.handle!r}{where}; nothing stored", 2)
+        chosen.append((found[0], row.token))
+    for account, token in chosen:
+        try:
+            stored = store_token(account.id, kind, _secret_value(account.label, kind, token))
+        except AccountError as exc:
+            raise fail(str(exc)) from None
+        _say(f"{stored.label}: stored {kind} (encrypted); status {_status_text(stored)}")
+    _say(f"stored {len(chosen)} {kind} secrets from {file}")

@@ -13,13 +13,17 @@ Cells:
 ``timezone``       IANA name (``Asia/Shanghai``); empty: Asia/Shanghai
 ``author_id``      the affiliate (buyin) author id; may be empty
 ``approval``       yes/no, true/false, 1/0 (是/否); empty: no
+``token``          optional last column: an API token, encrypted on arrival (as ``set-token``); empty: none
 =================  ==========================================================================================
 
 The file is read as UTF-8 with or without a BOM (Excel's "CSV UTF-8"). Each bad row is reported by its line
 number with a one-line reason and skipped; good rows are created or, when the platform already has the handle,
 updated (status, secrets and persona are kept). A handle repeated within the file is a bad row after the first,
 and so is a cell with a control character (a NUL byte cannot be stored on Postgres; checked before anything is
-written, so the good rows still go in on either database).
+written, so the good rows still go in on either database). Tokens are stored after their accounts, encrypted by
+the vault; they are never echoed, not even in a row's error message.
+
+:func:`read_token_csv` reads the ``handle,token`` (or ``platform,handle,token``) files of ``set-token --file``.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ IMPORT_COLUMNS = (
     "author_id",
     "approval",
 )
+TOKEN_COLUMN = "token"
+TOKEN_FILE_COLUMNS = (("handle", "token"), ("platform", "handle", "token"))
 NICHE_SEPARATORS = re.compile(r"[|;]")
 _YES = {"yes", "y", "true", "1", "是"}
 _NO = {"no", "n", "false", "0", "否", ""}
@@ -61,12 +67,38 @@ class RowProblem:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountRow:
+    """A good CSV row: its line, the account it describes and its API token (``None``: the row brings none)."""
+
+    line: int
+    spec: AccountSpec
+    token: str | None = None
+
+    def __repr__(self) -> str:  # never the token
+        return f"AccountRow(line={self.line}, spec={self.spec!r}, token={'***' if self.token else None})"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRow:
+    """A row of a ``set-token --file`` CSV (``platform`` is ``None`` when the file has no such column)."""
+
+    line: int
+    platform: str | None
+    handle: str
+    token: str
+
+    def __repr__(self) -> str:  # never the token
+        return f"TokenRow(line={self.line}, platform={self.platform!r}, handle={self.handle!r}, token='***')"
+
+
+@dataclass(frozen=True, slots=True)
 class ImportResult:
-    """What an import did: accounts created and updated (in file order) and the rows it skipped."""
+    """What an import did: accounts created and updated (in file order), the rows it skipped, tokens stored."""
 
     created: tuple[Account, ...]
     updated: tuple[Account, ...]
     problems: tuple[RowProblem, ...]
+    tokens: int = 0
 
     @property
     def ok(self) -> bool:
@@ -104,23 +136,32 @@ def spec_from_row(cells: dict[str, str]) -> AccountSpec:
     return replace(spec, approval_required=parse_bool(cells["approval"]))
 
 
-def read_accounts_csv(path: Path) -> tuple[list[tuple[int, AccountSpec]], list[RowProblem]]:
-    """Parse and validate every row: ``([(line, spec)], [problem])``. A missing file, a file that is not UTF-8
-    or a wrong header raises :class:`AccountError` (nothing can be imported then)."""
+def _read_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
+        return path.read_text(encoding="utf-8-sig")
+    except (FileNotFoundError, IsADirectoryError):
         raise AccountError(f"{path}: file not found") from None
     except UnicodeDecodeError:
         raise AccountError(f"{path}: not UTF-8 text; save it as 'CSV UTF-8' (Excel) and try again") from None
+
+
+def read_accounts_csv(path: Path) -> tuple[list[AccountRow], list[RowProblem]]:
+    """Parse and validate every row: ``([row], [problem])``. A missing file, a file that is not UTF-8 or a wrong
+    header raises :class:`AccountError` (nothing can be imported then). The header is
+    :data:`IMPORT_COLUMNS`, optionally followed by ``token``."""
+    text = _read_text(path)
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = [cell.strip() for cell in next(reader)]
     except StopIteration:
         raise AccountError(f"{path}: the file is empty; the first line must be {','.join(IMPORT_COLUMNS)}") from None
-    if tuple(header) != IMPORT_COLUMNS:
-        raise AccountError(f"{path}: the header must be exactly {','.join(IMPORT_COLUMNS)} (got {','.join(header)})")
-    good: list[tuple[int, AccountSpec]] = []
+    columns = tuple(header)
+    if columns not in (IMPORT_COLUMNS, (*IMPORT_COLUMNS, TOKEN_COLUMN)):
+        raise AccountError(
+            f"{path}: the header must be exactly {','.join(IMPORT_COLUMNS)} (optionally ,{TOKEN_COLUMN}) "
+            f"(got {','.join(header)[:200]})"
+        )
+    good: list[AccountRow] = []
     problems: list[RowProblem] = []
     seen: dict[tuple[str, str], int] = {}
     while True:
@@ -134,11 +175,16 @@ def read_accounts_csv(path: Path) -> tuple[list[tuple[int, AccountSpec]], list[R
             break
         if not any(cell.strip() for cell in row):
             continue  # blank lines (Excel adds some at the end)
-        if len(row) != len(IMPORT_COLUMNS):
-            problems.append(RowProblem(line, f"expected {len(IMPORT_COLUMNS)} columns, got {len(row)}"))
+        if len(row) != len(columns):
+            problems.append(RowProblem(line, f"expected {len(columns)} columns, got {len(row)}"))
+            continue
+        cells = dict(zip(columns, row, strict=True))
+        token = cells.pop(TOKEN_COLUMN, "").strip() or None
+        if token is not None and (any(ch.isspace() or ord(ch) < 32 for ch in token) or len(token) > 4096):
+            problems.append(RowProblem(line, "the token has spaces or control characters (not shown)"))
             continue
         try:
-            spec = spec_from_row(dict(zip(IMPORT_COLUMNS, row, strict=True)))
+            spec = spec_from_row(cells)
         except AccountError as exc:
             problems.append(RowProblem(line, str(exc)))
             continue
@@ -147,16 +193,59 @@ def read_accounts_csv(path: Path) -> tuple[list[tuple[int, AccountSpec]], list[R
             problems.append(RowProblem(line, f"{spec.platform}/{spec.handle} already appears on line {seen[key]}"))
             continue
         seen[key] = line
-        good.append((line, spec))
+        good.append(AccountRow(line, spec, token))
     return good, problems
+
+
+def import_rows(rows: list[AccountRow], problems: list[RowProblem]) -> ImportResult:
+    """Store parsed rows: the accounts in one transaction, then each row's token encrypted (``api_token``; the
+    account becomes active as with ``set-token``)."""
+    from accounts.login import store_token
+
+    stored = upsert_accounts([row.spec for row in rows]) if rows else []
+    tokens = 0
+    for row, (account, _) in zip(rows, stored, strict=True):
+        if row.token is not None:
+            store_token(account.id, "api_token", row.token)
+            tokens += 1
+    return ImportResult(
+        created=tuple(account for account, created in stored if created),
+        updated=tuple(account for account, created in stored if not created),
+        problems=tuple(problems),
+        tokens=tokens,
+    )
 
 
 def import_accounts(path: Path) -> ImportResult:
     """Import ``path`` (see the module docstring): good rows are stored in one transaction, bad rows reported."""
     good, problems = read_accounts_csv(path)
-    stored = upsert_accounts([spec for _, spec in good]) if good else []
-    return ImportResult(
-        created=tuple(account for account, created in stored if created),
-        updated=tuple(account for account, created in stored if not created),
-        problems=tuple(problems),
-    )
+    return import_rows(good, problems)
+
+
+def read_token_csv(path: Path) -> list[TokenRow]:
+    """The rows of a ``handle,token`` or ``platform,handle,token`` CSV. Any bad row (a missing cell, a token with
+    spaces) raises :class:`AccountError` naming its line, never its token: tokens are stored all or none."""
+    reader = csv.reader(io.StringIO(_read_text(path), newline=""))
+    try:
+        columns = tuple(cell.strip() for cell in next(reader))
+    except StopIteration:
+        raise AccountError(f"{path}: the file is empty; the first line must be handle,token") from None
+    if columns not in TOKEN_FILE_COLUMNS:
+        raise AccountError(f"{path}: the header must be handle,token or platform,handle,token")
+    rows: list[TokenRow] = []
+    for record in reader:
+        line = reader.line_num
+        if not any(cell.strip() for cell in record):
+            continue
+        if len(record) != len(columns):
+            raise AccountError(f"{path}: line {line}: expected {len(columns)} columns, got {len(record)}")
+        cells = {name: cell.strip() for name, cell in zip(columns, record, strict=True)}
+        token = cells["token"]
+        if not cells["handle"] or not token:
+            raise AccountError(f"{path}: line {line}: the handle and the token must not be empty")
+        if any(ch.isspace() or ord(ch) < 32 for ch in token):
+            raise AccountError(f"{path}: line {line}: the token has spaces or control characters (not shown)")
+        rows.append(TokenRow(line, cells.get("platform") or None, cells["handle"].removeprefix("@"), token))
+    if not rows:
+        raise AccountError(f"{path}: no rows below the header")
+    return rows

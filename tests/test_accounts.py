@@ -188,7 +188,7 @@ def test_csv_whole_file_errors_are_one_line(keyless: Path, tmp_path: Path) -> No
         (tmp_path / "missing.csv", "file not found"),
     ):
         code, stdout, stderr = cli("import", str(path))
-        assert code == 1 and problem in stderr and stdout == ""
+        assert code == 2 and problem in stderr and stdout == ""  # a usage error: nothing was imported
         assert len(stderr.strip().splitlines()) == 1, stderr
     assert list_accounts() == []
     # the function API reports the same rows the CLI does
@@ -358,9 +358,9 @@ def test_cli_add_list_pause_resume_ban(keyless: Path) -> None:
         6,
     )
     code, _, stderr = cli("add", "douyin", "other", "--window", "23:00-01:00")
-    assert code == 1 and stderr.startswith("error: window '23:00-01:00' crosses midnight") and stderr.count("\n") == 1
+    assert code == 2 and stderr.startswith("error: window '23:00-01:00' crosses midnight") and stderr.count("\n") == 1
     code, _, stderr = cli("add", "douyin", "other", "--timezone", "Beijing")
-    assert code == 1 and "time zone 'Beijing' is unknown" in stderr
+    assert code == 2 and "time zone 'Beijing' is unknown" in stderr
 
     code, stdout, _ = cli("pause", "1", "--reason", "holiday", "--until", "2h")
     assert code == 0 and stdout.startswith("douyin/meimei (#1): paused (holiday) until ")
@@ -377,7 +377,7 @@ def test_cli_add_list_pause_resume_ban(keyless: Path) -> None:
     ):
         assert cell in row, (cell, row)
     code, _, stderr = cli("pause", "1", "--until", "2001-01-01 08:00")
-    assert code == 1 and "is in the past" in stderr
+    assert code == 2 and "is in the past" in stderr
     assert cli("resume", "1")[1].strip() == "douyin/meimei (#1): active"
     assert cli("ban", "1", "--reason", "violated rules")[1].strip() == "douyin/meimei (#1): banned (violated rules)"
     assert "meimei" in cli("list", "--status", "banned")[1]
@@ -419,7 +419,7 @@ def test_key_file_0600_round_trip_and_no_plaintext_in_db_logs_or_cli(
     # nothing readable: database (+ WAL), logs, CLI output (list and a bad set-token)
     code, listing, _ = cli("list")
     code_bad, out_bad, err_bad = cli("set-token", str(account.id), "--kind", "oauth", stdin=TOKEN)
-    assert code == 0 and code_bad == 1 and "the oauth must be JSON" in err_bad
+    assert code == 0 and code_bad == 2 and "the oauth must be JSON" in err_bad
     stored = database_bytes(keyless)
     for secret in (TOKEN, COOKIE, "sbx_session"):
         assert secret.encode() not in stored
