@@ -218,9 +218,17 @@ def _dashboard(stack: Stack) -> Service | None:
     return Service("dashboard", tuple(streamlit_command(host, port)), url=f"{url}/", health_url=f"{url}/_stcore/health")
 
 
+def _console(stack: Stack) -> Service | None:
+    """The brands' and operator's console (``mcn console serve``, port ``MCN_CONSOLE_PORT`` or 8600)."""
+    from mcn.console_cli import console_service
+
+    return console_service(stack)
+
+
 register_service("worker", _worker)
 register_service("sandbox", _sandbox)
 register_service("dashboard", _dashboard)
+register_service("console", _console)
 
 
 # -- processes ---------------------------------------------------------------------------------------------------
