@@ -42,7 +42,7 @@ from prefect.states import Cancelled, Failed, Running, State
 
 from mcn.automations import NEEDS_LOGIN_EVENT, PASS_EVENT, POST_FAILED_EVENT, POST_THROTTLED_EVENT
 from mcn.tables import as_utc
-from publisher.dispatch import DispatchOptions, DispatchReport, PostOutcome, publish_due
+from publisher.dispatch import DispatchOptions, DispatchReport, PostOutcome, account_handles, publish_due
 
 SERVICE_RESOURCE = {"prefect.resource.id": "mcn.publish-due", "prefect.resource.name": "publish-due"}
 #: consecutive passes that raised before the loop run gives up and fails (the next window's run starts afresh)
@@ -52,7 +52,7 @@ _STATUSES = ("posted", "failed", "unknown", "planned")
 
 def is_throttled(outcome: PostOutcome) -> bool:
     """A post that went out but that the platform throttled (e.g. a near-duplicate of another account's post)."""
-    return outcome.status == "posted" and "throttled" in outcome.detail
+    return outcome.state == "throttled"
 
 
 def _options(
@@ -73,22 +73,25 @@ def _options(
     )
 
 
+def publish_rows(report: DispatchReport) -> list[dict[str, str]]:
+    """The publish table's rows: one per post touched, with the account's handle and "throttled" for a post that
+    went out throttled (its stored status is posted)."""
+    handles = account_handles([o.account_id for o in report.outcomes])
+    return [
+        {
+            "post": o.post_id,
+            "account": handles.get(o.account_id, str(o.account_id)),
+            "platform": o.platform,
+            "status": o.state,
+            "remote id": o.remote_id or "",
+            "detail": o.detail,
+        }
+        for o in report.outcomes
+    ]
+
+
 def _publish_table(report: DispatchReport) -> None:
-    create_table_artifact(
-        key="publish-due",
-        table=[
-            {
-                "post": o.post_id,
-                "account": o.account_id,
-                "platform": o.platform,
-                "status": "throttled" if is_throttled(o) else o.status,
-                "remote id": o.remote_id or "",
-                "detail": o.detail,
-            }
-            for o in report.outcomes
-        ],
-        description=report.summary(),
-    )
+    create_table_artifact(key="publish-due", table=publish_rows(report), description=report.summary())
 
 
 def _emit_outcome_events(report: DispatchReport, began: datetime) -> None:
@@ -136,13 +139,18 @@ def run_pass(options: DispatchOptions) -> DispatchReport:
     emit_event(
         event=PASS_EVENT,
         resource=SERVICE_RESOURCE,
-        payload={"summary": report.summary(), **{s: report.count(s) for s in _STATUSES}},
+        payload={
+            "summary": report.summary(),
+            **{s: report.count(s) for s in _STATUSES},
+            "throttled": report.throttled(),
+        },
     )
     return report
 
 
 def _counts(report: DispatchReport) -> dict[str, Any]:
     counts: dict[str, Any] = {status: report.count(status) for status in _STATUSES}
+    counts["throttled"] = report.throttled()  # of the posted ones
     counts.update(recovered=report.recovered, reslotted=report.reslotted, missed=report.missed, skipped=report.skipped)
     return counts
 

@@ -202,7 +202,9 @@ class PostRecord(SQLModel, table=True):
     """One planned post of one clip (or variant) on one account: a row of the outbox.
 
     ``status`` moves planned -> claimed -> uploading -> posted, or to failed (``last_error`` says why), unknown
-    (the platform may have it; reconciled by asking it) or rejected (by a reviewer).
+    (the platform may have it; reconciled by asking it) or rejected (by a reviewer). A posted post the platform
+    throttled keeps ``status`` posted (it is out, counts against caps and is collected) with ``throttled`` set;
+    the CLI and the publish table show it as "throttled".
     """
 
     __tablename__ = "posts"
@@ -252,6 +254,10 @@ class PostRecord(SQLModel, table=True):
     error_code: str | None = None
     last_error: str | None = None
     posted_at: datetime | None = None
+    throttled: bool = Field(
+        default=False,
+        description="Posted, but the platform throttled it (e.g. a near-duplicate of another account's post).",
+    )
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

@@ -37,12 +37,12 @@ def publish_due_command(
     Reconciles posts whose outcome was unknown first, re-slots or fails posts that missed their slot by more than
     MCN_PUBLISH_GRACE_SECONDS, and respects every account's and platform's caps.
     """
-    from publisher.dispatch import DispatchOptions, publish_due
+    from publisher.dispatch import DispatchOptions, account_handles, publish_due
 
     options = DispatchOptions(max_posts=limit, platforms=tuple(platform) if platform else None, concurrency=concurrency)
     if worker is not None:
         if not worker.strip() or len(worker) > 100:
-            raise fail(f"--worker {worker[:40]!r}: give 1-100 characters")
+            raise fail(f"--worker {worker[:40]!r}: give 1-100 characters", 2)
         options = replace(options, worker=worker.strip())
     while True:
         try:
@@ -53,8 +53,10 @@ def publish_due_command(
             table = Table(title=f"dispatch {report.worker}")
             for col in ("post", "account", "platform", "status", "remote id", "detail"):
                 table.add_column(col)
+            handles = account_handles([o.account_id for o in report.outcomes])
             for o in report.outcomes:
-                table.add_row(o.post_id[:12], str(o.account_id), o.platform, o.status, o.remote_id or "", o.detail)
+                who = handles.get(o.account_id, str(o.account_id))
+                table.add_row(o.post_id[:12], who, o.platform, o.state, o.remote_id or "", o.detail)
             out.print(table)
         out.print(report.summary(), highlight=False)
         if not loop:
@@ -65,10 +67,11 @@ def publish_due_command(
 @publish_app.command("status")
 def publish_status(
     day: Annotated[str | None, typer.Option("--date", help="Plan date YYYY-MM-DD (default: all).")] = None,
-    failed: Annotated[bool, typer.Option(help="List failed and unknown posts with their reasons.")] = False,
+    failed: Annotated[bool, typer.Option(help="List failed, unknown and throttled posts with their reasons.")] = False,
 ) -> None:
-    """Posts per status, and with --failed every failed or unknown post with its reason."""
-    from sqlalchemy import select
+    """Posts per status (posted ones the platform throttled as "throttled"), and with --failed every failed,
+    unknown or throttled post with its account handle and reason."""
+    from sqlalchemy import and_, or_, select
 
     from mcn.db import get_engine
     from mcn.tables import AccountRecord, PostRecord
@@ -79,27 +82,27 @@ def publish_status(
     table = Table(title=f"outbox{f' for {plan_day}' if plan_day else ''}")
     table.add_column("status")
     table.add_column("posts", justify="right")
-    for status in ("planned", "claimed", "uploading", "unknown", "posted", "failed", "rejected"):
+    for status in ("planned", "claimed", "uploading", "unknown", "posted", "throttled", "failed", "rejected"):
         table.add_row(status, str(counts.get(status, 0)))
     out.print(table)
     if failed:
         p, a = PostRecord.__table__, AccountRecord.__table__  # type: ignore[attr-defined]
         stmt = (
-            select(p.c.id, a.c.handle, p.c.platform, p.c.status, p.c.error_code, p.c.last_error)
+            select(p.c.id, a.c.handle, p.c.platform, p.c.status, p.c.throttled, p.c.error_code, p.c.last_error)
             .join(a, a.c.id == p.c.account_id)
-            .where(p.c.status.in_(("failed", "unknown")))
+            .where(or_(p.c.status.in_(("failed", "unknown")), and_(p.c.status == "posted", p.c.throttled)))
             .order_by(p.c.updated_at)
         )
         if plan_day:
             stmt = stmt.where(p.c.plan_date == plan_day)
-        listing = Table(title="failed and unknown posts")
+        listing = Table(title="failed, unknown and throttled posts")
         for col in ("post", "account", "platform", "status", "code", "reason"):
             listing.add_column(col)
         with get_engine().connect() as conn:
             for row in conn.execute(stmt):
-                listing.add_row(
-                    row.id[:12], row.handle, row.platform, row.status, row.error_code or "", row.last_error or ""
-                )
+                shown = "throttled" if row.status == "posted" and row.throttled else row.status
+                reason = "the platform throttled it" if shown == "throttled" else row.last_error or ""
+                listing.add_row(row.id[:12], row.handle, row.platform, shown, row.error_code or "", reason)
         out.print(listing)
 
 
@@ -107,7 +110,7 @@ def _parse_day(text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise fail(f"--date {text!r}: expected YYYY-MM-DD") from None
+        raise fail(f"--date {text!r}: expected YYYY-MM-DD", 2) from None
 
 
 @review_app.command("list")
@@ -153,7 +156,7 @@ def review_approve(
         elif post_ids:
             count = approve(post_ids)
         else:
-            raise fail("name post ids or pass --all")
+            raise fail("name post ids or pass --all", 2)
     except ReviewError as exc:
         raise fail(str(exc)) from None
     out.print(f"approved {count} posts")

@@ -1,7 +1,8 @@
 """The outbox dispatcher: claim due posts atomically, publish each exactly once, reconcile what is unknown.
 
 A post row moves ``planned -> claimed -> uploading -> posted``, or to ``failed`` (with a reason) or ``unknown`` (the
-platform may have it). :func:`publish_due` is one pass; ``mcn publish due`` and the Prefect deployment
+platform may have it). A post that went out but that the platform throttled is ``posted`` with ``throttled`` set
+(shown as "throttled"). :func:`publish_due` is one pass; ``mcn publish due`` and the Prefect deployment
 ``publish-due`` run it every minute. Every pass does, in order:
 
 1. **Recover.** Paused accounts whose pause ended become active. A ``claimed`` post whose lease expired (or whose
@@ -61,7 +62,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, func, select, text, update
+from sqlalchemy import Connection, and_, case, func, select, text, update
 from sqlalchemy.engine import Engine
 
 from accounts.windows import local_date, local_day_bounds, slot_bounds
@@ -157,6 +158,12 @@ class PostOutcome:
     status: str  # the post's status afterwards
     detail: str = ""
     remote_id: str | None = None
+    throttled: bool = False  # posted, but the platform throttled it
+
+    @property
+    def state(self) -> str:
+        """What to show: the status, except "throttled" for a post that went out throttled."""
+        return "throttled" if self.throttled and self.status == "posted" else self.status
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,13 +179,18 @@ class DispatchReport:
     skipped: str | None = None  # why the pass did nothing (another dispatcher holds the SQLite lock)
 
     def count(self, status: str) -> int:
+        """Outcomes whose post ended in ``status`` (throttled posts count as posted: they went out)."""
         return sum(1 for o in self.outcomes if o.status == status)
+
+    def throttled(self) -> int:
+        """Posts that went out but that the platform throttled."""
+        return sum(1 for o in self.outcomes if o.state == "throttled")
 
     def summary(self) -> str:
         """One line for logs and the CLI."""
         if self.skipped:
             return f"skipped: {self.skipped}"
-        counts = Counter(o.status for o in self.outcomes)
+        counts = Counter(o.state for o in self.outcomes)
         parts = [f"{n} {s}" for s, n in sorted(counts.items())] or ["nothing due"]
         extra = [
             f"{n} {label}"
@@ -763,6 +775,7 @@ def _record_receipt(
             posted_at=now,
             error_code=None,
             last_error=None,
+            throttled=receipt.limited,
             now=now,
         )
         if not done:
@@ -776,6 +789,7 @@ def _record_receipt(
                     remote_id=receipt.remote_id,
                     remote_url=receipt.remote_url,
                     posted_at=now,
+                    throttled=receipt.limited,
                     claimed_by=None,
                     claim_token=None,
                     lease_until=None,
@@ -783,7 +797,7 @@ def _record_receipt(
                 )
             )
             record_event(conn, row.id, None, "posted", opts.worker, "posted after this dispatcher's lease had expired")
-    return PostOutcome(row.id, row.account_id, row.platform, "posted", detail, receipt.remote_id)
+    return PostOutcome(row.id, row.account_id, row.platform, "posted", detail, receipt.remote_id, receipt.limited)
 
 
 def _backoff(opts: DispatchOptions, attempt: int) -> float:
@@ -858,19 +872,30 @@ def _credentials(account_id: int) -> Credentials:
 
 
 def outbox_counts(day: Any = None) -> dict[str, int]:
-    """Posts per status (for one plan date, or all)."""
+    """Posts per status (for one plan date, or all); posted posts the platform throttled count as "throttled"."""
     engine = get_engine()
-    stmt = select(posts.c.status, func.count()).group_by(posts.c.status)
+    shown = case((and_(posts.c.status == "posted", posts.c.throttled), "throttled"), else_=posts.c.status)
+    stmt = select(shown, func.count()).group_by(shown)
     if day is not None:
         stmt = stmt.where(posts.c.plan_date == day)
     with engine.connect() as conn:
         return {status: int(n) for status, n in conn.execute(stmt).all()}
 
 
+def account_handles(account_ids: Sequence[int]) -> dict[int, str]:
+    """Handle of each account id (for tables that show who posted)."""
+    if not account_ids:
+        return {}
+    with get_engine().connect() as conn:
+        rows = conn.execute(select(accounts.c.id, accounts.c.handle).where(accounts.c.id.in_(set(account_ids))))
+        return {int(i): str(h) for i, h in rows}
+
+
 __all__ = [
     "DispatchOptions",
     "DispatchReport",
     "PostOutcome",
+    "account_handles",
     "outbox_counts",
     "package_of",
     "publish_due",
