@@ -206,6 +206,17 @@ def clips_make(
     for path in (products, transcript):
         if path is not None and not path.is_file():
             raise fail(f"{path}: file not found", 2)
+    for source in sources:  # a URL is checked when it is fetched; a local file before Prefect starts
+        if "://" not in source and not Path(source).is_file():
+            raise fail(f"{source}: file not found", 2)
+    if products is not None:
+        from clipper.errors import InputFileError
+        from clipper.products import load_products
+
+        try:
+            load_products(products)  # a bad product list fails here in a second, not after the run started
+        except InputFileError as exc:
+            raise fail(str(exc), 2) from None
     _quiet_prefect()
     results = []
     for n, source in enumerate(sources):

@@ -25,8 +25,8 @@ def import_command(
 
     try:
         loaded = read_pool_file(file)
-    except InputFileError as exc:
-        raise fail(str(exc)) from None
+    except InputFileError as exc:  # missing, unreadable, wrong header: nothing imported, a usage error
+        raise fail(str(exc), 2) from None
     for problem in loaded.problems:
         console.print(f"[red]error:[/red] {problem}", highlight=False, soft_wrap=True)
     result = upsert_pool(loaded.products, source=f"import:{file.name}") if loaded.products else None
