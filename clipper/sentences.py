@@ -30,7 +30,10 @@ _OPENER = re.compile(
     r"^(?:The|This|That|These|Those|It|It's|Its|They|They're|We|We're|You|You're|He|She|There|There's|Here|"
     r"Here's|So|And|But|Okay|OK|Ok|Alright|Now|Then|Let|Let's|What|What's|How|Why|When|Who|Where|My|Our|Your|If|"
     r"Plus|Also|Oh|Look|See|Each|Every|Just|No|Yes|Yeah|Thanks|Thank|Sorry|Well|Wait|Listen|Watch|At|In|On|For|"
-    r"With)\b"
+    r"With)\b|"
+    # A gerund opening a clause ("...last night Pouring it over ice"); names ending in -ing ("Denning 20") take no
+    # object pronoun or article after them.
+    r"[A-Z][a-z]{2,}ing\s+(?:it|this|that|these|those|the|a|an|my|your|them|on|in|at|up|out|over|down)\b"
 )
 _ABBREVIATION = re.compile(r"(?:\b[A-Za-z]\.){2,}$|\b(?:mr|mrs|ms|dr|vs|etc|approx|no|st)\.$", re.IGNORECASE)
 
@@ -105,6 +108,7 @@ def split_sentences(
         length = len(join_words(current))
         if punctuated:
             following = nxt.text.strip()
+            after = words[i + 2].text if i + 2 < len(words) else ""
             continues = bool(_SOFT_PUNCT.search(text)) or (following[:1].isalpha() and following[:1].islower())
             # "9 a.m. and I'm..." - an abbreviation's full stop before a lower-case word ends nothing.
             ends = bool(_END_PUNCT.search(text)) and not (
@@ -113,7 +117,10 @@ def split_sentences(
             ends = ends or (gap >= opts.long_pause and not continues and length >= opts.min_chars)
             # A dropped full stop: a bare word, then a capitalised sentence opener.
             ends = ends or (
-                not cjk and not _ANY_PUNCT.search(text) and bool(_OPENER.match(following)) and length >= opts.min_chars
+                not cjk
+                and not _ANY_PUNCT.search(text)
+                and bool(_OPENER.match(following + after))
+                and length >= opts.min_chars
             )
         else:
             ends = bool(_END_PUNCT.search(text)) or (gap >= opts.pause and length >= opts.min_chars)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 
 from clipper.cues import SentenceCues, resolve_language, sentence_cues
 from clipper.labels import SentenceKind
+from clipper.segments import product_keys
 from clipper.sentences import continues_previous
 from clipper.types import Product, ProductSegment, Transcript
 
@@ -234,6 +235,15 @@ def _kind(
     if c.transition and c.selling < lead_in_limit:
         return "transition", _reason(c, "transition")
     if (
+        i - seg.first_sentence <= 1
+        and product is not None
+        and c.selling < lead_in_limit
+        and _ends_on_name(text, product)
+    ):
+        # New information comes last: a sentence that builds up to the product's name introduces it ("Vitamin C
+        # needs a good moisturizer on top, so let me grab the Barrier Cloud Cream.").
+        return "transition", "ends on the product's name, introducing it"
+    if (
         i == seg.first_sentence
         and names_product
         and c.selling < opts.cue_selling
@@ -272,6 +282,26 @@ def _short(text: str, lang: str, opts: StructureOptions) -> bool:
     if lang == "zh":
         return len(re.findall(r"[\u3400-\u9fff]", text)) <= opts.lead_in_chars
     return len(text.split()) <= opts.lead_in_words
+
+
+_TRAILING = re.compile(r"[\s.,!?;:。，！？；：、…\"'”’）)]+$")
+
+
+def _ends_on_name(text: str, product: Product) -> bool:
+    """Whether ``text`` ends on one of ``product``'s names (case-insensitive, trailing punctuation aside), and ends
+    there: after a comma the host goes on about it in the same breath ("...the Street Taco Spice Set, six jars")."""
+    if re.search(r"[,;:，；：、]\W*$", text):
+        return False
+    body = _TRAILING.sub("", text)
+    for key in product_keys([product]):
+        if key.weight < 1.0:
+            continue  # a derived tail ("cream") is too common a word to mark an introduction
+        if key.pattern is None:
+            if re.sub(r"[^\w]+", "", body.casefold()).endswith(key.text):
+                return True
+        elif (m := list(key.pattern.finditer(body.casefold()))) and m[-1].end() == len(body):
+            return True
+    return False
 
 
 def _little_besides(rest: str, lang: str, opts: StructureOptions) -> bool:

@@ -202,8 +202,14 @@ def test_a_capitalised_opener_after_a_bare_word_is_a_dropped_full_stop() -> None
     sentences = split_sentences(words, "en")
     assert [s.text for s in sentences] == ["and there's a recipe card in the box", "The set's $34 in a gift box."]
     assert not continues_previous(sentences, 1)
-    # A name is no opener: "...told Lisa about it" stays one sentence.
-    assert len(split_sentences(_asr_words(["I told Lisa about the recipe card in the box."]), "en")) == 1
+    # A gerund taking an object opens a clause too; a name, even one ending in -ing, does not.
+    words = _asr_words(["I made a jar last night Pouring it over ice right now."])
+    assert [s.text for s in split_sentences(words, "en")] == [
+        "I made a jar last night",
+        "Pouring it over ice right now.",
+    ]
+    for one in ("I told Lisa about the recipe card in the box.", "They're seventy-nine and code Denning 20 works."):
+        assert len(split_sentences(_asr_words([one]), "en")) == 1
 
 
 def test_a_price_call_opening_with_so_is_its_own_sentence() -> None:

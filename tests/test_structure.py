@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 from clipper.segments import find_product_segments
+from clipper.sentences import words_from_text
 from clipper.structure import classify_sentences
-from clipper.types import Product
+from clipper.types import Product, Sentence, Transcript
 from tests.helpers import transcript_from_lines
+
+
+def _as_given(lines: list[str]) -> Transcript:
+    """One sentence per line exactly as given (as ASR split them), 0.07 s a character, 0.6 s apart."""
+    sentences: list[Sentence] = []
+    t = 0.5
+    for i, line in enumerate(lines):
+        span = len(line) * 0.07
+        sentences.append(Sentence(i, t, t + span, line, words_from_text(line, t, t + span)))
+        t += span + 0.6
+    return Transcript("en", t, tuple(w for s in sentences for w in s.words), tuple(sentences), origin="srt")
+
 
 COFFEE = Product("p-coffee", "Ridgeline Whole Bean Coffee", ("the coffee",), attributes=("medium roast", "12 oz bag"))
 BOOKS = Product("p-books", "恐龙绘本", (), attributes=("一套十本", "硬壳精装"))
@@ -38,3 +51,22 @@ def test_a_first_sentence_that_already_describes_the_product_is_no_lead_in() -> 
     t = transcript_from_lines(["接下来这套恐龙绘本。", "每一页都是手绘的，牙齿一颗一颗都画出来了。"], "zh")
     kinds = classify_sentences(t, find_product_segments(t.sentences, [BOOKS], "zh"), [BOOKS]).kinds
     assert kinds[0] == "transition", kinds
+
+
+def test_a_sentence_that_builds_up_to_the_product_name_introduces_it() -> None:
+    cream = Product("p-cream", "Barrier Cloud Cream", ("the cream",), attributes=("ceramides",))
+    serum = Product("p-serum", "Glow Serum", (), attributes=("vitamin C",))
+    lines = [
+        "The Glow Serum is fifteen percent vitamin C.",
+        "It brightens and layers under makeup.",
+        "Okay, vitamin C needs a good partner on top, and that is the Barrier Cloud Cream.",
+        "It has three ceramides and it never feels greasy.",
+    ]
+    t = transcript_from_lines(lines)
+    kinds = classify_sentences(t, find_product_segments(t.sentences, [serum, cream], "en"), [serum, cream]).kinds
+    assert kinds[2:] == ("transition", "selling"), kinds
+    # After a comma the host goes on about it in the same breath: that sentence is not only a lead-in.
+    lines[2] = "Okay, vitamin C needs a good partner on top, and that is the Barrier Cloud Cream,"
+    t = _as_given(lines)
+    kinds = classify_sentences(t, find_product_segments(t.sentences, [serum, cream], "en"), [serum, cream]).kinds
+    assert kinds[2] == "selling", kinds
