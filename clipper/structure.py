@@ -253,7 +253,13 @@ def _kind(
         return "transition", "names the product before saying anything about it"
     narrative = (_ZH_NARRATIVE if lang == "zh" else _EN_NARRATIVE).search(text)
     points_back = lang == "zh" and _ZH_PRODUCT_REFERENCE.search(text)
-    if narrative and c.selling < opts.narrative_override and not names_product and not points_back:
+    # In English the host's story beats a shared attribute word ("I've eaten half the bag"): only the product's
+    # name saves it. Chinese story markers (头发, 吃饭, 天气) are everyday words a product's attributes share, so there
+    # any attribute counts.
+    says_name = names_product
+    if lang != "zh" and product is not None:
+        says_name = bool(_content_tokens(" ".join(product.names), lang) & own_tokens)
+    if narrative and c.selling < opts.narrative_override and not says_name and not points_back:
         return "chatter", f"host's own story ({narrative.group(0)})"
     if c.selling >= opts.cue_selling:
         return "selling", "selling cues"

@@ -70,3 +70,21 @@ def test_a_sentence_that_builds_up_to_the_product_name_introduces_it() -> None:
     t = _as_given(lines)
     kinds = classify_sentences(t, find_product_segments(t.sentences, [serum, cream], "en"), [serum, cream]).kinds
     assert kinds[2] == "selling", kinds
+
+
+def test_the_hosts_story_is_chatter_though_it_shares_an_attribute_word() -> None:
+    crisps = Product("p-crisps", "Crunch Theory Chickpea Crisps", ("the crisps",), attributes=("six 5 oz bags",))
+    lines = [
+        "These are Crunch Theory crisps, chickpeas and olive oil.",
+        "Seven grams of protein a serving, and they're gluten-free.",
+        "My producer Dana is waving at me because I've eaten half the bag.",
+        "The smoky chipotle one has real heat that builds on you.",
+    ]
+    t = transcript_from_lines(lines)
+    kinds = classify_sentences(t, find_product_segments(t.sentences, [crisps], "en"), [crisps]).kinds
+    assert kinds[2] == "chatter", kinds
+    # ...while the product's own name keeps a story about using it selling talk.
+    lines[2] = "My sister takes the Crunch Theory crisps to work every day."
+    t = transcript_from_lines(lines)
+    kinds = classify_sentences(t, find_product_segments(t.sentences, [crisps], "en"), [crisps]).kinds
+    assert kinds[2] == "selling", kinds
