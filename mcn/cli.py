@@ -82,7 +82,7 @@ ROOT_COMMANDS = {
         "sandbox) until Ctrl-C; prints the URLs.",
     ),
     "plan": LazyCommand(
-        "publisher.plan_cli:plan_command",
+        "publisher.plan_cli:plan_app",
         "Assign unused clips to the free slots of every eligible account for one day (re-running adds nothing twice).",
     ),
     "collect": LazyCommand(
@@ -375,7 +375,8 @@ def models_install(
 
 @app.command()
 def doctor() -> None:
-    """Check ffmpeg (with libass), a CJK font, the whisper model, the database and Prefect."""
+    """Check ffmpeg (with libass), a CJK font, the whisper model, the database, the secret key, Prefect (its server
+    and a worker for the pool when PREFECT_API_URL is set) and the sandbox when configured."""
     from rich.table import Table
 
     from mcn.doctor import run_checks

@@ -118,24 +118,63 @@ def review_list(
     day: Annotated[str | None, typer.Option("--date", help="Plan date YYYY-MM-DD.")] = None,
     account: Annotated[int | None, typer.Option(help="Only this account id.")] = None,
 ) -> None:
-    """Posts waiting for approval."""
+    """Posts waiting for approval, with each slot in its account's own time zone; an empty list says why."""
+    from zoneinfo import ZoneInfo
+
+    from mcn.tables import as_utc
     from publisher.review import pending
 
     rows = pending(_parse_day(day) if day else None, account)
+    if not rows:
+        out.print(f"no posts waiting for approval: {_why_no_review(account)}", highlight=False, soft_wrap=True)
+        return
+    zones = _account_zones({r.account_id for r in rows})
     table = Table(title=f"{len(rows)} posts waiting for approval")
-    for col in ("post", "account", "platform", "slot (UTC)", "title", "product", "video"):
+    for col in ("post", "account", "platform", "slot (local)", "title", "product", "video"):
         table.add_column(col)
     for r in rows:
+        zone = zones.get(r.account_id, "UTC")
         table.add_row(
             r.post_id,
             f"{r.account_id} {r.handle}",
             r.platform,
-            f"{r.slot_at:%Y-%m-%d %H:%M}",
+            f"{as_utc(r.slot_at).astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M} {zone}",
             r.title,
             r.product_id or "-",
             r.video_path,
         )
     out.print(table)
+
+
+def _account_zones(account_ids: set[int]) -> dict[int, str]:
+    from sqlalchemy import select
+
+    from mcn.db import get_engine
+    from mcn.tables import AccountRecord
+
+    a = AccountRecord.__table__  # type: ignore[attr-defined]
+    with get_engine().connect() as conn:
+        return dict(conn.execute(select(a.c.id, a.c.timezone).where(a.c.id.in_(account_ids))).all())
+
+
+def _why_no_review(account: int | None) -> str:
+    from sqlalchemy import func, select
+
+    from mcn.db import get_engine
+    from mcn.tables import AccountRecord
+
+    a = AccountRecord.__table__  # type: ignore[attr-defined]
+    with get_engine().connect() as conn:
+        total = conn.execute(select(func.count()).select_from(a)).scalar_one()
+        gated = conn.execute(select(func.count()).where(a.c.approval_required.is_(True))).scalar_one()
+    if not total:
+        return "no accounts registered (mcn accounts import FILE)"
+    if not gated:
+        return "no account requires approval (mcn accounts add --approval, or approval=yes in the import CSV)"
+    return (
+        f"{gated} accounts require approval but none has a planned post waiting"
+        f"{' (for this account)' if account is not None else ''}; mcn plan --date DAY plans some"
+    )
 
 
 @review_app.command("approve")

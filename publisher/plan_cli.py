@@ -1,10 +1,11 @@
-"""``mcn plan``: plan a day's posts and print what went where (registered in :mod:`mcn.cli`)."""
+"""``mcn plan``: plan a day's posts and print what went where; ``mcn plan show``: the day's schedule (registered in
+:mod:`mcn.cli`). ``--date`` takes today, tomorrow or YYYY-MM-DD."""
 
 from __future__ import annotations
 
 import math
-from datetime import date
-from typing import TYPE_CHECKING, Annotated
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -23,16 +24,28 @@ _MATRIX_MAX = 16  # posts of one platform's day shown as a full matrix; more are
 
 
 def _parse_day(text: str | None) -> date:
-    if not text:
+    if not text or text.strip().lower() == "today":
         return date.today()
+    if text.strip().lower() == "tomorrow":
+        return date.today() + timedelta(days=1)
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise fail(f"--date {text!r}: expected YYYY-MM-DD", code=2) from None
+        raise fail(f"--date {text!r}: expected YYYY-MM-DD, today or tomorrow", code=2) from None
 
 
+plan_app = typer.Typer(
+    help="Assign unused clips to the free slots of every eligible account for one day (re-running adds nothing "
+    "twice); `mcn plan show` prints the day's schedule.",
+)
+
+
+@plan_app.callback(invoke_without_command=True)
 def plan_command(
-    day: Annotated[str | None, typer.Option("--date", help="Local day to plan, YYYY-MM-DD (default: today).")] = None,
+    ctx: typer.Context,
+    day: Annotated[
+        str | None, typer.Option("--date", help="Local day to plan: today (default), tomorrow or YYYY-MM-DD.")
+    ] = None,
     platform: Annotated[str | None, typer.Option(help="Plan only accounts of this platform.")] = None,
     allocation: Annotated[
         str, typer.Option(help=f"How posts are shared among products: {', '.join(allocation_names())}.")
@@ -46,7 +59,10 @@ def plan_command(
         ),
     ] = False,
 ) -> None:
-    """Assign unused clips to the free slots of every eligible account for one day (re-running adds nothing twice)."""
+    """Assign unused clips to the free slots of every eligible account for one day (re-running adds nothing
+    twice); `mcn plan show` prints the day's schedule."""
+    if ctx.invoked_subcommand is not None:
+        return
     from publisher.plan import PlanError, plan_day
 
     target = _parse_day(day)
@@ -189,3 +205,104 @@ def print_summary(result: PlanResult, console: Console | None = None) -> None:
         skipped = ", ".join(f"{n} {status}" for status, n in sorted(result.skipped_accounts.items()))
         console.print(f"accounts without slots: {skipped}", highlight=False)
     console.print(f"{verb} {result.planned} posts on {result.accounts} accounts", highlight=False)
+
+
+@plan_app.command("show")
+def show_command(
+    day: Annotated[
+        str | None, typer.Option("--date", help="Plan date: today (default), tomorrow or YYYY-MM-DD.")
+    ] = None,
+    platform: Annotated[str | None, typer.Option(help="Only this platform's posts.")] = None,
+) -> None:
+    """The schedule of one plan date: account handle, slot in the account's own time zone, clip, product, status.
+    An empty day says why (no accounts, no active accounts, no clips, or not planned yet)."""
+    target = _parse_day(day)
+    rows = schedule(target, platform)
+    if not rows:
+        out.print(f"nothing scheduled for {target}: {why_empty(target)}", highlight=False, soft_wrap=True)
+        return
+    table = Table(title=f"schedule {target} ({len(rows)} posts)")
+    for column in ("account", "platform", "local time", "clip", "product", "status"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(row["account"], row["platform"], row["local"], row["clip"], row["product"], row["status"])
+    out.print(table)
+
+
+def schedule(day: date, platform: str | None = None) -> list[dict[str, str]]:
+    """The posts of plan date ``day`` in slot order, as the rows ``mcn plan show`` prints: the account's handle,
+    the slot in the account's time zone (``2026-12-01 19:30 Asia/Shanghai``), clip id and title, product id and
+    name, and the status (``throttled`` for a post the platform throttled)."""
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import select
+
+    from mcn.db import get_engine
+    from mcn.tables import AccountRecord, ClipRecord, PostRecord, ProductRecord, as_utc
+
+    p = PostRecord.__table__  # type: ignore[attr-defined]
+    a = AccountRecord.__table__  # type: ignore[attr-defined]
+    c = ClipRecord.__table__  # type: ignore[attr-defined]
+    pr = ProductRecord.__table__  # type: ignore[attr-defined]
+    stmt = (
+        select(
+            p.c.slot_at,
+            p.c.platform,
+            p.c.status,
+            p.c.throttled,
+            p.c.product_id,
+            p.c.title,
+            p.c.clip_id,
+            a.c.handle,
+            a.c.timezone,
+            pr.c.name.label("product_name"),
+        )
+        .join(a, a.c.id == p.c.account_id)
+        .join(c, c.c.id == p.c.clip_id)
+        .outerjoin(pr, pr.c.id == p.c.product_id)
+        .where(p.c.plan_date == day)
+        .order_by(p.c.slot_at, a.c.handle)
+    )
+    if platform:
+        stmt = stmt.where(p.c.platform == platform)
+    rows: list[dict[str, str]] = []
+    with get_engine().connect() as conn:
+        for r in conn.execute(stmt):
+            zone = ZoneInfo(r.timezone)
+            local = as_utc(r.slot_at).astimezone(zone)
+            product = f"{r.product_id} {r.product_name}" if r.product_name else (r.product_id or "-")
+            rows.append(
+                {
+                    "account": r.handle,
+                    "platform": r.platform,
+                    "local": f"{local:%Y-%m-%d %H:%M} {r.timezone}",
+                    "clip": f"{r.clip_id} {r.title}",
+                    "product": product,
+                    "status": "throttled" if r.status == "posted" and r.throttled else r.status,
+                }
+            )
+    return rows
+
+
+def why_empty(day: date) -> str:
+    """Why a plan date has no posts, in the order an operator would fix it."""
+    from sqlalchemy import func, select
+
+    from mcn.db import get_engine
+    from mcn.tables import AccountRecord, ClipRecord
+
+    a, c = AccountRecord.__table__, ClipRecord.__table__  # type: ignore[attr-defined]
+    with get_engine().connect() as conn:
+        statuses: dict[str, int] = dict(conn.execute(select(a.c.status, func.count()).group_by(a.c.status)).all())
+        clips: Any = conn.execute(select(func.count()).select_from(c)).scalar_one()
+    if not statuses:
+        return "no accounts registered (mcn accounts import FILE or mcn accounts add)"
+    if not statuses.get("active"):
+        held = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
+        return f"no active account ({held}; mcn accounts list says why)"
+    if not clips:
+        return "no clips yet (mcn clips make or mcn remix make)"
+    return (
+        f"not planned yet (mcn plan --date {day}); a plan fills each active account's windows up to its daily cap, "
+        "so accounts already at their cap or without unused clips get nothing"
+    )
