@@ -232,3 +232,57 @@ def run_summary(run_id: str) -> RunRecord | None:
 def failures(run_id: str) -> list[RunFailure]:
     with session() as db:
         return list(db.exec(select(RunFailure).where(RunFailure.run_id == run_id)))
+
+
+@dataclass(frozen=True, slots=True)
+class EditRow:
+    """A rendered edit of a recording (several selling-point ranges joined) as :func:`record_edits` stores it.
+
+    ``ranges`` are source seconds in playing order; ``variant`` names a presentation variant (``""`` for an edit
+    rendered once). Variants of one edit share its footage, so the plan's overlap guard never puts two of them
+    on one platform on one day.
+    """
+
+    edit_id: str
+    product_id: str | None
+    ranges: tuple[tuple[float, float], ...]
+    path: str
+    duration: float
+    hook: str
+    title: str
+    points: tuple[str, ...]
+    sentences: tuple[int, ...]
+    variant: str = ""
+    score: float = 0.5
+
+
+def record_edits(run_id: str, source_id: str, edits: Sequence[EditRow]) -> None:
+    """Record rendered edits as plannable clips rows (``kind = edit``) with their footage: the recording's
+    ``source_id`` and every range they show (:class:`~publisher.footage.Footage`), so the plan's same-day guard
+    compares them with each other and with the recording's clips."""
+    with session() as db:
+        for rank, e in enumerate(edits, start=1):
+            suffix = f"-{e.variant}" if e.variant else ""
+            reason = f"edit of {len(e.ranges)} selling segments" + (f", variant {e.variant}" if e.variant else "")
+            db.add(
+                ClipRecord(
+                    id=f"{run_id[:12]}-{e.edit_id}{suffix}"[:120],
+                    run_id=run_id,
+                    source_id=source_id,
+                    product_id=e.product_id,
+                    rank=rank,
+                    source_start=min(s for s, _ in e.ranges),
+                    source_end=max(t for _, t in e.ranges),
+                    duration=e.duration,
+                    score=e.score,
+                    hook=e.hook,
+                    title=e.title,
+                    reason=reason,
+                    points=list(e.points),
+                    sentences=list(e.sentences),
+                    path=e.path,
+                    footage=Footage(source_id, e.ranges).to_json(),
+                    kind="edit",
+                )
+            )
+        db.commit()
