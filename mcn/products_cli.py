@@ -190,3 +190,137 @@ def list_command(
         out.print(f"excluded ({len(ranking.excluded)}):", highlight=False)
         for r in ranking.excluded:
             out.print(f"  {r.product.product_id} {r.product.title[:40]}: {'; '.join(r.excluded)}", highlight=False)
+
+
+_NICHE_SPLIT = "|;"
+_MAX_NICHES = 20
+_MAX_NICHE_CHARS = 50
+
+
+def parse_niches(text: str) -> tuple[str, ...]:
+    """Niche tags from ``beauty|skincare`` (``|`` or ``;``), trimmed, duplicates dropped (case-insensitively, as
+    the plan compares them); ValueError names a tag that is too long or holds control characters."""
+    for separator in _NICHE_SPLIT[1:]:
+        text = text.replace(separator, _NICHE_SPLIT[0])
+    niches: dict[str, str] = {}
+    for tag in (part.strip() for part in text.split(_NICHE_SPLIT[0])):
+        if not tag:
+            continue
+        if len(tag) > _MAX_NICHE_CHARS or any(ord(ch) < 32 for ch in tag):
+            raise ValueError(f"niche {tag[:20]!r}: at most {_MAX_NICHE_CHARS} printable characters")
+        niches.setdefault(tag.lower(), tag)
+    if len(niches) > _MAX_NICHES:
+        raise ValueError(f"at most {_MAX_NICHES} niches per product (got {len(niches)})")
+    return tuple(niches.values())
+
+
+def read_niche_csv(path: Path) -> dict[str, tuple[str, ...]]:
+    """``product id -> niches`` from a CSV whose header is ``id,niches``; ValueError names the first bad line."""
+    import csv
+    import io
+
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (FileNotFoundError, IsADirectoryError):
+        raise ValueError(f"{path}: file not found") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not UTF-8 text; save it as 'CSV UTF-8'") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = tuple(cell.strip().lower() for cell in next(reader, []))
+    if header != ("id", "niches"):
+        raise ValueError(f"{path}: the header must be exactly id,niches")
+    wanted: dict[str, tuple[str, ...]] = {}
+    for record in reader:
+        if not any(cell.strip() for cell in record):
+            continue
+        line = reader.line_num
+        if len(record) != 2 or not record[0].strip():
+            raise ValueError(f"{path}: line {line}: expected a product id and its niches")
+        try:
+            wanted[record[0].strip()] = parse_niches(record[1])
+        except ValueError as exc:
+            raise ValueError(f"{path}: line {line}: {exc}") from None
+    if not wanted:
+        raise ValueError(f"{path}: no rows below the header")
+    return wanted
+
+
+def set_product_niches(wanted: dict[str, tuple[str, ...]]) -> list[str]:
+    """Replace the niches of the products in ``wanted`` (all or none); returns the ids that do not exist (then
+    nothing was changed). The posting plan matches these niches against the accounts' niches."""
+    from sqlalchemy import select, update
+
+    from mcn.db import get_engine
+    from mcn.tables import ProductRecord, utcnow
+
+    table = ProductRecord.__table__  # type: ignore[attr-defined]
+    with get_engine().begin() as conn:
+        known = set(conn.execute(select(table.c.id).where(table.c.id.in_(list(wanted)))).scalars())
+        unknown = [product_id for product_id in wanted if product_id not in known]
+        if unknown:
+            return unknown
+        for product_id, niches in wanted.items():
+            conn.execute(update(table).where(table.c.id == product_id).values(niches=list(niches), updated_at=utcnow()))
+    return []
+
+
+@products_app.command("niche")
+def niche_command(
+    product_ids: Annotated[
+        list[str] | None, typer.Argument(help="Product ids (from clips make --products, remixes or the pool).")
+    ] = None,
+    niche: Annotated[
+        list[str] | None, typer.Option("--set", help="Niche tag (repeatable, or beauty|skincare): replaces them.")
+    ] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Remove the products' niches (they match every account).")] = (
+        False
+    ),
+    file: Annotated[Path | None, typer.Option("--file", help="CSV with the header id,niches (niches a|b).")] = None,
+) -> None:
+    """Give products niches so the posting plan pairs them with accounts of the same niche (beauty products on
+    beauty accounts); without arguments, list the products and their niches. Unknown ids change nothing (exit 2)."""
+    if file is not None:
+        if product_ids or niche or clear:
+            raise fail("give --file alone, or product ids with --set/--clear", 2)
+        try:
+            wanted = read_niche_csv(file)
+        except ValueError as exc:
+            raise fail(str(exc), 2) from None
+    elif product_ids:
+        if bool(niche) == clear:
+            raise fail("give --set NICHE (repeatable) or --clear", 2)
+        try:
+            tags = () if clear else parse_niches("|".join(niche or ()))
+        except ValueError as exc:
+            raise fail(str(exc), 2) from None
+        wanted = dict.fromkeys(product_ids, tags)
+    else:
+        _print_niches()
+        return
+    unknown = set_product_niches(wanted)
+    if unknown:
+        shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        raise fail(f"no product with id {shown}; nothing changed (mcn products niche lists them)", 2)
+    for product_id, tags in wanted.items():
+        out.print(f"{product_id}: {', '.join(tags) or '(no niche: matches every account)'}", highlight=False)
+
+
+def _print_niches() -> None:
+    from rich.table import Table
+    from sqlalchemy import select
+
+    from mcn.db import get_engine
+    from mcn.tables import ProductRecord
+
+    products = ProductRecord.__table__  # type: ignore[attr-defined]
+    with get_engine().connect() as conn:
+        rows = conn.execute(select(products.c.id, products.c.name, products.c.niches).order_by(products.c.id)).all()
+    if not rows:
+        out.print("no products yet: mcn clips make --products FILE, mcn remix make or mcn products sync add them")
+        return
+    table = Table(title=f"{len(rows)} products")
+    for column in ("id", "name", "niches"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(row.id, row.name, ", ".join(row.niches or ()) or "-")
+    out.print(table)
