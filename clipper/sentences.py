@@ -202,6 +202,9 @@ def _starts_a_call(text: str, before: str) -> bool:
 _MIN_HEAD_CJK = 10
 #: A clause this short right before a call opens the call ("一盒十片，原价九十九").
 _OPENING_CLAUSE_CJK = 6
+#: A closing question of at least this many characters is cut off a long sentence too.
+_MIN_QUESTION_CJK = 5
+_QUESTION_END = re.compile(r"[？?][\"'”’）)]*\s*$")
 
 
 def _split_before_call(group: list[Word]) -> list[list[Word]]:
@@ -227,8 +230,14 @@ def _split_before_call(group: list[Word]) -> list[list[Word]]:
     else:
         if head == 0:
             return [group]
-        cues = sentence_cues(join_words(group[head:]), "zh")
+        last = join_words(group[head:])
+        cues = sentence_cues(last, "zh")
         if not (cues.price_or_urgency or cues.reply):
+            # A closing question after selling talk ("...洗面奶就能洗掉，奔跑的西瓜问会不会搓泥？") is a sentence of
+            # its own, for the structure to judge (a viewer's question read out, or one put to the audience).
+            question = _QUESTION_END.search(last) and len(_CJK.findall(last)) >= _MIN_QUESTION_CJK
+            if question and len(_CJK.findall(join_words(group[:head]))) >= _MIN_HEAD_CJK:
+                return [group[:head], group[head:]]
             return [group]
     # A short clause right before the call opens it (一盒十片，原价九十九): it stays with the call.
     starts = [0] + [i + 1 for i in ends if i + 1 < head]

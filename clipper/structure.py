@@ -155,6 +155,16 @@ def classify_sentences(
         kind, why = _kind(i, sentence.text, c, cues, tokens, seg, by_id, product_tokens, lang, opts)
         kinds.append(kind)
         reasons.append(why)
+    for i in range(len(kinds) - 1):
+        # A question answered by a reply is the viewer's question the host read out ("奔跑的西瓜问会不会搓泥？" /
+        # "刚才说了呀，叠粉底都没事"), whatever ASR made of the name and of 问.
+        if (
+            kinds[i] == "selling"
+            and kinds[i + 1] == "reply"
+            and _QUESTION.search(sentences[i].text)
+            and not reasons[i].endswith("(names it)")
+        ):
+            kinds[i], reasons[i] = "reply", "the question the next sentence answers"
     _bridge_explanations(kinds, reasons, segment_of, opts.bridge)
     for i in range(1, len(kinds)):
         # "The whole thing folds flat. So it slides into a drawer": one spoken sentence that ASR split in two.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from clipper.segments import find_product_segments
-from clipper.sentences import words_from_text
+from clipper.sentences import split_sentences, words_from_text
 from clipper.structure import classify_sentences
 from clipper.types import Product, Sentence, Transcript
 from tests.helpers import transcript_from_lines
@@ -88,3 +88,17 @@ def test_the_hosts_story_is_chatter_though_it_shares_an_attribute_word() -> None
     t = transcript_from_lines(lines)
     kinds = classify_sentences(t, find_product_segments(t.sentences, [crisps], "en"), [crisps]).kinds
     assert kinds[2] == "selling", kinds
+
+
+def test_a_question_the_next_sentence_answers_is_the_viewers() -> None:
+    spray = Product("p-spray", "防晒喷雾", ("喷雾",), attributes=("SPF50",))
+    text = "现在我拿喷雾直接往上喷，不油不闷，洗面奶就能洗掉，奔跑的西瓜温会不会搓泥？"  # ASR: 问 -> 温
+    words = words_from_text(text, 0.5, 9.5)
+    sentences = split_sentences(list(words), "zh")
+    assert [s.text for s in sentences][-1] == "奔跑的西瓜温会不会搓泥？"
+    reply = "有宝宝问男生能不能用，当然能。"
+    more = words_from_text(reply, 10.0, 13.0)
+    sentences = split_sentences([*words, *more], "zh")
+    t = Transcript("zh", 14.0, (*words, *more), sentences, origin="asr")
+    kinds = classify_sentences(t, find_product_segments(t.sentences, [spray], "zh"), [spray]).kinds
+    assert kinds == ("selling", "reply", "reply"), kinds
