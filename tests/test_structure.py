@@ -102,3 +102,16 @@ def test_a_question_the_next_sentence_answers_is_the_viewers() -> None:
     t = Transcript("zh", 14.0, (*words, *more), sentences, origin="asr")
     kinds = classify_sentences(t, find_product_segments(t.sentences, [spray], "zh"), [spray]).kinds
     assert kinds == ("selling", "reply", "reply"), kinds
+
+
+def test_a_college_story_is_the_hosts_own() -> None:
+    shirt = Product("p-shirt", "真丝衬衫", ("衬衫",), attributes=("桑蚕丝", "小落肩"))
+    lines = [
+        "这件真丝衬衫是百分之百桑蚕丝的。",
+        "小落肩，微微宽松，上班周末都能穿。",
+        "我大学攒了三个月生活费，结果第一次就洗坏了。",
+        "所以一定要冷水手洗，别泡太久。",
+    ]
+    t = transcript_from_lines(lines, "zh")
+    kinds = classify_sentences(t, find_product_segments(t.sentences, [shirt], "zh"), [shirt]).kinds
+    assert kinds[2] == "chatter", kinds
