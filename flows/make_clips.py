@@ -16,11 +16,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
@@ -29,7 +31,9 @@ from urllib.parse import urlsplit
 from prefect import flow, runtime, task
 from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
 from prefect.client.orchestration import get_client
-from prefect.states import Completed, Failed, State
+from prefect.futures import as_completed
+from prefect.states import Cancelled, Completed, Failed, State
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from clipper.detectors import DetectionResult, detect_selling_points
 from clipper.errors import ClipperError, DownloadError
@@ -43,7 +47,7 @@ from clipper.scenes import SceneCuts, detect_scenes
 from clipper.segments import find_product_segments, find_topic_segments
 from clipper.subtitles import read_subtitles, transcript_from_json, transcript_to_json, write_srt
 from clipper.transcribe import TranscribeOptions, check_language, transcribe
-from clipper.types import MediaInfo, PlannedClip, Product, ProductSegment, RenderedClip, Transcript
+from clipper.types import MediaInfo, PlannedClip, Product, ProductSegment, RenderedClip, Transcript, Word
 from clipper.urls import REDACTED, redact_url
 from mcn import progress, store
 from mcn.settings import get_settings
@@ -112,7 +116,8 @@ class _ReturnedFailureFilter(logging.Filter):
         if message.startswith("Finished in state Failed(") and run in self._returned:
             self._returned.discard(run)
             return False
-        return True
+        # a clip the render step skipped after another clip failed: the failed clip's line is the one to read
+        return not message.startswith(f"Finished in state Cancelled('{_SKIPPED}')")
 
 
 _FAILURE_FILTER = _ReturnedFailureFilter()
@@ -139,8 +144,9 @@ def overall_percent(step: str, fraction: float) -> float:
 class _Tracker:
     """Forwards step progress to the CLI sink (every report) and the run's Prefect progress artifact (throttled).
 
-    No lock: reports come from one task at a time (scenes, which runs beside transcribe, reports nothing), and a
-    race would only skip or repeat one artifact write. Kept picklable so Prefect can hash task inputs."""
+    No lock: reports come from one task at a time (scenes, which runs beside transcribe, reports nothing; clips
+    rendering at once report through their render board's lock), and a race would only skip or repeat one
+    artifact write. Kept picklable so Prefect can hash task inputs."""
 
     artifact_id: Any
     interval: float = ARTIFACT_INTERVAL
@@ -267,34 +273,151 @@ def plan_task(
     return plan_clips(transcript, detection.points, segments, scenes, options, kinds=detection.kinds)
 
 
-@task(name="render")
-def render_task(
+# Rendering fans out: one task run per clip, submitted to a task runner that the render step opens for itself
+# (render_task_runner), so the flow's own runner, which probe/scenes/transcribe share, stays as it is. By default
+# a thread pool of MCN_RENDER_WORKERS=1 in the flow's process renders the clips one after another, as before: ffmpeg
+# already uses every core, so two at once on one box only compete. MCN_RENDER_DASK spreads them with prefect-dask:
+# "local" (a Dask LocalCluster of MCN_RENDER_WORKERS processes) or the address of a Dask scheduler whose workers run
+# on other machines (they need the image, the data volume and the Prefect API, like a Prefect worker).
+_RENDER_BOARDS: dict[str, _RenderBoard] = {}
+_BOARDS_LOCK = threading.Lock()
+_SKIPPED = "not rendered: another clip failed"
+
+
+@dataclass(slots=True)
+class _RenderBoard:
+    """The render step's shared state for clip tasks in this process: it sums the seconds each clip has written
+    into one render fraction that only goes up (clips render at once in threads), and after a clip failed it tells
+    the clips not yet started to skip. A clip rendered in another process (Dask) finds no board: the flow counts it
+    when its task ends."""
+
+    tracker: _Tracker
+    total: float
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    seconds: dict[str, float] = field(default_factory=dict)
+    reported: float = 0.0
+    failed: bool = False
+
+    def clip(self, clip_id: str, seconds: float, duration: float) -> None:
+        with self.lock:
+            self.seconds[clip_id] = max(self.seconds.get(clip_id, 0.0), min(seconds, duration))
+            fraction = min(sum(self.seconds.values()) / self.total, 1.0)
+            if fraction > self.reported:
+                self.reported = fraction
+                self.tracker("render", fraction, clip_id)
+
+
+def _board(token: str) -> _RenderBoard | None:
+    with _BOARDS_LOCK:
+        return _RENDER_BOARDS.get(token)
+
+
+@contextmanager
+def _lend_board(token: str, board: _RenderBoard) -> Iterator[None]:
+    with _BOARDS_LOCK:
+        _RENDER_BOARDS[token] = board
+    try:
+        yield
+    finally:
+        with _BOARDS_LOCK:
+            _RENDER_BOARDS.pop(token, None)
+
+
+def render_task_runner(workers: int = 1, dask: str = "") -> TaskRunner[Any]:
+    """The task runner the render step submits its clips to.
+
+    Args:
+        workers: clips rendered at once (threads, or local Dask worker processes).
+        dask: empty for threads in this process; ``local`` for a Dask LocalCluster of ``workers`` single-threaded
+            processes; else the address of a running Dask scheduler (``tcp://host:8786``), whose workers render.
+    """
+    if workers < 1:
+        raise ValueError("render workers must be at least 1")
+    if not dask:
+        return ThreadPoolTaskRunner(max_workers=workers)
+    from prefect_dask import DaskTaskRunner
+
+    if dask == "local":
+        return DaskTaskRunner(
+            cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True, "dashboard_address": None}
+        )
+    return DaskTaskRunner(address=dask)
+
+
+def render_threads(workers: int, dask: str) -> int:
+    """ffmpeg threads per clip: automatic (one per core) for one clip at a time or on a remote Dask worker; the
+    cores shared out when ``workers`` clips render at once on this machine, so they do not oversubscribe it."""
+    if workers <= 1 or dask not in ("", "local"):
+        return 0
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+@task(name="render clip", task_run_name="render {plan.id}")
+def render_clip_task(
+    info: MediaInfo, plan: PlannedClip, words: tuple[Word, ...], out_path: Path, options: RenderOptions, board: str
+) -> RenderedClip | State:
+    """Render one clip; progress and the skip after a failed clip go through the board when it is in this process."""
+    shared = _board(board)
+    if shared is not None and shared.failed:
+        return Cancelled(message=_SKIPPED)
+
+    def on_progress(seconds: float) -> None:
+        if shared is not None:
+            shared.clip(plan.id, seconds, plan.duration)
+
+    result = _expected(render_clip, info, plan, words, out_path, options, on_progress=on_progress)
+    if shared is not None and isinstance(result, State):
+        shared.failed = True
+    return cast(RenderedClip | State, result)
+
+
+def render_clips_step(
     info: MediaInfo,
     plans: tuple[PlannedClip, ...],
-    transcript: Transcript,
+    words: tuple[Word, ...],
     out_dir: Path,
     options: RenderOptions,
     tracker: _Tracker,
+    runner: TaskRunner[Any],
 ) -> list[RenderedClip] | State:
-    def work() -> list[RenderedClip]:
-        rendered = []
-        # by seconds of video, not by clip count: a 60 s clip takes four times as long as a 15 s one
-        total = sum(plan.duration for plan in plans) or 1.0
-        done = 0.0
-        tracker("render", 0.0, f"{len(plans)} clips")
-        for plan in plans:
+    """Render ``plans`` (inside a flow) as one ``render clip`` task run each through ``runner``; return the clips
+    in plan order, or the Failed state of the first clip in plan order that failed (its one-line reason).
 
-            def on_clip(seconds: float, base: float = done, plan: PlannedClip = plan) -> None:
-                tracker("render", (base + min(seconds, plan.duration)) / total, plan.id)
-
-            rendered.append(
-                render_clip(info, plan, transcript.words, out_dir / f"{plan.id}.mp4", options, on_progress=on_clip)
-            )
-            done += plan.duration
-        tracker("render", 1.0)
-        return rendered
-
-    return _expected(work)
+    Progress is by seconds of video, not by clip count (a 60 s clip takes four times as long as a 15 s one), summed
+    over the clips rendering at once."""
+    total = sum(plan.duration for plan in plans) or 1.0
+    tracker("render", 0.0, f"{len(plans)} clips")
+    board = _RenderBoard(tracker, total)
+    token = uuid.uuid4().hex
+    states: dict[str, State[Any]] = {}
+    results: dict[str, RenderedClip] = {}
+    with _lend_board(token, board), runner:
+        futures = {
+            runner.submit(
+                render_clip_task,
+                {"info": info, "plan": plan, "words": words, "out_path": out_dir / f"{plan.id}.mp4"}
+                | {"options": options, "board": token},
+            ): plan
+            for plan in plans
+        }
+        for future in as_completed(list(futures)):
+            plan = futures[future]
+            future.wait()  # sets the final state the task returned; .state alone may read a lagging API record
+            state = future.state
+            states[plan.id] = state
+            if state.is_completed():
+                results[plan.id] = cast(RenderedClip, future.result())
+                board.clip(plan.id, plan.duration, plan.duration)
+            else:
+                board.failed = True
+    for plan in plans:
+        state = states[plan.id]
+        if not state.is_completed() and not state.is_cancelled():
+            return Failed(message=state.message or f"render of {plan.id} failed")
+    if len(results) < len(plans):  # only skipped clips: should not happen, but never report success for them
+        return Failed(message="render: clips were skipped")
+    tracker("render", 1.0)
+    return [results[plan.id] for plan in plans]
 
 
 def run_name(source: str, brand: str | None, products: str | None, when: datetime | None = None) -> str:
@@ -521,11 +644,20 @@ def _run_steps(
         produce_id_prefix=f"{run_id[:12]}-",
         width=width,
         height=height,
+        threads=render_threads(settings.render_workers, settings.render_dask),
     )
-    rendered_state = render_task(info, plans, text, out_dir, render_options, tracker, return_state=True)
-    if rendered_state.is_failed():
+    rendered_state = render_clips_step(
+        info,
+        plans,
+        tuple(text.words),
+        out_dir,
+        render_options,
+        tracker,
+        render_task_runner(settings.render_workers, settings.render_dask),
+    )
+    if isinstance(rendered_state, State):
         return failed("render", rendered_state.message)
-    rendered: list[RenderedClip] = _value(rendered_state)
+    rendered: list[RenderedClip] = rendered_state
 
     manifest = build_manifest(shown, info.duration, text.language, rendered, out_dir)
     write_json(out_dir / "clips.json", manifest)

@@ -44,6 +44,15 @@ class Settings(BaseSettings):
     llm_price_per_1k_output: float = 0.0
     transformers_model_dir: Path | None = None
     font_family: str = Field(default="Noto Sans CJK SC", description="Caption font; must cover CJK.")
+    # make-clips' render step: one task run per clip (flows/make_clips.py render_task_runner)
+    render_workers: int = Field(
+        default=1, ge=1, description="Clips rendered at once; ffmpeg already uses every core, so 1 on one box."
+    )
+    render_dask: str = Field(
+        default="",
+        description="Empty: render in the run's process; 'local': a Dask cluster of render_workers processes; "
+        "tcp://host:8786: the Dask scheduler whose workers render (prefect-dask, the deploy extra).",
+    )
     # remix voice-over (remix.tts): piper (offline, the bundled English voice) or openai (/v1/audio/speech)
     tts_backend: str = Field(default="piper", description="Voice-over backend: piper or openai.")
     tts_piper_voice: Path | None = Field(default=None, description="A Piper .onnx voice instead of the bundled one.")
