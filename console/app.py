@@ -21,6 +21,7 @@ from urllib.parse import quote, urlsplit
 import jinja2
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from console import outbox, projects
@@ -56,6 +57,7 @@ class ConsoleOptions:
         secure_cookies: mark cookies ``Secure`` (behind an HTTPS proxy).
         job_defaults: make-clips parameters for every run (clip lengths, rendered size).
         prefect_ui: the Prefect UI's URL, linked from the pages when known.
+        chunk_bytes: how much the browser sends per request (at most :data:`console.projects.MAX_CHUNK`).
     """
 
     data_dir: Path
@@ -64,6 +66,7 @@ class ConsoleOptions:
     secure_cookies: bool = False
     job_defaults: dict[str, Any] = field(default_factory=dict)
     prefect_ui: str | None = None
+    chunk_bytes: int = 4 * 1024**2
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +245,15 @@ def create_console_app(options: ConsoleOptions, submitter: RunSubmitter, secret:
             busy = busy or (upload.status == "submitted" and (run is None or run.status == "running"))
             clips = projects.clips_of(upload)
             rows.append({"upload": upload, "run": run, "progress": progress, "clips": clips})
-        return page("project.html", info, project=project, rows=rows, busy=busy, max_bytes=options.max_upload_bytes)
+        return page(
+            "project.html",
+            info,
+            project=project,
+            rows=rows,
+            busy=busy,
+            max_bytes=options.max_upload_bytes,
+            chunk_bytes=min(options.chunk_bytes, projects.MAX_CHUNK),
+        )
 
     # -- uploads (JSON, driven by static/upload.js) ---------------------------------------------------------------
 
@@ -262,7 +273,8 @@ def create_console_app(options: ConsoleOptions, submitter: RunSubmitter, secret:
         except ValueError:
             return JSONResponse({"error": "size: must be a whole number of bytes"}, status_code=400)
         try:
-            upload = projects.start_upload(
+            upload = await run_in_threadpool(
+                projects.start_upload,
                 info.user,
                 project_id,
                 str(form.get("filename") or ""),
@@ -294,7 +306,7 @@ def create_console_app(options: ConsoleOptions, submitter: RunSubmitter, secret:
         _csrf_header(request, info)
         body = await request.body()
         try:
-            upload = projects.append_chunk(info.user, upload_id, offset, body)
+            upload = await run_in_threadpool(projects.append_chunk, info.user, upload_id, offset, body)
         except OffsetMismatch as exc:
             return JSONResponse({"error": str(exc), "received": exc.received}, status_code=409)
         except NotFound:
@@ -308,7 +320,7 @@ def create_console_app(options: ConsoleOptions, submitter: RunSubmitter, secret:
         info = _user(request)
         _csrf_header(request, info)
         try:
-            upload = projects.finish_upload(info.user, upload_id)
+            upload = await run_in_threadpool(projects.finish_upload, info.user, upload_id)  # probing takes a while
         except NotFound:
             raise
         except ConsoleError as exc:
@@ -324,7 +336,7 @@ def create_console_app(options: ConsoleOptions, submitter: RunSubmitter, secret:
                 products=upload.products_path,
                 **options.job_defaults,
             )
-            projects.mark_submitted(upload.id, submitter.submit(job))
+            projects.mark_submitted(upload.id, await run_in_threadpool(submitter.submit, job))
         return JSONResponse({"status": "submitted", "project": upload.project_id})
 
     # -- clips ---------------------------------------------------------------------------------------------------

@@ -37,7 +37,14 @@ class PrefectDeploymentSubmitter(RunSubmitter):
     def submit(self, job: ClipJob) -> str:
         from prefect.deployments import run_deployment
 
-        flow_run = run_deployment(name=self.deployment, parameters=job.parameters(), timeout=0)
+        # _sync: called from a thread that may have an event loop running (Playwright's, uvicorn's threadpool),
+        # where Prefect's sync-compatible functions would otherwise hand back a coroutine
+        flow_run = run_deployment(
+            name=self.deployment,
+            parameters=job.parameters(),
+            timeout=0,
+            _sync=True,  # type: ignore[call-arg]
+        )
         return str(flow_run.id)  # type: ignore[union-attr]  # the sync call returns the FlowRun itself
 
     def progress(self, ref: str) -> RunProgress | None:

@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Table, select, text
+from sqlalchemy import Table, column, select, table, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel
@@ -75,6 +75,10 @@ ACCOUNTS: Table = SQLModel.metadata.tables[AccountRecord.__tablename__]
 CLIPS: Table = SQLModel.metadata.tables[ClipRecord.__tablename__]
 POSTS: Table = SQLModel.metadata.tables[PostRecord.__tablename__]
 PRODUCTS: Table = SQLModel.metadata.tables[ProductRecord.__tablename__]
+# Clips a brand or the operator rejected in the console (console.tables, migration 0010) are never planned; named
+# as a bare table clause so the publisher does not import the console.
+_CONSOLE_REVIEWS = table("console_clip_reviews", column("clip_id"), column("verdict"))
+_REJECTED_IN_CONSOLE = select(_CONSOLE_REVIEWS.c.clip_id).where(_CONSOLE_REVIEWS.c.verdict == "rejected")
 
 #: Post statuses that hold a slot and count towards the caps: everything except what never went out for good.
 FREED_STATUSES = ("failed", "rejected")
@@ -388,6 +392,7 @@ def _load_content(
     ).order_by(CLIPS.c.score.desc(), CLIPS.c.created_at.desc(), CLIPS.c.id)
     if clip_cutoff is not None:
         clips = clips.where(CLIPS.c.created_at >= clip_cutoff)
+    clips = clips.where(CLIPS.c.id.not_in(_REJECTED_IN_CONSOLE))
     for clip_id, product_id, title, hook, path, source_id, start, end, stored in conn.execute(clips):
         if product_id is not None and product_id not in products:
             # A clip of a product missing from the products table: plan it, without name, niches or link.

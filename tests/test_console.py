@@ -17,6 +17,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from sqlalchemy import select, update
+from sqlmodel import select as select_rows
 
 from clipper.types import Product
 from console.app import ConsoleApp, ConsoleOptions, create_console_app
@@ -286,9 +287,22 @@ def test_brand_uploads_a_recording_the_run_makes_a_clip_and_the_brand_approves_i
     get_settings.cache_clear()
     submitter = ThreadSubmitter(make_in_process)
     defaults = {"min_seconds": 6.0, "max_seconds": 30.0, "max_clips": 2, "width": 270, "height": 480}
-    app = _console(data_dir, submitter, job_defaults=defaults)
+    app = _console(data_dir, submitter, job_defaults=defaults, chunk_bytes=64 * 1024)
     with serve_in_thread(app.app) as url:
         page = _browser_login(browser, url, "ann")
+        # the connection breaks after the server took the second chunk: the browser never hears back, asks the
+        # server how much it has and goes on from there
+        chunks: list[str] = []
+
+        def lose_second_answer(route: Any) -> None:
+            chunks.append(route.request.url)
+            if len(chunks) == 2:
+                route.fetch()
+                route.abort()
+            else:
+                route.continue_()
+
+        page.route(re.compile(r".*/uploads/[0-9a-f]+\?offset=\d+$"), lose_second_answer)
         page.get_by_test_id("project-name").fill("Rain gear live")
         page.get_by_test_id("project-create").click()
         expect(page.get_by_test_id("project-title")).to_contain_text("Rain gear live")
@@ -312,6 +326,11 @@ def test_brand_uploads_a_recording_the_run_makes_a_clip_and_the_brand_approves_i
             " : v.addEventListener('loadedmetadata', () => r(v.duration)))"
         )
         assert duration > 5.0
+        with session() as db:
+            stored = db.exec(select_rows(ConsoleUpload)).one()
+        assert Path(stored.path).read_bytes() == spoken.video.read_bytes()
+        offsets = [int(u.rsplit("=", 1)[1]) for u in chunks]
+        assert len(offsets) >= 3 and offsets[2] == 2 * 64 * 1024, offsets  # resumed after the lost answer
         clip_id = clip.get_attribute("data-clip-id")
         clip.get_by_test_id("clip-approve").click()
         expect(page.locator(f'[data-clip-id="{clip_id}"]').get_by_test_id("clip-verdict")).to_contain_text("approved")
@@ -338,6 +357,32 @@ def test_brand_uploads_a_recording_the_run_makes_a_clip_and_the_brand_approves_i
         assert edited.status_code == 303
         assert "Stay dry all day" in ops.get("/operator/clips").text
     assert submitter.idle()
+
+
+def test_runs_go_to_the_make_clips_deployment_once_prefect_has_it(
+    prefect_server: None, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    from flows.make_clips import make_clips
+    from mcn.console_cli import AutoSubmitter, deployment_exists
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    submitter = AutoSubmitter()
+    assert submitter.name == "in-process"  # no API URL: the flow runs on the console's thread
+    monkeypatch.setenv("PREFECT_API_URL", str(PREFECT_API_URL.value()))
+    assert not deployment_exists()
+    make_clips.to_deployment(name="make-clips", _sync=True).apply(_sync=True)  # type: ignore[call-arg]
+    assert deployment_exists() and submitter.name == "prefect deployment"
+    job = ClipJob(source=str(data_dir / "stream.mp4"), brand="acme", out=str(data_dir / "out"), max_clips=3)
+    ref = submitter.submit(job)
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(UUID(ref))
+    assert run.parameters["source"] == job.source and run.parameters["brand"] == "acme"
+    assert run.parameters["max_clips"] == 3 and run.state is not None and run.state.is_scheduled()
 
 
 # -- the operator's calendar, failed posts and accounts ------------------------------------------------------------
@@ -518,3 +563,23 @@ def test_mcn_console_serve_answers_on_loopback(data_dir: Path) -> None:
         proc.terminate()
         output = proc.communicate(timeout=20)[0]
     assert "runs: in-process" in output and "no console users yet" in output
+
+
+def test_a_clip_rejected_in_the_console_is_never_planned(data_dir: Path, users: None) -> None:
+    from console.auth import authenticate
+    from console.projects import review_clip
+    from publisher.plan import plan_day
+    from tests.test_plan import DAY, NOW, _with_source_and_run, add_account, add_clips
+
+    engine = _with_source_and_run(get_engine())
+    unreviewed, rejected, approved = add_clips(engine, 3)
+    add_account(engine, "only", daily_cap=10)
+    operator = authenticate("ops", PASSWORD)
+    assert operator is not None
+    review_clip(operator, rejected, "rejected", "wrong price on screen")
+    review_clip(operator, approved, "approved")
+    plan_day(DAY, now=NOW)
+    posts = PostRecord.__table__  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        planned = {row.clip_id for row in conn.execute(select(posts.c.clip_id))}
+    assert planned == {unreviewed, approved}

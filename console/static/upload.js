@@ -5,7 +5,7 @@
   "use strict";
   var form = document.getElementById("upload-form");
   if (!form) { return; }
-  var CHUNK = 4 * 1024 * 1024;
+  var CHUNK = Number(form.dataset.chunk) || 4 * 1024 * 1024;
   var project = form.dataset.project, csrf = form.dataset.csrf, max = Number(form.dataset.max);
   var bar = document.getElementById("upload-progress");
   var status = document.getElementById("upload-status");
