@@ -344,8 +344,9 @@ def test_json_schema_steps_down_to_json_object_then_none(llm: FakeLLM) -> None:
     result = _detect(llm, json_schema=True)
     assert (result.calls, result.fallbacks) == (2, 0)
     sent = [r.body.get("response_format") for r in llm.requests]
-    assert sent[0]["type"] == "json_schema"
-    assert sent[0]["json_schema"]["schema"]["required"] == ["points", "kinds"]
+    first = sent[0]
+    assert first is not None and first["type"] == "json_schema"
+    assert first["json_schema"]["schema"]["required"] == ["kinds", "points"]
     assert sent[1:] == [{"type": "json_object"}, None, None]
 
 
