@@ -25,7 +25,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from console import outbox, projects
-from console.auth import SESSION_COOKIE, SESSION_SECONDS, ConsoleError, SessionInfo, Signer, User, authenticate
+from console.auth import (
+    SESSION_COOKIE,
+    SESSION_SECONDS,
+    ConsoleError,
+    LoginThrottle,
+    SessionInfo,
+    Signer,
+    User,
+    authenticate,
+)
 from console.projects import NotFound, OffsetMismatch
 from console.runs import ClipJob, RunSubmitter
 from mcn.review_web import is_loopback_host
@@ -87,6 +96,7 @@ class _Refused(Exception):
 def create_console_app(options: ConsoleOptions, submitter: RunSubmitter, secret: bytes) -> ConsoleApp:
     """Build the console over mcn's database; runs go to ``submitter``; cookies are signed with ``secret``."""
     signer = Signer(secret)
+    throttle = LoginThrottle()
     root = options.data_dir / "console"
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     allowed = {h.lower() for h in options.hosts}
@@ -187,8 +197,20 @@ def create_console_app(options: ConsoleOptions, submitter: RunSubmitter, secret:
         next_path = _local_path(str(form.get("next") or "/"))
         if not nonce or not signer.csrf_ok(nonce, str(form.get(CSRF_FIELD) or "")):
             return _error(f"{CSRF_FIELD}: missing or wrong (reload the login page)", 403, None)
-        user = authenticate(str(form.get("name") or ""), str(form.get("password") or ""))
+        name, client = str(form.get("name") or ""), request.client.host if request.client else ""
+        wait = throttle.wait_seconds(name, client)
+        if wait > 0:
+            return page(
+                "login.html",
+                None,
+                429,
+                next_path=next_path,
+                login_token=signer.csrf(nonce),
+                error=f"too many failed logins: try again in {wait / 60:.0f} min",
+            )
+        user = authenticate(name, str(form.get("password") or ""))
         if user is None:
+            throttle.failed(name, client)
             return page(
                 "login.html",
                 None,
@@ -197,6 +219,7 @@ def create_console_app(options: ConsoleOptions, submitter: RunSubmitter, secret:
                 login_token=signer.csrf(nonce),
                 error="wrong name or password",
             )
+        throttle.succeeded(name)
         response = RedirectResponse(next_path, status_code=303)
         response.set_cookie(
             SESSION_COOKIE,

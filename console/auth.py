@@ -15,6 +15,7 @@ import json
 import os
 import re
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,6 +158,48 @@ class Signer:
 
     def csrf_ok(self, sid: str, given: str) -> bool:
         return bool(given) and hmac.compare_digest(given.encode(), self.csrf(sid).encode())
+
+
+class LoginThrottle:
+    """Slows password guessing: after ``limit`` failed logins of one name (or four times as many from one client
+    address, which people behind one proxy share) within ``window`` seconds, further tries are refused until the
+    oldest failure leaves the window. In memory, per console process; a good login of the name clears its
+    failures."""
+
+    def __init__(self, limit: int = 5, window: float = 900.0) -> None:
+        self.limit, self.window = limit, window
+        self._limits = {"name": limit, "client": 4 * limit}
+        self._failures: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: str, now: float) -> list[float]:
+        kept = [t for t in self._failures.get(key, ()) if now - t < self.window]
+        if kept:
+            self._failures[key] = kept
+        else:
+            self._failures.pop(key, None)
+        return kept
+
+    def wait_seconds(self, name: str, client: str) -> float:
+        """0 when a try is allowed now, else how long until it is."""
+        now = time.monotonic()
+        with self._lock:
+            waits = [
+                self.window - (now - recent[-self._limits[kind]])
+                for kind, key in (("name", f"name:{name}"), ("client", f"client:{client}"))
+                if len(recent := self._recent(key, now)) >= self._limits[kind]
+            ]
+        return max(waits, default=0.0)
+
+    def failed(self, name: str, client: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for key in (f"name:{name}", f"client:{client}"):
+                self._failures.setdefault(key, []).append(now)
+
+    def succeeded(self, name: str) -> None:
+        with self._lock:
+            self._failures.pop(f"name:{name}", None)
 
 
 def load_secret(path: Path) -> bytes:

@@ -165,6 +165,18 @@ def test_set_cookie_is_httponly_and_samesite_lax(recorded: tuple[str, RecordingS
     assert other.get("/").status_code == 303
 
 
+def test_password_guessing_is_throttled_per_name(recorded: tuple[str, RecordingSubmitter]) -> None:
+    url, _ = recorded
+    for _ in range(5):
+        _login(url, "gus", "wrong password")
+    client = httpx.Client(base_url=url, timeout=30)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
+    assert token
+    refused = client.post("/login", data={"csrf_token": token.group(1), "name": "gus", "password": PASSWORD})
+    assert refused.status_code == 429 and "too many failed logins" in refused.text
+    _login(url, "ann")  # another name from the same address still gets in
+
+
 def _start(client: httpx.Client, project: str, name: str, size: int, products: bytes | None) -> httpx.Response:
     files = {"products": ("products.csv", products, "text/csv")} if products is not None else None
     return client.post(
@@ -583,3 +595,23 @@ def test_a_clip_rejected_in_the_console_is_never_planned(data_dir: Path, users: 
     with engine.connect() as conn:
         planned = {row.clip_id for row in conn.execute(select(posts.c.clip_id))}
     assert planned == {unreviewed, approved}
+
+
+def test_mcn_up_registers_the_console_on_its_port(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from mcn.up import Stack, UpError, UpOptions, service_names
+
+    assert "console" in service_names()
+    from mcn.console_cli import console_service
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        monkeypatch.setenv("MCN_CONSOLE_PORT", str(port))
+        stack = Stack(UpOptions(), data_dir, {}, "http://127.0.0.1:4200/api")
+        with pytest.raises(UpError, match=f"port {port}"):
+            console_service(stack)  # taken: one line naming the port and the setting
+    service = console_service(stack)
+    assert service.argv[-4:] == ("--host", "127.0.0.1", "--port", str(port))
+    assert service.health_url == f"http://127.0.0.1:{port}/healthz" and service.url == f"http://127.0.0.1:{port}/"
