@@ -19,7 +19,7 @@ import pytest
 
 from clipper.ffmpeg import locate_ffmpeg
 from remix.errors import TTSError
-from remix.tts import OpenAITTS, available_tts, get_tts
+from remix.tts import CachedTTS, OpenAITTS, available_tts, get_tts
 from remix.voiceover import VoiceOverOptions, make_voiceover, speech_onsets
 
 SECRET = "sk-test-remix-0123456789"
@@ -57,6 +57,24 @@ def test_piper_speaks_english_for_real(piper: Any) -> None:
     assert 0.01 < rms < 0.5 and float(np.max(np.abs(speech.samples))) <= 1.0
     with pytest.raises(TTSError, match="speaks en, not zh"):
         piper.speak("你好", "zh")
+
+
+def test_cached_tts_speaks_each_sentence_once_and_one_at_a_time(piper: Any) -> None:
+    cached = CachedTTS(piper, capacity=2)
+    first = cached.speak(EN_LINES[0], "en")
+    assert cached.speak("  " + EN_LINES[0].replace(" ", "  "), "en") is first  # same words: remembered
+    assert (cached.hits, cached.misses) == (1, 1) and cached.voice == piper.voice and cached.supports("en")
+    # Renders run in threads: concurrent calls are serialised (Piper's phonemizer is not thread-safe).
+    spoken: list[float] = []
+    threads = [threading.Thread(target=lambda t=t: spoken.append(cached.speak(t, "en").duration)) for t in EN_LINES]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(spoken) == len(EN_LINES) and all(d > 0.5 for d in spoken)
+    assert len(cached._memory) == 2  # bounded: the oldest sentences are forgotten
+    with pytest.raises(TTSError):  # a failure is passed on, not remembered
+        cached.speak("你好", "zh")
 
 
 def test_piper_voiceover_sentence_times_match_the_audio(piper: Any, tmp_path: Path) -> None:

@@ -14,11 +14,12 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from remix.errors import TTSError
-from remix.tts.base import Speech, TTSBackend, language_of
+from remix.tts.base import CachedTTS, Speech, TTSBackend, language_of
 from remix.tts.openai_compat import OpenAITTS, OpenAITTSOptions
 from remix.tts.piper import PiperOptions, PiperTTS
 
 __all__ = [
+    "CachedTTS",
     "OpenAITTS",
     "OpenAITTSOptions",
     "PiperOptions",

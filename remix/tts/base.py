@@ -7,13 +7,15 @@ timing (trimming, levels, pauses, caption word times) happens once, above the ba
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
-__all__ = ["Speech", "TTSBackend", "language_of"]
+__all__ = ["CachedTTS", "Speech", "TTSBackend", "language_of"]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -65,3 +67,49 @@ class TTSBackend(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class CachedTTS(TTSBackend):
+    """Another backend with a memory of the sentences it has spoken, and one sentence synthesized at a time.
+
+    Remixes of one product repeat most of their sentences (the same facts, proof lines and calls to action in
+    other orders), so a batch speaks each distinct sentence once. ``speak`` is serialised by a lock: some
+    engines (Piper's espeak-ng phonemizer) are not safe to call from two threads, and renders run in parallel.
+    The newest ``capacity`` sentences are kept; ``hits``/``misses`` count what the memory saved.
+    """
+
+    def __init__(self, backend: TTSBackend, capacity: int = 1024) -> None:
+        self.backend = backend
+        self.name = backend.name  # type: ignore[misc]
+        self.capacity = capacity
+        self.hits = 0
+        self.misses = 0
+        self._memory: OrderedDict[tuple[str, str], Speech] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def voice(self) -> str:
+        return self.backend.voice
+
+    def supports(self, language: str) -> bool:
+        return self.backend.supports(language)
+
+    def speak(self, text: str, language: str) -> Speech:
+        key = (" ".join(text.split()), language)
+        with self._lock:
+            found = self._memory.get(key)
+            if found is not None:
+                self._memory.move_to_end(key)
+                self.hits += 1
+                return found
+            speech = self.backend.speak(text, language)  # a failure is not remembered: the next call retries
+            self.misses += 1
+            self._memory[key] = speech
+            if len(self._memory) > self.capacity:
+                self._memory.popitem(last=False)
+            return speech
+
+    def close(self) -> None:
+        with self._lock:
+            self._memory.clear()
+        self.backend.close()
