@@ -10,8 +10,18 @@ holds them: what it makes of what faster-whisper heard, errors and sentence spli
 
 Bars asserted: no cut inside a spoken line, every product with >= 8 s of selling talk clipped, and no price call
 in a clip on the dev streams. On the held-out streams the same are measured; the regression floors below sit
-under the first measurement after tuning (text: dev en 83% / 84%, zh 91% / 94%; holdout en 93% / 84%, zh 88% /
-91%, one price line of en-beauty-02 in a clip — a known miss that stays unexamined so the set stays unseen).
+a few points under the measurement after the latest tuning round (recall / clip time on selling talk):
+
+=========  ==================  ==================  =====================  =====================
+source     dev en              dev zh              holdout en             holdout zh
+=========  ==================  ==================  =====================  =====================
+text       86% / 87%           93% / 93%           94% / 85%, 1 price     86% / 90%
+cached     86% / 86%, 0 cuts   95% / 87%, 1 cut    87% / 85%, 2 cuts      82% / 75%, 8 cuts, 3 price
+=========  ==================  ==================  =====================  =====================
+
+(cached: faster-whisper base, the transcripts in ``corpus/transcripts``). The holdout misses (en-beauty-02's price
+line through the script; through ASR, zh cuts and price lines) stay unexamined so the set stays unseen. The
+pipeline is deterministic on a given transcript, so the margins only absorb small, deliberate changes.
 """
 
 from __future__ import annotations
@@ -69,10 +79,17 @@ def test_every_stream_no_cut_inside_a_line_and_every_product_clipped(sid: str) -
 
 # (split, language) -> (recall floor, precision floor), a few points under the measurement in the module docstring.
 TEXT_FLOORS = {
-    ("dev", "en"): (0.80, 0.80),
-    ("dev", "zh"): (0.86, 0.88),
-    ("holdout", "en"): (0.85, 0.80),
-    ("holdout", "zh"): (0.80, 0.85),
+    ("dev", "en"): (0.83, 0.84),
+    ("dev", "zh"): (0.90, 0.90),
+    ("holdout", "en"): (0.90, 0.82),
+    ("holdout", "zh"): (0.83, 0.87),
+}
+# The same through the cached real-ASR transcripts (faster-whisper base).
+ASR_FLOORS = {
+    ("dev", "en"): (0.83, 0.83),
+    ("dev", "zh"): (0.91, 0.84),
+    ("holdout", "en"): (0.84, 0.82),
+    ("holdout", "zh"): (0.79, 0.72),
 }
 
 
@@ -98,7 +115,20 @@ def test_through_real_asr_safety_holds(language: str) -> None:
         cuts += q.cuts_inside_words
         if r.stream.split == "dev":
             assert q.price_lines_in_clips == 0, (r.stream.id, q.summary())
-    # ASR splits some spoken lines differently from the script (a full stop where the host only paused); the
-    # measured counts are 6 (en) and 11 (zh) cut points inside a script line over 8 streams each. The bar is 0:
-    # not met yet.
-    assert cuts <= 2 * len(results), cuts
+    # ASR splits some spoken lines differently from the script (a full stop where the host only paused, a viewer's
+    # name and 问 misheard); the measured counts are 2 (en) and 9 (zh) cut points inside a script line over 8
+    # streams each, 0 and 1 of them on the dev streams. The bar is 0: not met yet.
+    assert cuts <= len(results) + 2, cuts
+    dev_cuts = sum(r.quality.cuts_inside_words for r in results if r.stream.split == "dev")
+    assert dev_cuts <= {"en": 0, "zh": 1}[language], dev_cuts
+
+
+@pytest.mark.parametrize(("split", "language"), sorted(ASR_FLOORS))
+def test_pooled_quality_floors_through_real_asr(split: str, language: str) -> None:
+    results = _results("cached", split, language)
+    if not results:
+        pytest.skip(f"no cached {language} ASR transcripts in corpus/transcripts")
+    recall, precision = _pooled(results)
+    print(f"{split} {language} (cached ASR): recall {recall:.0%}, clip time on selling talk {precision:.0%}")
+    floor_recall, floor_precision = ASR_FLOORS[(split, language)]
+    assert recall >= floor_recall and precision >= floor_precision
