@@ -35,6 +35,7 @@ from console.auth import (
     User,
     authenticate,
 )
+from console.logins import ConsoleLogins, browser_login_supported
 from console.projects import NotFound, OffsetMismatch
 from console.runs import ClipJob, RunSubmitter
 from mcn.review_web import is_loopback_host
@@ -93,9 +94,13 @@ class _Refused(Exception):
         self.status = status
 
 
-def create_console_app(options: ConsoleOptions, submitter: RunSubmitter, secret: bytes) -> ConsoleApp:
-    """Build the console over mcn's database; runs go to ``submitter``; cookies are signed with ``secret``."""
+def create_console_app(
+    options: ConsoleOptions, submitter: RunSubmitter, secret: bytes, logins: ConsoleLogins | None = None
+) -> ConsoleApp:
+    """Build the console over mcn's database; runs go to ``submitter``; cookies are signed with ``secret``;
+    account logins run through ``logins`` (a headless browser on this machine by default)."""
     signer = Signer(secret)
+    logins = logins or ConsoleLogins()
     throttle = LoginThrottle()
     root = options.data_dir / "console"
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
@@ -468,7 +473,32 @@ def create_console_app(options: ConsoleOptions, submitter: RunSubmitter, secret:
         from accounts.registry import list_accounts
 
         info = _operator(request)
-        return page("accounts.html", info, accounts=list_accounts())
+        accounts = list_accounts()
+        needing = {a.platform for a in accounts if a.status == "needs_login"}
+        browser = {platform for platform in needing if browser_login_supported(platform)}
+        return page("accounts.html", info, accounts=accounts, browser_login=browser)
+
+    @app.post("/accounts/{account_id}/login")
+    async def start_login(request: Request, account_id: int) -> Response:
+        info = _operator(request)
+        await _form(request, info)
+        _account_or_404(account_id)
+        logins.start(account_id)
+        return RedirectResponse(f"/operator/accounts/{account_id}/login", status_code=303)
+
+    @app.get("/operator/accounts/{account_id}/login", response_class=HTMLResponse)
+    def login_status(request: Request, account_id: int) -> Response:
+        info = _operator(request)
+        account = _account_or_404(account_id)
+        return page("account_login.html", info, account=account, state=logins.state(account_id))
+
+    @app.get("/operator/accounts/{account_id}/login.png")
+    def login_picture(request: Request, account_id: int) -> Response:
+        _operator(request)
+        state = logins.state(account_id)
+        if state is None or state.picture is None:
+            raise NotFound(f"account {account_id}: no login picture now")
+        return Response(state.picture, media_type="image/png", headers={"Cache-Control": "no-store"})
 
     @app.get("/static/{name}")
     def static(name: str) -> Response:
@@ -478,6 +508,16 @@ def create_console_app(options: ConsoleOptions, submitter: RunSubmitter, secret:
         return FileResponse(HERE / "static" / name, media_type=files[name])
 
     return ConsoleApp(app, signer, submitter)
+
+
+def _account_or_404(account_id: int) -> Any:
+    from accounts.errors import AccountError
+    from accounts.registry import get_account
+
+    try:
+        return get_account(account_id)
+    except AccountError:
+        raise NotFound(f"account {account_id}: not found") from None
 
 
 def _wants_json(request: Request) -> bool:

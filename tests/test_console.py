@@ -615,3 +615,60 @@ def test_mcn_up_registers_the_console_on_its_port(data_dir: Path, monkeypatch: p
     service = console_service(stack)
     assert service.argv[-4:] == ("--host", "127.0.0.1", "--port", str(port))
     assert service.health_url == f"http://127.0.0.1:{port}/healthz" and service.url == f"http://127.0.0.1:{port}/"
+
+
+def test_operator_logs_an_account_in_by_scanning_the_platforms_qr_code(
+    browser: Browser, data_dir: Path, users: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from accounts.login import login_account
+    from accounts.registry import AccountSpec, add_account, get_account
+    from accounts.vault import load_credentials
+    from console.logins import ConsoleLogins
+    from mcn.settings import get_settings
+    from sandbox.app import create_app
+    from tests.sandbox_support import new_account, sandbox_config
+
+    with serve_in_thread(create_app(sandbox_config(tmp_path / "sandbox"))) as sandbox_url:
+        monkeypatch.setenv("MCN_SANDBOX_URL", sandbox_url)
+        monkeypatch.delenv("MCN_SECRET_KEY", raising=False)
+        get_settings.cache_clear()
+        with httpx.Client(base_url=sandbox_url, timeout=10) as admin:
+            new_account(admin, "qr_shop")
+        account = add_account(AccountSpec("sandbox", "qr_shop"))
+        assert account.status == "needs_login"
+        shown: dict[str, str] = {}
+
+        def runner(account_id: int, on_page: Any) -> Any:
+            def open_login(page: Any) -> None:
+                on_page(page)
+                # what the QR code encodes, read as the phone's camera would (the test cannot scan a picture)
+                shown["approve"] = str(page.locator('[data-testid="qr-approve-link"]').get_attribute("href"))
+
+            return login_account(account_id, timeout_s=60, headless=True, on_page=open_login)
+
+        app = create_console_app(
+            ConsoleOptions(data_dir=data_dir, max_upload_bytes=1024),
+            RecordingSubmitter(),
+            b"k" * 32,
+            ConsoleLogins(runner),
+        )
+        with serve_in_thread(app.app) as url:
+            page = _browser_login(browser, url, "ops")
+            page.goto("/operator/accounts")
+            page.locator(f'[data-account="{account.id}"]').get_by_test_id("account-qr-login").click()
+            picture = page.get_by_test_id("login-picture")
+            expect(picture).to_be_visible(timeout=60_000)
+            assert picture.evaluate("img => img.naturalWidth") > 100  # the platform's page, as a picture
+            phone = browser.new_context(base_url=sandbox_url)
+            phone_page = phone.new_page()
+            phone_page.goto(shown["approve"])
+            phone_page.fill('[data-testid="approve-handle"]', "qr_shop")
+            phone_page.click('[data-testid="approve-button"]')
+            expect(phone_page.get_by_test_id("approve-result")).to_contain_text("qr_shop")
+            phone.close()
+            expect(page.get_by_test_id("login-state")).to_have_attribute("data-state", "done", timeout=60_000)
+            page.context.close()
+            gus = _login(url, "gus")
+            assert gus.post(f"/accounts/{account.id}/login", data={"csrf_token": _csrf(gus)}).status_code == 403
+    assert get_account(account.id).status == "active"
+    assert load_credentials(account.id).get("api_token")
