@@ -33,9 +33,13 @@ import io
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from accounts.errors import AccountError
-from accounts.registry import DEFAULT_DAILY_CAP, DEFAULT_TIMEZONE, Account, AccountSpec, upsert_accounts
+
+if TYPE_CHECKING:  # the registry (SQLModel, the adapters) loads only once a row is validated or stored, so a
+    # missing file or a wrong header is refused in a fraction of a second
+    from accounts.registry import Account, AccountSpec
 
 IMPORT_COLUMNS = (
     "platform",
@@ -117,6 +121,8 @@ def parse_bool(text: str) -> bool:
 
 def spec_from_row(cells: dict[str, str]) -> AccountSpec:
     """One CSV row (column -> cell) as a validated :class:`AccountSpec`; :class:`AccountError` says what is wrong."""
+    from accounts.registry import DEFAULT_DAILY_CAP, DEFAULT_TIMEZONE, AccountSpec
+
     cap_text = cells["daily_cap"].strip()
     try:
         daily_cap = int(cap_text) if cap_text else DEFAULT_DAILY_CAP
@@ -201,6 +207,7 @@ def import_rows(rows: list[AccountRow], problems: list[RowProblem]) -> ImportRes
     """Store parsed rows: the accounts in one transaction, then each row's token encrypted (``api_token``; the
     account becomes active as with ``set-token``)."""
     from accounts.login import store_token
+    from accounts.registry import upsert_accounts
 
     stored = upsert_accounts([row.spec for row in rows]) if rows else []
     tokens = 0

@@ -6,6 +6,8 @@ under 1 s and any command's first output under 2 s on the project machine.
 
     .venv/bin/python bench/bench_cli_start.py
     .venv/bin/python bench/bench_cli_start.py --runs 9
+    # also time `mcn --help` of an older source tree (e.g. `git archive <commit> | tar -x -C /tmp/old`)
+    .venv/bin/python bench/bench_cli_start.py --old-tree /tmp/old
 """
 
 from __future__ import annotations
@@ -23,12 +25,12 @@ ROOT = Path(__file__).resolve().parents[1]
 MCN = [sys.executable, "-c", "import sys; from mcn.cli import main; sys.argv[0] = 'mcn'; main()"]
 
 
-def _median_wall(command: list[str], runs: int, env: dict[str, str]) -> tuple[float, int]:
+def _median_wall(command: list[str], runs: int, env: dict[str, str], cwd: Path = ROOT) -> tuple[float, int]:
     """Median wall seconds of ``runs`` fresh runs of ``command`` to its exit, and the exit code of the last."""
     times, code = [], 0
     for _ in range(runs):
         began = time.perf_counter()
-        done = subprocess.run(command, capture_output=True, env=env, cwd=ROOT, timeout=300)
+        done = subprocess.run(command, capture_output=True, env=env, cwd=cwd, timeout=300)
         times.append(time.perf_counter() - began)
         code = done.returncode
     return statistics.median(times), code
@@ -37,6 +39,7 @@ def _median_wall(command: list[str], runs: int, env: dict[str, str]) -> tuple[fl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--old-tree", type=Path, help="A source tree whose `mcn --help` is timed too.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ, MCN_DATA_DIR=tmp, COLUMNS="120")
@@ -64,6 +67,9 @@ def main() -> None:
             f"{args.runs} runs each, median wall time; python {sys.version.split()[0]}; load {os.getloadavg()[0]:.2f}"
         )
         results = {name: _median_wall(command, args.runs, env) for name, command in cases.items()}
+        if args.old_tree is not None:
+            old_env = dict(env, PYTHONPATH=str(args.old_tree.resolve()))
+            results["mcn --help (old tree)"] = _median_wall([*MCN, "--help"], args.runs, old_env, args.old_tree)
     floor = results['python -c "import typer"'][0]
     for name, (seconds, code) in results.items():
         print(f"{name:<48} {seconds:6.2f} s  exit {code}  {seconds / floor:5.1f}x import typer")

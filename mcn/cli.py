@@ -37,9 +37,10 @@ class LazyCommand:
         module, attribute = self.target.split(":")
         found = getattr(importlib.import_module(module), attribute)
         if isinstance(found, typer.Typer):  # a group even with one command, as add_typer makes it
+            found.rich_markup_mode = None  # plain help like the root's (rich help costs a second of imports)
             command: Any = typer.main.get_group(found)
         else:
-            single = typer.Typer()
+            single = typer.Typer(rich_markup_mode=None)
             single.command(name)(found)
             command = typer.main.get_command(single)
         command.name = name
@@ -156,6 +157,9 @@ app = typer.Typer(
     help="mcn: AI short-video clip factory and multi-account distribution engine.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # plain help: typer's rich help imports rich.markdown/traceback/pygments, half of `mcn --help`'s wall time
+    # (bench/bench_cli_start.py); LazyCommand.load gives the subcommands plain help too
+    rich_markup_mode=None,
 )
 clips_app = typer.Typer(
     cls=_lazy_group(CLIPS_COMMANDS), help="Make clips from livestream recordings.", no_args_is_help=True
@@ -386,7 +390,9 @@ def doctor() -> None:
     for col in ("check", "status", "detail", "fix"):
         table.add_column(col)
     problems = 0
-    for check in run_checks():
+    with console.status("checking ffmpeg, fonts, whisper model, database, secret key, Prefect, sandbox"):
+        checks = run_checks()
+    for check in checks:
         problems += not check.ok
         table.add_row(
             check.name,
