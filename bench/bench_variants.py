@@ -19,6 +19,8 @@ Run: ``.venv/bin/python bench/bench_variants.py [--k 3] [--size 540x960] [--pres
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -68,6 +70,13 @@ def words() -> list[Word]:
     return [Word(i * 0.4, i * 0.4 + 0.3, f" {vocabulary[i % len(vocabulary)]}") for i in range(SOURCE_SECONDS * 5 // 2)]
 
 
+def _child_cpu() -> float:
+    """CPU seconds (user + system) of every finished child process so far: ffmpeg's and ffprobe's work, which
+    a busy machine slows down in wall time but not in CPU time."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def decode_only(source: MediaInfo) -> float:
     """Seconds to seek, decode and join the ranges with nothing after them: what ours does once."""
     args = [locate_ffmpeg(), "-hide_banner", "-loglevel", "error", "-nostdin"]
@@ -97,8 +106,12 @@ def main(argv: list[str] | None = None) -> int:
         make_source(root / "source.mp4")
         source = probe(root / "source.mp4")
         decode, separate, one = [], [], []
+        cpu_decode, cpu_separate, cpu_one = [], [], []
         for _ in range(args.repeat):
+            cpu = _child_cpu()
             decode.append(decode_only(source))
+            cpu_decode.append(_child_cpu() - cpu)
+            cpu = _child_cpu()
             started = time.perf_counter()
             for p in presentations:
                 render_edit(
@@ -106,10 +119,16 @@ def main(argv: list[str] | None = None) -> int:
                     presentation=p,
                 )  # fmt: skip
             separate.append(time.perf_counter() - started)
+            cpu_separate.append(_child_cpu() - cpu)
+            cpu = _child_cpu()
             started = time.perf_counter()
             render_variants(source, RANGES, spoken, root / "one", options, presentations, edit_id="e", hook="A")
             one.append(time.perf_counter() - started)
+            cpu_one.append(_child_cpu() - cpu)
     d, s, o = statistics.median(decode), statistics.median(separate), statistics.median(one)
+    cd, cs, co = statistics.median(cpu_decode), statistics.median(cpu_separate), statistics.median(cpu_one)
+    cpu_per_variant = max((co - cd) / args.k, 1e-9)
+    cpu_bound = args.k * (cd + cpu_per_variant) / (cd + args.k * cpu_per_variant)
     k = args.k
     per_variant = max((o - d) / k, 1e-9)
     edit_seconds = sum(end - start for start, end in RANGES)
@@ -123,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         f"  one render_variants call (1 decode):  {o:6.2f} s",
         f"  ratio separate / one:                 {s / o:6.2f}x  (bar >= 2.5x for K=3: {verdict})",
         f"  bound K(D+P)/(D+KP) with D={d:.2f} s, P={per_variant:.2f} s per variant: {bound:.2f}x",
+        f"  CPU seconds (ffmpeg/ffprobe, user+sys): decode {cd:.2f}, separate {cs:.2f}, one {co:.2f}; "
+        f"ratio {cs / co:.2f}x; bound with D={cd:.2f}, P={cpu_per_variant:.2f}: {cpu_bound:.2f}x",
+        f"  load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs",
     ]  # fmt: skip
     report = "\n".join(lines)
     print(report)
