@@ -6,8 +6,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from mcn.terminal import console, fail, out
 
@@ -32,7 +30,18 @@ def remix_make(
         width, height = (int(x) for x in size.lower().split("x"))
     except ValueError:
         raise fail(f"--size must be WIDTHxHEIGHT (got {size!r})", 2) from None
+    from clipper.errors import InputFileError
+    from remix.products import load_remix_products
+
+    try:
+        loaded = load_remix_products(products_file)  # an unreadable file fails here, before Prefect starts
+    except InputFileError as exc:
+        raise fail(str(exc), 2) from None
+    if not loaded.products:
+        raise fail(f"{products_file}: no usable product ({len(loaded.problems)} bad rows)", 2)
     _quiet_prefect()
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     from flows.make_remix import STEPS, make_remix
     from mcn import progress
 
@@ -68,6 +77,8 @@ def remix_make(
     if state.is_failed():
         raise fail(state.message or "make-remix failed")
     manifest: dict[str, Any] = state.result()  # type: ignore[assignment]  # Completed: the flow's dict
+    from rich.table import Table
+
     table = Table(title=f"{len(manifest['remixes'])} remixes from {products_file}")
     for col in ("product", "v", "seconds", "voice", "music", "hook", "file"):
         table.add_column(col)

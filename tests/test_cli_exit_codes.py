@@ -36,6 +36,7 @@ def inputs(tmp_path: Path) -> Path:
         (["clips", "make", "{tmp}/video.mp4", "--products", "{tmp}/bad-products.csv"], "line 2: name is empty"),
         (["clips", "make", "{tmp}/video.mp4", "--language", "fr"], "--language must be auto, zh or en"),
         (["products", "import", "{tmp}/missing.csv"], "missing.csv"),
+        (["remix", "make", "{tmp}/bad-pool.csv"], "bad-pool.csv"),
         (["plan", "--date", "someday"], "--date 'someday': expected YYYY-MM-DD"),
         (["publish", "status", "--date", "31-12-2026"], "--date '31-12-2026': expected YYYY-MM-DD"),
         (["review", "approve"], "name post ids or pass --all"),
