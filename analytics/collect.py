@@ -74,6 +74,8 @@ class CollectOptions:
         page_size: orders per page (the sandbox and buyin allow at most 100).
         max_pages: bound on pages per account and window.
         metrics: read post metrics; ``orders``: read affiliate orders.
+        now: the clock post ages are measured on (default: the wall clock); a simulated platform clock (the
+            sandbox's, in a compressed run) passes its own time so old posts stop being read.
     """
 
     platforms: tuple[str, ...] | None = None
@@ -83,6 +85,7 @@ class CollectOptions:
     max_pages: int = 1000
     metrics: bool = True
     orders: bool = True
+    now: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.max_post_age_days <= 0 or self.page_size < 1 or self.max_pages < 1:
@@ -325,7 +328,7 @@ def collect(
         load_credentials = vault_credentials
     report = CollectReport()
     made: dict[str, PlatformAdapter | None] = {}
-    since = utcnow() - timedelta(days=options.max_post_age_days)
+    since = (options.now or utcnow()) - timedelta(days=options.max_post_age_days)
     by_platform: dict[str, list[int]] = defaultdict(list)
     for account_id, platform in _accounts(options.platforms):
         by_platform[platform].append(account_id)

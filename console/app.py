@@ -364,7 +364,13 @@ def create_console_app(
                 products=upload.products_path,
                 **options.job_defaults,
             )
-            projects.mark_submitted(upload.id, await run_in_threadpool(submitter.submit, job))
+            try:
+                ref = await run_in_threadpool(submitter.submit, job)
+            except Exception as exc:  # noqa: BLE001 - e.g. the Prefect server went away: say so, keep the file
+                reason = f"{upload.filename}: the run could not be started ({str(exc).splitlines()[0][:200]})"
+                projects.mark_unsubmitted(upload.id, reason)
+                return JSONResponse({"status": "stored", "error": reason}, status_code=503)
+            projects.mark_submitted(upload.id, ref)
         return JSONResponse({"status": "submitted", "project": upload.project_id})
 
     # -- clips ---------------------------------------------------------------------------------------------------

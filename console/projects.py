@@ -232,6 +232,16 @@ def mark_submitted(upload_id: str, run_ref: str) -> None:
             db.commit()
 
 
+def mark_unsubmitted(upload_id: str, reason: str) -> None:
+    """The recording is kept but its run could not be started: record why (the page shows it)."""
+    with session() as db:
+        row = db.get(ConsoleUpload, upload_id)
+        if row is not None:
+            row.error, row.updated_at = reason, utcnow()
+            db.add(row)
+            db.commit()
+
+
 def _runs_of(path: str) -> list[RunRecord]:
     with session() as db:
         source = db.exec(select(SourceRecord).where(SourceRecord.uri == path)).first()

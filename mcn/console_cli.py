@@ -48,8 +48,33 @@ class PrefectDeploymentSubmitter(RunSubmitter):
         return str(flow_run.id)  # type: ignore[union-attr]  # the sync call returns the FlowRun itself
 
     def progress(self, ref: str) -> RunProgress | None:
-        del ref
-        return None  # the run row says running/succeeded/failed; the Prefect UI shows the step
+        """The run's progress artifact (make-clips updates it during every step, weighted by the real work);
+        ``None`` before it exists or when the server does not answer."""
+        from uuid import UUID
+
+        from prefect.client.orchestration import get_client
+        from prefect.client.schemas.filters import (
+            ArtifactFilter,
+            ArtifactFilterFlowRunId,
+            ArtifactFilterType,
+        )
+        from prefect.client.schemas.sorting import ArtifactSort
+
+        try:
+            with get_client(sync_client=True) as client:
+                found = client.read_artifacts(
+                    artifact_filter=ArtifactFilter(
+                        flow_run_id=ArtifactFilterFlowRunId(any_=[UUID(ref)]),
+                        type=ArtifactFilterType(any_=["progress"]),
+                    ),
+                    sort=ArtifactSort.UPDATED_DESC,
+                    limit=1,
+                )
+        except Exception:  # noqa: BLE001 - the page shows the run row's state instead
+            return None
+        if not found or not isinstance(found[0].data, int | float):
+            return None
+        return RunProgress("overall", float(found[0].data) / 100.0, found[0].description or "")
 
 
 def make_in_process(job: ClipJob, report: Any) -> None:
@@ -102,7 +127,9 @@ class AutoSubmitter(RunSubmitter):
         return (self._prefect or self._thread).submit(job)
 
     def progress(self, ref: str) -> RunProgress | None:
-        return self._thread.progress(ref)
+        if ref.startswith("thread-"):
+            return self._thread.progress(ref)
+        return (self._prefect or PrefectDeploymentSubmitter()).progress(ref)
 
 
 @console_app.command("serve")
@@ -110,6 +137,10 @@ def serve_command(
     host: Annotated[str, typer.Option(help="Interface to bind (loopback unless you mean otherwise).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to serve on.")] = DEFAULT_PORT,
     secure_cookies: Annotated[bool, typer.Option(help="Mark cookies Secure (behind an HTTPS proxy).")] = False,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(help="A Host name the console answers for besides loopback ones (repeatable; off loopback)."),
+    ] = None,
 ) -> None:
     """Serve the console: brands upload recordings and review clips; the operator sees clips, the calendar,
     failed posts and accounts. Create users first with `mcn console user add`."""
@@ -123,9 +154,9 @@ def serve_command(
 
     get_engine()  # migrate (and fail with one line) before binding
     settings = get_settings()
-    hosts: tuple[str, ...] = ()
+    hosts = tuple(h.strip().lower() for h in allowed_host or () if h.strip())
     if not is_loopback_host(host):
-        hosts = (host,)
+        hosts = (*hosts, host) if host not in ("0.0.0.0", "::") else hosts
         out.print(f"warning: binding {host}: put the console behind HTTPS (and pass --secure-cookies)")
     data_dir = settings.resolved_data_dir
     options = ConsoleOptions(

@@ -104,7 +104,9 @@ def run_demo(
             posted = _run_compressed_day(admin, day_start, console)
     _print_outcome(posted, console)
     console.print(f"demo database: {base / 'demo.db'}; clips under {base}", highlight=False)
-    return 0
+    from mcn.demo_month import run_demo_month  # the compressed month: learned vs uniform allocation, plot saved
+
+    return run_demo_month(base, console)
 
 
 def _use_database(url: str) -> None:

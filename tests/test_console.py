@@ -244,6 +244,30 @@ def test_upload_resumes_after_a_break_and_is_probed_before_it_is_kept(
     assert gus.get(f"/uploads/{upload}").status_code == 404
 
 
+class UnreachableSubmitter(RunSubmitter):
+    def submit(self, job: ClipJob) -> str:
+        raise ConnectionError("[Errno 111] Connection refused\nmore lines")
+
+
+def test_a_run_that_cannot_start_leaves_the_recording_kept_with_the_reason(
+    data_dir: Path, users: None, tmp_path: Path
+) -> None:
+    video = lavfi_video(tmp_path / "v.mp4", "testsrc=s=160x120:r=25:d=1", "sine=f=440:d=1").read_bytes()
+    with serve_in_thread(_console(data_dir, UnreachableSubmitter()).app) as url:
+        ann = _login(url, "ann")
+        project = _project(ann, "Offline")
+        headers = {"x-csrf-token": _csrf(ann, f"/projects/{project}")}
+        upload = _start(ann, project, "live.mp4", len(video), None).json()["id"]
+        ann.put(f"/uploads/{upload}?offset=0", content=video, headers=headers).raise_for_status()
+        answer = ann.post(f"/uploads/{upload}/finish", headers=headers)
+        assert answer.status_code == 503 and "Connection refused" in answer.json()["error"]
+        assert "more lines" not in answer.json()["error"]
+        assert "could not be started" in ann.get(f"/projects/{project}").text
+    with session() as db:
+        row = db.get(ConsoleUpload, upload)
+    assert row is not None and row.status == "stored" and Path(row.path).is_file()
+
+
 # -- in Chromium -------------------------------------------------------------------------------------------------
 
 
@@ -395,6 +419,14 @@ def test_runs_go_to_the_make_clips_deployment_once_prefect_has_it(
         run = client.read_flow_run(UUID(ref))
     assert run.parameters["source"] == job.source and run.parameters["brand"] == "acme"
     assert run.parameters["max_clips"] == 3 and run.state is not None and run.state.is_scheduled()
+    # the page's progress comes from the run's progress artifact (make-clips updates it in every step)
+    assert submitter.progress(ref) is None
+    from prefect.client.schemas.actions import ArtifactCreate
+
+    with get_client(sync_client=True) as client:
+        client.create_artifact(ArtifactCreate(type="progress", data=37.5, flow_run_id=run.id, description="render"))
+    shown = submitter.progress(ref)
+    assert shown is not None and shown.fraction == pytest.approx(0.375) and shown.detail == "render"
 
 
 # -- the operator's calendar, failed posts and accounts ------------------------------------------------------------
