@@ -26,7 +26,6 @@ from pydantic import SecretStr
 
 from clipper.detectors.base import DetectionResult
 from clipper.detectors.prompting import (
-    ANSWER_SCHEMA,
     Completion,
     CompletionError,
     LLMDetector,
@@ -45,7 +44,7 @@ class OpenAIOptions:
 
     ``price_per_1k_input``/``price_per_1k_output`` turn token counts into ``DetectionResult.cost``.
     ``json_mode`` asks for ``response_format=json_object``; ``json_schema`` (with ``json_mode``) asks for
-    ``response_format=json_schema`` with :data:`~clipper.detectors.prompting.ANSWER_SCHEMA` instead, which servers
+    ``response_format=json_schema`` with :func:`~clipper.detectors.prompting.answer_schema` instead, which servers
     with structured outputs (llama.cpp, vLLM, OpenAI) enforce while decoding, so even a small local model answers
     in shape; a server that rejects it gets ``json_object``, then no ``response_format``. ``max_sentences``
     chunks long segments.
@@ -203,7 +202,7 @@ class OpenAICompatDetector(LLMDetector):
 
     def _response_format(self) -> dict[str, Any] | None:
         if self._format_level >= 2:
-            return {"type": "json_schema", "json_schema": {"name": "selling_points", "schema": ANSWER_SCHEMA}}
+            return {"type": "json_schema", "json_schema": {"name": "selling_points", "schema": self.schema}}
         if self._format_level == 1:
             return {"type": "json_object"}
         return None

@@ -175,6 +175,19 @@ ANSWER_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 
+
+def answer_schema(ids: Sequence[int]) -> dict[str, Any]:
+    """:data:`ANSWER_SCHEMA` with ``kinds`` fixed to exactly the sentence ids ``ids``, each one of the kinds.
+
+    Under constrained decoding even a model that ignores the prompt then writes one valid kind per sentence of the
+    segment (whether it is the right kind is another matter: the heuristic's safety rules still apply).
+    """
+    keys = [str(i) for i in ids]
+    kind = {"type": "string", "enum": list(SENTENCE_KINDS)}
+    kinds = {"type": "object", "properties": dict.fromkeys(keys, kind), "required": keys, "additionalProperties": False}
+    return {**ANSWER_SCHEMA, "properties": {**ANSWER_SCHEMA["properties"], "kinds": kinds}}
+
+
 _RETRY = (
     "Your previous answer was rejected: {error}. Answer again with only the JSON object described in the system "
     'message, {{"kinds": {{...}}, "points": [...]}}, using ids from the transcript block.'
@@ -717,6 +730,9 @@ class LLMDetector(SellingPointDetector):
 
     def __init__(self) -> None:
         self._dead: str | None = None
+        #: The answer's JSON schema for the chunk being asked (:func:`answer_schema`), for backends that constrain
+        #: decoding with one.
+        self.schema: dict[str, Any] = ANSWER_SCHEMA
 
     @abstractmethod
     def complete(self, messages: list[dict[str, str]]) -> Completion:
@@ -786,6 +802,7 @@ class LLMDetector(SellingPointDetector):
             f"segment {chunk.product_id or chunk.label or '-'} (sentences {chunk.first_sentence}-{chunk.last_sentence})"
         )
         messages = build_messages(sentences, chunk, product, lang, max_points=self.max_points, limits=self.limits)
+        self.schema = answer_schema(range(chunk.first_sentence, chunk.last_sentence + 1))
         problem = ""
         for attempt in (1, 2):
             if self._dead is not None:
