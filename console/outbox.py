@@ -148,7 +148,10 @@ def move_post(post_id: str, slot_local: datetime, operator: str, now: datetime |
         slot_utc = as_utc(slot.astimezone(now.tzinfo))
         if slot_utc <= now:
             raise ConsoleError(f"slot {slot_local:%Y-%m-%d %H:%M}: in the past ({account.timezone})")
-        limits = effective_limits(account.platform)
+        try:
+            limits = effective_limits(account.platform)
+        except ValueError as exc:  # a bad MCN_PLATFORM_LIMITS override: one line, nothing moved
+            raise ConsoleError(str(exc)) from None
         day = local_date(slot_utc, account.zone)
         start, end = local_day_bounds(day, account.zone)
         others = conn.execute(
