@@ -1,7 +1,8 @@
 """The ``mcn`` command line.
 
-Expected errors print one line (``error: <subject>: <problem>``) and exit non-zero; anything longer than a second
-shows a rich progress bar.
+Expected errors print one line (``error: <subject>: <problem>``) and exit 2 when the input is refused before any
+work starts (a bad option, a missing file, a bad CSV) or 1 when the work failed; anything longer than a second
+shows a rich progress bar. Subcommands are :class:`LazyCommand` entries: their modules load only when they run.
 """
 
 from __future__ import annotations
