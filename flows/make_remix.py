@@ -39,7 +39,7 @@ from remix.products import (
 )
 from remix.render import RemixOptions, RemixResult, render_remix
 from remix.script import write_script
-from remix.tts import TTSBackend, get_tts
+from remix.tts import CachedTTS, TTSBackend, get_tts
 
 STEPS = ("load", "remix")
 
@@ -166,12 +166,15 @@ def make_remix(
     record: bool = True,
     fps: int = 30,
     preset: str = "veryfast",
+    workers: int = 1,
 ) -> dict[str, Any] | State:
     """Render ``variants`` remixes of every product in ``products`` (a JSON/CSV material file) into ``out``.
 
     ``writer`` is ``template`` (offline) or ``openai`` (``MCN_LLM_*``); ``tts`` overrides ``MCN_TTS_BACKEND``
     (``piper``, ``openai``); ``width`` x ``height`` is the 9:16 size, ``fps`` and ``preset`` (x264) the
-    encoding. ``material_per_variant`` > 0 gives each
+    encoding; ``workers`` renders that many remixes at once (each ffmpeg pass is partly single-threaded, so two
+    keep two cores busy). Sentences are synthesized once per run (:class:`remix.tts.CachedTTS`): remixes of one
+    product repeat most of their lines. ``material_per_variant`` > 0 gives each
     variant its own set of that many images/videos (:func:`remix.products.material_variant`: with 2, two variants
     share at most half their material); a product with fewer sets than ``variants`` gets fewer remixes. With
     ``record`` every remix becomes a plannable clips row (``kind = remix``, its material footage; see
@@ -194,6 +197,8 @@ def make_remix(
 
     if variants < 1:
         return failed("input", f"variants must be at least 1 (got {variants})")
+    if not 1 <= workers <= 8:
+        return failed("input", f"workers must be 1-8 (got {workers})")
     if writer not in ("template", "openai"):
         return failed("input", f"writer must be template or openai (got {writer!r})")
     try:
@@ -210,7 +215,7 @@ def make_remix(
     except ValueError as exc:
         return failed("input", str(exc))
     try:
-        voice: TTSBackend | None = get_tts(tts or settings.tts_backend)
+        voice: TTSBackend | None = CachedTTS(get_tts(tts or settings.tts_backend))
     except ClipperError as exc:
         if tts is not None:  # asked for by name: a configuration error, not a reason to go silent
             return failed("input", str(exc))
@@ -244,27 +249,38 @@ def make_remix(
         if material_per_variant > 0 and supported < variants:
             logger.info("%s: its material supports %d distinct variants (of %d asked)", product.id, supported, variants)
     results: list[RemixResult] = []
+    done = 0
+
+    def collect(state: State, product: RemixProduct, variant: int) -> None:
+        nonlocal done
+        done += 1
+        tracker("remix", done / len(jobs), f"{product.id} v{variant}")
+        if state.is_failed():
+            reason = state.message or "remix failed"
+            store.record_failure(run_id, "remix", product.id, reason)
+            failures.append({"product_id": product.id, "step": "remix", "reason": reason})
+            logger.warning("remix %s v%d: %s", product.id, variant, reason)
+            return
+        results.append(state.result())
+
+    args = (out_dir, options, voice, writer, data_dir / "material", fetch)
     try:
-        for n, (product, variant) in enumerate(jobs):
-            tracker("remix", n / len(jobs), f"{product.id} v{variant}")
-            state = remix_task(
-                product,
-                variant,
-                out_dir,
-                options,
-                voice,
-                writer,
-                data_dir / "material",
-                fetch,
-                return_state=True,
-            )
-            if state.is_failed():
-                reason = state.message or "remix failed"
-                store.record_failure(run_id, "remix", product.id, reason)
-                failures.append({"product_id": product.id, "step": "remix", "reason": reason})
-                logger.warning("remix %s v%d: %s", product.id, variant, reason)
-                continue
-            results.append(state.result())  # type: ignore[arg-type]
+        if workers == 1:
+            for product, variant in jobs:
+                tracker("remix", done / len(jobs), f"{product.id} v{variant}")
+                collect(remix_task(product, variant, *args, return_state=True), product, variant)
+        else:
+            # At most ``workers`` renders in flight, collected in job order (the manifest keeps the product order).
+            pending: list[tuple[Any, RemixProduct, int]] = []
+            for product, variant in jobs:
+                pending.append((remix_task.submit(product, variant, *args), product, variant))
+                if len(pending) >= workers:
+                    future, p, v = pending.pop(0)
+                    future.wait()
+                    collect(future.state, p, v)
+            for future, p, v in pending:
+                future.wait()
+                collect(future.state, p, v)
     finally:
         if voice is not None:
             voice.close()

@@ -244,7 +244,7 @@ def catalogue(world: World) -> tuple[CatalogueProduct, ...]:
                 view_num=view_num,
                 kol_num=kol_num,
                 shop_scores=shop_scores,
-                image_count=int(rng.integers(3, 5)),
+                image_count=int(rng.integers(5, 7)),  # five or six angles: enough pairs for a day of remixes
                 video_count=1,
                 hue=int(rng.integers(0, 180)),
             )

@@ -137,7 +137,7 @@ def test_details_carry_the_selection_fields_and_media_that_download(client: http
     score = item["shop_total_score"]
     assert set(score) == {"shop_score", "product_score", "logistics_score", "service_score"}
     assert all(0 <= float(s["score"]) <= 5 and s["level"] in (1, 2, 3) for s in score.values())
-    assert 3 <= len(item["imgs"]) <= 4 and len(item["videos"]) == 1 and item["cover"] == item["imgs"][0]
+    assert 5 <= len(item["imgs"]) <= 6 and len(item["videos"]) == 1 and item["cover"] == item["imgs"][0]
 
     image = client.get(item["imgs"][1])
     assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg"
