@@ -314,6 +314,13 @@ EN_SELLING = (
 _ZH_NUM = r"(?:\d+(?:\.\d+)?|[零〇一二两三四五六七八九十百千万几半点]+)"
 _ZH_PRICE_NUM = r"(?:\d+(?:\.\d+)?|[零〇一二两三四五六七八九十百千万几]+)"
 _ZH_SMALLNUM = r"(?:\d+|[一二两三四五六七八九十几]+)"
+#: A whole sum of ten or more in Chinese numerals, with 十, 百 or 千 (七十九, 一百二十九); not a percentage, a rank
+#: or the second half of a height, weight or size (百分之五十, 一米七十). Digits are left out: ASR writes shade and
+#: model numbers that way (色号100).
+_ZH_SUM = (
+    r"(?<![米斤码号岁点之第零〇一二两三四五六七八九十百千])"
+    r"[一二两三四五六七八九]?[十百千][零〇一二两三四五六七八九十百千]*"
+)
 
 ZH_PRICE = _c(
     r"[¥￥]\s*\d",
@@ -339,6 +346,12 @@ ZH_PRICE = _c(
     r"点击|点进|链接|小黄车|购物车|购物袋|橱窗|上车|上链接|付款|支付|购买|抢购|抢(?![眼手])|"
     r"冲(?:冲|鸭|啊|吧|！|!)|闭眼入|囤货|囤(?:起来|一|几|两)",
     rf"(?:只要|只需|仅需|仅要|才要|只卖|就卖|卖)\s*{_ZH_PRICE_NUM}\s*(?:元|块|刀|$|[，,。！!？?])",
+    # Price evidence as ASR leaves it, the unit or the price word misheard (原价 -> 原架, 买一送一 -> 买衣送衣):
+    # a sum of ten or more in numerals closing a clause with no unit after it (今天七十九，), a sum before 买
+    # (一百六十九买),
+    # the buy-X-get-Y shape whatever X and Y became, and the take-down call after the last order (拍完就下架).
+    rf"{_ZH_SUM}\s*(?:[，,。！!？?]|$)|{_ZH_SUM}\s*买|"
+    r"买\S送\S(?:[，,。！!？?]|$)|下架|拍完(?!照|视频|片子)",
 )
 
 #: Urgency words that are a price call only next to price evidence (see ``EN_URGENCY``).

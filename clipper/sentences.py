@@ -146,6 +146,8 @@ _CONTINUATION = re.compile(
     re.IGNORECASE,
 )
 _CONTINUATION_PAUSE = 0.5
+#: A short yes/no answer opening a piece ("能，", "不会，", "可以的，").
+_ANSWER = re.compile(r"^\s*(?:能|不能|可以|会|不会|有|没有|行|不行|当然|是|不是|对|没问题)(?:的|啊|呀|哦)?[，,。！!]")
 # A scrap this short right after the previous words ("..., it barely foams. It's not a bubble bath.") is the tail
 # of the same spoken sentence that ASR closed with a period at a comma pause.
 _TAIL_PAUSE = 0.3
@@ -182,6 +184,9 @@ def continues_previous(sentences: Sequence[Sentence], index: int, long_pause: fl
         return True
     if text[:1].isalpha() and text[:1].islower() and not _CJK.match(text[:1]):
         return True
+    # "...小灰问刷子能洗吗？" then "能，洗完平放晾干就行": the answer finishes the question it follows.
+    if _QUESTION_END.search(before) and _ANSWER.match(text):
+        return True
     weak = pause < _CONTINUATION_PAUSE and bool(_CONTINUATION.match(text))
     short = len(text.split()) <= _TAIL_WORDS if not is_cjk(text) else len(_CJK.findall(text)) <= _TAIL_WORDS
     weak = weak or (pause < _TAIL_PAUSE and cur.duration < _TAIL_SECONDS and short)
@@ -205,6 +210,8 @@ _OPENING_CLAUSE_CJK = 6
 #: A closing question of at least this many characters is cut off a long sentence too.
 _MIN_QUESTION_CJK = 5
 _QUESTION_END = re.compile(r"[？?][\"'”’）)]*\s*$")
+#: A count with its measure word (一盒, 十片, 两瓶): what a price call's opening clause states.
+_COUNT = re.compile(r"(?:\d+|[一二两三四五六七八九十百几])\s*[盒片瓶支件套袋包个条双罐组份只张对]")
 
 
 def _split_before_call(group: list[Word]) -> list[list[Word]]:
@@ -219,12 +226,14 @@ def _split_before_call(group: list[Word]) -> list[list[Word]]:
 
     ends = [i for i, w in enumerate(group[:-1]) if _SOFT_PUNCT.search(w.text.strip())]
     head = 0
+    call_is_price = True  # the closing clause's call, see below
     for i in ends:
         clause = join_words(group[head : i + 1])
         cues = sentence_cues(clause, "zh")
         if cues.price_or_urgency or cues.reply:
             if head == 0:
-                return [group]
+                return _split_after_call(group, ends) if cues.price_or_urgency else [group]
+            call_is_price = cues.price_or_urgency
             break
         head = i + 1
     else:
@@ -232,6 +241,7 @@ def _split_before_call(group: list[Word]) -> list[list[Word]]:
             return [group]
         last = join_words(group[head:])
         cues = sentence_cues(last, "zh")
+        call_is_price = cues.price_or_urgency
         if not (cues.price_or_urgency or cues.reply):
             # A closing question after selling talk ("...洗面奶就能洗掉，奔跑的西瓜问会不会搓泥？") is a sentence of
             # its own, for the structure to judge (a viewer's question read out, or one put to the audience).
@@ -239,13 +249,39 @@ def _split_before_call(group: list[Word]) -> list[list[Word]]:
             if question and len(_CJK.findall(join_words(group[:head]))) >= _MIN_HEAD_CJK:
                 return [group[:head], group[head:]]
             return [group]
-    # A short clause right before the call opens it (一盒十片，原价九十九): it stays with the call.
+    # A short clause counting what the price buys right before the call opens it (一盒十片，原价九十九): it stays
+    # with the call; one without a count (拧干一点就行，原价...) ends the talk before it. Not before
+    # a viewer's question (没起球没松，健身的老张问...): that clause ends the host's own sentence.
     starts = [0] + [i + 1 for i in ends if i + 1 < head]
-    if len(starts) > 1 and len(_CJK.findall(join_words(group[starts[-1] : head]))) <= _OPENING_CLAUSE_CJK:
+    if (
+        call_is_price
+        and len(starts) > 1
+        and len(_CJK.findall(join_words(group[starts[-1] : head]))) <= _OPENING_CLAUSE_CJK
+        and _COUNT.search(join_words(group[starts[-1] : head]))
+    ):
         head = starts[-1]
     if len(_CJK.findall(join_words(group[:head]))) < _MIN_HEAD_CJK:
         return [group]
     return [group[:head], group[head:]]
+
+
+def _split_after_call(group: list[Word], ends: Sequence[int]) -> list[list[Word]]:
+    """Cut a Chinese sentence that opens with a price call at the comma where selling talk follows.
+
+    Whisper runs the tail of a call into the next line ("拍完就下架，新房装修中...，顺手带一个地垫，洗完澡踩上去..."):
+    the call must stay out of a clip and the talk after it must not go with it. The call's clauses are cut off when
+    at least :data:`_MIN_HEAD_CJK` characters follow them; what follows is split again like any sentence.
+    """
+    from clipper.cues import sentence_cues  # clipper.cues imports this module
+
+    cut = 0
+    for i in ends:
+        if not sentence_cues(join_words(group[cut : i + 1]), "zh").price_or_urgency:
+            break
+        cut = i + 1
+    if cut == 0 or cut >= len(group) or len(_CJK.findall(join_words(group[cut:]))) < _MIN_HEAD_CJK:
+        return [group]
+    return [group[:cut], *_split_before_call(group[cut:])]
 
 
 def _punctuated(words: Sequence[Word], cjk: bool) -> bool:

@@ -12,15 +12,17 @@ Bars asserted: no cut inside a spoken line, every product with >= 8 s of selling
 in a clip on the dev streams. On the held-out streams the same are measured; the regression floors below sit
 a few points under the measurement after the latest tuning round (recall / clip time on selling talk):
 
-=========  ==================  ==================  =====================  =====================
-source     dev en              dev zh              holdout en             holdout zh
-=========  ==================  ==================  =====================  =====================
-text       86% / 87%           93% / 93%           94% / 85%, 1 price     86% / 90%
-cached     86% / 86%, 0 cuts   95% / 87%, 1 cut    87% / 85%, 2 cuts      82% / 75%, 8 cuts, 3 price
-=========  ==================  ==================  =====================  =====================
+=========  ==================  =====================  =====================
+source     dev en              dev zh (8 streams)     holdout en
+=========  ==================  =====================  =====================
+text       86% / 87%           91% / 92%              94% / 85%, 1 price
+cached     86% / 86%, 0 cuts   92% / 84%, 3 cuts      87% / 85%, 2 cuts
+=========  ==================  =====================  =====================
 
-(cached: faster-whisper base, the transcripts in ``corpus/transcripts``). The holdout misses (en-beauty-02's price
-line through the script; through ASR, zh cuts and price lines) stay unexamined so the set stays unseen. The
+(cached: faster-whisper base, the transcripts in ``corpus/transcripts``). The zh holdout (zh-home-01, zh-beauty-02,
+zh-mixed-01: ``retired_holdout`` in splits.json) was measured once as holdout (82% / 75%, 8 cuts, 3 price lines
+through ASR; bench/results/corpus-round2-*) and then moved to dev for diagnosis. The en holdout misses
+(en-beauty-02's price line through the script, 2 cuts through ASR) stay unexamined so the set stays unseen. The
 pipeline is deterministic on a given transcript, so the margins only absorb small, deliberate changes.
 """
 
@@ -30,11 +32,12 @@ import json
 
 import pytest
 
-from mcn.samples.corpus import list_streams, load_stream
+from mcn.samples.corpus import corpus_dir, list_streams, load_stream
 from mcn.samples.evaluate import Quality
 from mcn.samples.quality import StreamResult, corpus_transcript, measure_stream, transcript_path
 
-STREAMS = list_streams()
+#: The measured streams: dev and holdout. Streams not yet split (a writer's fresh set) are left alone here.
+STREAMS = tuple(sorted(list_streams(split="dev") + list_streams(split="holdout")))
 
 
 def _results(source: str, split: str, language: str) -> list[StreamResult]:
@@ -56,8 +59,11 @@ def _pooled(results: list[StreamResult]) -> tuple[float, float]:
 
 def test_corpus_is_complete_and_split() -> None:
     assert len(list_streams(language="zh")) >= 6 and len(list_streams(language="en")) >= 6
-    assert list_streams(split="holdout", language="zh") and list_streams(split="holdout", language="en")
-    assert set(list_streams(split="dev")) | set(list_streams(split="holdout")) == set(STREAMS)
+    assert list_streams(split="holdout", language="en") and list_streams(split="dev", language="zh")
+    assert not set(list_streams(split="dev")) & set(list_streams(split="holdout"))
+    # A retired holdout stream was measured once as holdout, then moved to dev (never back).
+    splits = json.loads((corpus_dir() / "splits.json").read_text(encoding="utf-8"))
+    assert set(splits.get("retired_holdout", [])) <= set(splits["dev"]) - set(splits["holdout"])
 
 
 @pytest.mark.parametrize("sid", STREAMS)
@@ -82,17 +88,15 @@ def test_every_stream_no_cut_inside_a_line_and_every_product_clipped(sid: str) -
 # (split, language) -> (recall floor, precision floor), a few points under the measurement in the module docstring.
 TEXT_FLOORS = {
     ("dev", "en"): (0.83, 0.84),
-    ("dev", "zh"): (0.90, 0.90),
+    ("dev", "zh"): (0.88, 0.89),
     ("holdout", "en"): (0.90, 0.82),
-    ("holdout", "zh"): (0.83, 0.87),
 }
 # The same through the cached real-ASR transcripts (faster-whisper base); wider for zh, whose transcripts are
 # regenerated as Mandarin ASR improves (re-measure then).
 ASR_FLOORS = {
     ("dev", "en"): (0.83, 0.83),
-    ("dev", "zh"): (0.89, 0.82),
+    ("dev", "zh"): (0.88, 0.81),
     ("holdout", "en"): (0.84, 0.82),
-    ("holdout", "zh"): (0.76, 0.69),
 }
 
 
@@ -119,8 +123,9 @@ def test_through_real_asr_safety_holds(language: str) -> None:
         if r.stream.split == "dev":
             assert q.price_lines_in_clips == 0, (r.stream.id, q.summary())
     # ASR splits some spoken lines differently from the script (a full stop where the host only paused, a viewer's
-    # name and 问 misheard); the measured counts are 2 (en) and 9 (zh) cut points inside a script line over 8
-    # streams each, 0 and 1 of them on the dev streams. The bar is 0: not met yet.
+    # name and 问 misheard); the measured counts are 2 (en, both holdout) and 3 (zh, all dev: ASR glued a clause
+    # to the next line without a comma, or its word times run 0.2 s late) cut points inside a script line.
+    # The bar is 0: not met yet.
     # The zh transcripts get regenerated as Mandarin ASR improves, hence the slack there.
     assert cuts <= 2 * len(results), cuts
     dev_cuts = sum(r.quality.cuts_inside_words for r in results if r.stream.split == "dev")

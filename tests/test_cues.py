@@ -197,3 +197,31 @@ def test_discourse_markers_and_pronouns_are_not_a_viewer_or_the_audience(text: s
 )
 def test_viewers_by_name_and_the_audience_still_are(text: str, language: str) -> None:
     assert sentence_cues(text, language).chatter
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "脱把原架一百二十九，",  # 原价 misheard, the sum closes the clause
+        "今天七十九，",
+        "一百六十九买衣送衣，",  # 买一送一 misheard
+        "拍完旧下架，",  # 拍完就下架
+    ],
+)
+def test_chinese_price_evidence_as_asr_mangles_it(text: str) -> None:
+    assert sentence_cues(text, "zh").price_or_urgency, sentence_cues(text, "zh")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "我1米65，一百三十斤穿的L码。",
+        "十二支一套，",
+        "一点二米的床有没有，",
+        "我拍完照给你看。",
+        "色号有100。",
+        "穿了三十次都没起球。",
+    ],
+)
+def test_heights_counts_and_shade_numbers_are_not_prices(text: str) -> None:
+    assert not sentence_cues(text, "zh").price_or_urgency, sentence_cues(text, "zh")

@@ -240,3 +240,28 @@ def test_a_chinese_sentence_is_cut_where_a_price_call_follows_selling_talk() -> 
         pieces = split_sentences(list(words_from_text(kept, 0.0, 9.0)), "zh")
         assert "原价" not in pieces[0].text or len(pieces) == 1, [p.text for p in pieces]
         assert all("一盒十片" not in p.text or "原价" in p.text for p in pieces), [p.text for p in pieces]
+
+
+def test_a_chinese_sentence_that_opens_with_a_call_is_cut_where_selling_talk_follows() -> None:
+    # ASR ran the end of a take-down call into the next product's talk.
+    text = "拍完旧下架，顺手带一个硅藻泥地垫，洗完澡踩上去，脚上的水几秒就没了。"
+    sentences = split_sentences(list(words_from_text(text, 0.0, 9.0)), "zh")
+    assert [s.text for s in sentences] == ["拍完旧下架，", "顺手带一个硅藻泥地垫，洗完澡踩上去，脚上的水几秒就没了。"]
+
+
+def test_a_clause_before_a_price_call_stays_with_the_talk_unless_it_counts_what_the_price_buys() -> None:
+    text = "阳台的木地板能不能用，能用，拧干一点就行，拖把原价一百二十九，今天七十九。"
+    sentences = split_sentences(list(words_from_text(text, 0.0, 9.0)), "zh")
+    assert sentences[0].text == "阳台的木地板能不能用，能用，拧干一点就行，", [s.text for s in sentences]
+    # Before a viewer's question, a short clause ends the host's own sentence.
+    text = "我这件已经穿了一个夏天，你看，没起球没松，健身的老张问跑步能不能穿？"
+    sentences = split_sentences(list(words_from_text(text, 0.0, 9.0)), "zh")
+    assert sentences[0].text == "我这件已经穿了一个夏天，你看，没起球没松，", [s.text for s in sentences]
+
+
+def test_a_short_answer_finishes_the_question_before_it() -> None:
+    question = Sentence(0, 0.0, 3.0, "三号链接，小灰问刷子能洗吗？", ())
+    answer = Sentence(1, 3.6, 7.0, "能，洗完平放晾干就行。", ())
+    statement = Sentence(1, 3.6, 7.0, "能洗的刷子才好用。", ())
+    assert continues_previous([question, answer], 1)
+    assert not continues_previous([question, statement], 1)
