@@ -99,6 +99,7 @@ def _syllable(char: str) -> str:
     return _fuzzy(lazy_pinyin(char)[0])
 
 
+@functools.lru_cache(maxsize=4096)
 def _fuzzy(syllable: str) -> str:
     s = syllable.lower().replace("ü", "v")
     for full, short in _INITIALS:
@@ -170,23 +171,39 @@ def find_corrections(
                 protected[i] = True
     # A window that is already part of some term ("吸管盖" inside "吸管盖加直饮盖") is right as it is.
     spelled = [t.text for t in vocabulary]
+    # Index the terms by (length, position, syllable): a window is compared only with the terms that share enough
+    # syllables with it in place, so it costs a few dict lookups whatever the number of terms (a 6-hour stream has
+    # ~100k characters, a product file hundreds of terms).
+    allowed_by_size: dict[int, int] = {}
+    at: dict[tuple[int, int, str], list[int]] = {}
+    for n, term in enumerate(vocabulary):
+        size = len(term.text)
+        allowed = 0 if term.exact_only else int(size * opts.max_syllable_share + 1e-9)
+        allowed_by_size[size] = max(allowed_by_size.get(size, 0), allowed)
+        for j, syllable in enumerate(term.sound):
+            at.setdefault((size, j, syllable), []).append(n)
     candidates: list[Correction] = []
     for run in _CJK_RUN.finditer(text):
         sounds = fuzzy_pinyin(run.group(0))
-        for term in vocabulary:
-            size = len(term.text)
-            allowed = 0 if term.exact_only else int(size * opts.max_syllable_share + 1e-9)
+        for size, allowed in allowed_by_size.items():
             for k in range(len(sounds) - size + 1):
-                start = run.start() + k
-                heard = text[start : start + size]
-                if any(protected[start : start + size]) or any(heard in t for t in spelled):
-                    continue
                 window = sounds[k : k + size]
-                differing = sum(1 for a, b in zip(window, term.sound, strict=True) if a != b)
-                if differing > allowed:  # the cheap test first: most windows differ in most syllables
-                    continue
-                edits = [_distance(a, b) if a != b else 0 for a, b in zip(window, term.sound, strict=True)]
-                if max(edits) <= opts.max_letter_edits:
+                shared: dict[int, int] = {}
+                for j, syllable in enumerate(window):
+                    for n in at.get((size, j, syllable), ()):
+                        shared[n] = shared.get(n, 0) + 1
+                matched = [vocabulary[n] for n, count in shared.items() if count >= size - allowed]
+                for term in matched:
+                    differing = sum(1 for a, b in zip(window, term.sound, strict=True) if a != b)
+                    if differing > (0 if term.exact_only else allowed):
+                        continue
+                    edits = [_distance(a, b) if a != b else 0 for a, b in zip(window, term.sound, strict=True)]
+                    if max(edits) > opts.max_letter_edits:
+                        continue
+                    start = run.start() + k
+                    heard = text[start : start + size]
+                    if any(protected[start : start + size]) or any(heard in t for t in spelled):
+                        continue
                     distance = sum(edits) / sum(len(s) for s in term.sound)
                     candidates.append(Correction(start, start + size, heard, term.text, distance))
     chosen: list[Correction] = []
