@@ -5,8 +5,10 @@ llama.cpp through the ``llm-server`` extra that ``scripts/bootstrap.sh`` install
 follow the prompt: it echoes the product, invents ids, overlaps ranges and runs out of tokens. So the assertions
 are the backend's contract, not the model's quality: the server answered, every range it kept is valid (inside
 its segment, no price or chatter sentence), and each segment that needed the model was handled by it or by a
-counted heuristic fallback, with calls, retries, tokens and notes adding up. Answers are capped at 160 tokens so the
-module stays well under two minutes on 2 cores.
+counted heuristic fallback, with calls, retries, tokens and notes adding up; every sentence has a valid kind (the
+model's where it gave a usable one, else the heuristic's) and no price call becomes anything else. Answers are
+capped at 160 tokens so the module stays well under two minutes on an idle 2-core box (it took 9.5 min while the box
+ran ~7 other jobs).
 
 The second half checks the lenient reading of messy answers on shapes this model actually wrote, and that
 leniency never lets an invalid range through.
@@ -35,6 +37,7 @@ from clipper.cues import sentence_cues
 from clipper.detectors import DetectionResult, detect_selling_points
 from clipper.detectors.heuristic import HeuristicDetector
 from clipper.detectors.prompting import AnswerError, extract_json, parse_answer
+from clipper.labels import SENTENCE_KINDS
 from clipper.segments import find_product_segments
 from clipper.sentences import words_from_text
 from clipper.types import ProductSegment, Sentence, Transcript
@@ -189,6 +192,21 @@ def _assert_contract(transcript: Transcript, segments: Sequence[ProductSegment],
         else:
             assert all(not p.reason.startswith("selling cues:") for p in inside), "model segment with heuristic points"
 
+    # Sentence kinds: one valid kind per sentence, the model's where it gave a usable one, the heuristic's elsewhere;
+    # a price call stays price whatever the model said.
+    heuristic_kinds = heuristic.detect(transcript, segments, [s.product for s in DEV_EN.segments]).kinds
+    assert len(result.kinds) == len(transcript.sentences) == len(heuristic_kinds)
+    assert set(result.kinds) <= set(SENTENCE_KINDS)
+    for i, kind in enumerate(heuristic_kinds):
+        if kind == "price":
+            assert result.kinds[i] == "price", f"price sentence {i} became {result.kinds[i]}"
+    summary = [n for n in result.notes if n.startswith("sentence kinds: ")]
+    assert len(summary) == 1, result.notes
+    from_model = int(summary[0].split()[2])
+    assert f"of {len(transcript.sentences)} from the model" in summary[0]
+    changed = sum(1 for a, b in zip(result.kinds, heuristic_kinds, strict=True) if a != b)
+    assert changed <= from_model <= sum(s.last_sentence - s.first_sentence + 1 for s in asked)
+
 
 @pytest.mark.parametrize("json_schema", [False, True], ids=["json_object", "json_schema"])
 def test_openai_backend_on_a_real_transcript(served: Served, json_schema: bool) -> None:
@@ -211,7 +229,8 @@ def test_openai_backend_on_a_real_transcript(served: Served, json_schema: bool) 
     print(
         f"json_schema={json_schema}: {elapsed:.1f} s, calls {result.calls}, fallbacks {result.fallbacks}, "
         f"tokens {result.prompt_tokens}/{result.completion_tokens}, points "
-        f"{[(p.first_sentence, p.last_sentence) for p in result.points]}"
+        f"{[(p.first_sentence, p.last_sentence) for p in result.points]}; "
+        f"{next((n for n in result.notes if n.startswith('sentence kinds')), 'no kinds note')}; kinds {result.kinds}"
     )
     _assert_contract(transcript, segments, result)
 
