@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, and_, func, select
 from sqlmodel import SQLModel
 
 from analytics.policy import (
@@ -97,6 +97,16 @@ def load_board(
             .outerjoin(published, published.c.post_id == POSTS.c.id)
             .where(POSTS.c.status == "posted")
         ).all()
+        latest = (
+            select(SNAPSHOTS.c.post_id, func.max(SNAPSHOTS.c.taken_at).label("taken_at"))
+            .group_by(SNAPSHOTS.c.post_id)
+            .subquery()
+        )
+        click_rows = conn.execute(
+            select(SNAPSHOTS.c.post_id, SNAPSHOTS.c.product_clicks).join(
+                latest, and_(latest.c.post_id == SNAPSHOTS.c.post_id, latest.c.taken_at == SNAPSHOTS.c.taken_at)
+            )
+        ).all()
         order_rows = conn.execute(
             select(
                 ORDERS.c.post_id,
@@ -155,6 +165,8 @@ def load_board(
     live = np.array([p.supply > 0 for p in products], dtype=bool)
     p_arm = np.array([post_arm[k] for k in post_arm], dtype=int)
     p_time = np.array([post_time[k] for k in post_arm], dtype=float)
+    clicks_so_far = {post_id: clicks for post_id, clicks in click_rows}
+    p_clicks = np.array([float(clicks_so_far.get(k) or 0) for k in post_arm], dtype=float)
     evidence = build_evidence(
         len(keys),
         0.0,
@@ -171,6 +183,7 @@ def load_board(
         discount=options.discount,
         lag_days=lag,
         horizon_days=horizon,
+        post_clicks=p_clicks,  # the latest snapshot's product clicks: used when options.click_signal is on
     )
     return Board(
         now=now,

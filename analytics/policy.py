@@ -10,6 +10,14 @@ An *arm* is what the plan can choose (a product; or product x hook in the bench)
   orders yet, so it counts as the share of them it should have brought by now: ``E = sum F(age)`` with ``F`` the
   pay-lag distribution (exponential, its mean fitted to the observed delays by :func:`fit_pay_lag`, a truncated
   likelihood so young posts do not bias it). No waiting for settlement, and no under-counting of young posts.
+* Clicks - the earlier, denser signal: a post's product clicks (about 17 per order at the sandbox's base
+  conversion) come in with its plays. With clicks, ``lambda = c x v``: clicks per post ``c ~ Gamma(ac_g + C,
+  bc_g + E)`` and orders per click ``v ~ Gamma(av_g + K, bv_g + C)`` (``C`` the arm's clicks so far, discounted
+  like its orders; a young post's clicks and orders are the same share of their final counts, so ``K / C`` is
+  not biased by age). The conversion prior is the category's (empirical Bayes over its arms, at most
+  ``max_prior_clicks`` clicks strong): an arm with many clicks and few orders yet is judged by its clicks at its
+  category's conversion, and its own orders take over as they come in (the correction). ``alpha, beta`` are then
+  the Gamma with the same mean and variance as ``c x v``; draws use ``c`` and ``v`` themselves.
 * ``commission`` - known per order from the catalogue (price x rate), in fen.
 * ``rho`` - refund rate, Beta: ``rho ~ Beta(a_g + R, b_g + S)`` over orders old enough to have resolved
   (older than the settlement horizon, :func:`settle_horizon`: counting younger resolved orders would see the
@@ -53,6 +61,8 @@ class PolicyOptions:
         refund_prior_strength: pseudo-orders of a group's refund prior.
         default_lag_days: pay lag assumed before any order was seen.
         draws: posterior draws when slots are not known (allocation shares).
+        click_signal: use product clicks (when the evidence has them) as the early signal of orders.
+        max_prior_clicks: a category's conversion prior is worth at most this many clicks.
     """
 
     discount: float = 0.97
@@ -63,6 +73,8 @@ class PolicyOptions:
     refund_prior_strength: float = 20.0
     default_lag_days: float = 1.0
     draws: int = 4000
+    click_signal: bool = False
+    max_prior_clicks: float = 200.0
 
     def __post_init__(self) -> None:
         if not 0 < self.discount <= 1:
@@ -71,6 +83,8 @@ class PolicyOptions:
             raise ValueError("policy: exploration_floor must be in [0, 1)")
         if self.max_prior_posts <= 0 or self.refund_prior_strength <= 0 or self.default_lag_days <= 0:
             raise ValueError("policy: prior strengths and the default lag must be positive")
+        if self.max_prior_clicks <= 0:
+            raise ValueError("policy: max_prior_clicks must be positive")
         if min(self.refund_prior) <= 0 or self.draws < 1:
             raise ValueError("policy: refund_prior must be positive and draws at least 1")
 
@@ -86,6 +100,9 @@ class Evidence:
         commission: fen per order (price x rate).
         group: group index per arm (category) for the empirical-Bayes priors.
         live: arms that can be posted now (others get nothing, not even the floor).
+        clicks: product clicks seen so far ``sum g**age_of_post``; ``None`` when no metrics were read.
+        conversion_unit: arms with the same value share orders per click (a product's hooks: the hook brings the
+            click, the product page converts it); ``None``: each arm its own.
     """
 
     exposure: np.ndarray
@@ -95,6 +112,8 @@ class Evidence:
     commission: np.ndarray
     group: np.ndarray
     live: np.ndarray
+    clicks: np.ndarray | None = None
+    conversion_unit: np.ndarray | None = None
 
     @classmethod
     def empty(cls, commission: np.ndarray, group: np.ndarray | None = None, live: np.ndarray | None = None) -> Evidence:
@@ -113,7 +132,11 @@ class Evidence:
 
 @dataclass(frozen=True, slots=True)
 class Posterior:
-    """Gamma(alpha, beta) of orders per post and Beta(a, b) of the refund rate, per arm."""
+    """Gamma(alpha, beta) of orders per post and Beta(a, b) of the refund rate, per arm.
+
+    With clicks, orders per post are clicks per post Gamma(click_alpha, click_beta) times orders per click
+    Gamma(conversion_alpha, conversion_beta); ``alpha, beta`` then match that product's mean and variance.
+    """
 
     alpha: np.ndarray
     beta: np.ndarray
@@ -121,6 +144,10 @@ class Posterior:
     refund_b: np.ndarray
     commission: np.ndarray
     live: np.ndarray
+    click_alpha: np.ndarray | None = None
+    click_beta: np.ndarray | None = None
+    conversion_alpha: np.ndarray | None = None
+    conversion_beta: np.ndarray | None = None
 
     @property
     def mean_score(self) -> np.ndarray:
@@ -130,7 +157,16 @@ class Posterior:
     def sample(self, draws: int, rng: np.random.Generator) -> np.ndarray:
         """``draws`` x arms sampled scores (settled commission per post, fen); dead arms score -inf."""
         arms = len(self.alpha)
-        lam = rng.standard_gamma(self.alpha, size=(draws, arms)) / self.beta
+        if (
+            self.click_alpha is not None
+            and self.click_beta is not None
+            and self.conversion_alpha is not None
+            and self.conversion_beta is not None
+        ):
+            clicks = rng.standard_gamma(self.click_alpha, size=(draws, arms)) / self.click_beta
+            lam = clicks * rng.standard_gamma(self.conversion_alpha, size=(draws, arms)) / self.conversion_beta
+        else:
+            lam = rng.standard_gamma(self.alpha, size=(draws, arms)) / self.beta
         x = rng.standard_gamma(self.refund_a, size=(draws, arms))
         y = rng.standard_gamma(self.refund_b, size=(draws, arms))
         keep = y / (x + y)
@@ -201,15 +237,21 @@ def build_evidence(
     discount: float,
     lag_days: float | None,
     horizon_days: float | None,
+    post_clicks: np.ndarray | None = None,
 ) -> Evidence:
     """:class:`Evidence` at time ``now`` (days) from posts and orders (times in days on one clock).
 
     ``order_resolved_time`` is NaN for orders not yet settled or refunded. ``lag_days=None`` counts every post
-    in full (no pay-lag correction); ``horizon_days=None`` leaves refund evidence empty.
+    in full (no pay-lag correction); ``horizon_days=None`` leaves refund evidence empty. ``post_clicks``: each
+    post's product clicks so far (its latest metric snapshot); ``None`` leaves the evidence without clicks.
     """
     base = Evidence.empty(commission, group, live)
     post_age = now - np.asarray(post_time, dtype=float)
     exposure = np.bincount(np.asarray(post_arm, dtype=int), _post_weight(post_age, discount, lag_days), n_arms)
+    clicks: np.ndarray | None = None
+    if post_clicks is not None:
+        weight = (post_age > 0) * discount ** np.where(post_age > 0, post_age, 0.0)
+        clicks = np.bincount(np.asarray(post_arm, dtype=int), weight * np.asarray(post_clicks, float), n_arms)
 
     # Masks multiply weights rather than index arrays: boolean indexing of millions of orders is the slow part.
     arms = np.asarray(order_arm, dtype=int)
@@ -225,7 +267,7 @@ def build_evidence(
         was_refund = np.asarray(order_refunded, dtype=bool)
         refunded = np.bincount(arms, weight * was_refund, n_arms)
         kept = np.bincount(arms, weight * ~was_refund, n_arms)
-    return Evidence(exposure, paid, refunded, kept, base.commission, base.group, base.live)
+    return Evidence(exposure, paid, refunded, kept, base.commission, base.group, base.live, clicks)
 
 
 def _post_weight(age: np.ndarray, discount: float, lag_days: float | None) -> np.ndarray:
@@ -254,6 +296,7 @@ class EvidenceStream:
         self.discount = discount
         self._post_arm: list[np.ndarray] = []
         self._post_time: list[np.ndarray] = []
+        self._post_clicks: list[np.ndarray] = []
         self._pay_queue: dict[int, list[tuple[np.ndarray, ...]]] = {}
         self._resolve_queue: dict[int, list[tuple[np.ndarray, ...]]] = {}
         self._paid_u = np.zeros(n_arms)  # sum of g ** -post_time over revealed orders
@@ -266,9 +309,11 @@ class EvidenceStream:
         self._settle_delays: list[np.ndarray] = []
         self.now = -math.inf
 
-    def add_posts(self, arm: np.ndarray, time: np.ndarray) -> None:
+    def add_posts(self, arm: np.ndarray, time: np.ndarray, clicks: np.ndarray | None = None) -> None:
+        """Posts with their final product clicks (revealed as they accrue, see :meth:`evidence`)."""
         self._post_arm.append(np.asarray(arm, dtype=int))
         self._post_time.append(np.asarray(time, dtype=float))
+        self._post_clicks.append(np.zeros(len(self._post_arm[-1])) if clicks is None else np.asarray(clicks, float))
 
     def add_orders(
         self, arm: np.ndarray, post_time: np.ndarray, pay: np.ndarray, resolved: np.ndarray, refunded: np.ndarray
@@ -320,16 +365,27 @@ class EvidenceStream:
         commission: np.ndarray,
         group: np.ndarray | None = None,
         live: np.ndarray | None = None,
+        click_accrual_days: float | None = None,
     ) -> Evidence:
-        """The evidence at the current day (what :func:`build_evidence` would compute from the same events)."""
+        """The evidence at the current day (what :func:`build_evidence` would compute from the same events).
+
+        ``click_accrual_days``: clicks are seen as ``1 - exp(-age / click_accrual_days)`` of their final count
+        (the platform's metrics curve); ``None`` leaves the evidence without clicks.
+        """
         g, now, n = self.discount, self.now, self.n_arms
         base = Evidence.empty(commission, group, live)
         exposure: np.ndarray = np.zeros(n)
+        clicks: np.ndarray | None = None
         if self._post_arm:
             arm = np.concatenate(self._post_arm)
             time = np.concatenate(self._post_time)
-            self._post_arm, self._post_time = [arm], [time]
+            final_clicks = np.concatenate(self._post_clicks)
+            self._post_arm, self._post_time, self._post_clicks = [arm], [time], [final_clicks]
             exposure = np.bincount(arm, _post_weight(now - time, g, lag_days), n)
+            if click_accrual_days is not None:
+                clicks = np.bincount(arm, _post_weight(now - time, g, click_accrual_days) * final_clicks, n)
+        elif click_accrual_days is not None:
+            clicks = np.zeros(n)
         refunded: np.ndarray = np.zeros(n)
         kept: np.ndarray = np.zeros(n)
         if horizon_days is not None:
@@ -351,7 +407,8 @@ class EvidenceStream:
                     still.append((arm[~ripe], pay[~ripe], was_refund[~ripe]))
             self._pending = still
             refunded, kept = g**now * self._refunded_u, g**now * self._kept_u
-        return Evidence(exposure, g**now * self._paid_u, refunded, kept, base.commission, base.group, base.live)
+        paid = g**now * self._paid_u
+        return Evidence(exposure, paid, refunded, kept, base.commission, base.group, base.live, clicks)
 
 
 def _enqueue(queue: dict[int, list[tuple[np.ndarray, ...]]], day: np.ndarray, columns: tuple[np.ndarray, ...]) -> None:
@@ -383,37 +440,78 @@ def _moments_prior(paid: np.ndarray, exposure: np.ndarray, max_posts: float) -> 
     return alpha, beta
 
 
+def _group_priors(
+    count: np.ndarray, exposure: np.ndarray, group: np.ndarray, max_strength: float, min_group_arms: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gamma(alpha, beta) priors per arm of a rate ``count / exposure``: its group's spread where the group has
+    ``min_group_arms`` arms with evidence, else all arms', else Gamma(1, 1)."""
+    n = len(exposure)
+    alpha0 = np.ones(n)
+    beta0 = np.ones(n)
+    overall = _moments_prior(count, exposure, max_strength)
+    if overall is not None:
+        alpha0[:], beta0[:] = overall
+    for g in np.unique(group):
+        members = group == g
+        if (exposure[members] >= 1.0).sum() >= min_group_arms:
+            prior = _moments_prior(count[members], exposure[members], max_strength)
+            if prior is not None:
+                alpha0[members], beta0[members] = prior
+    return alpha0, beta0
+
+
 def posterior(evidence: Evidence, options: PolicyOptions) -> Posterior:
     """The arms' posteriors under empirical-Bayes group priors (module docstring)."""
     n = len(evidence.exposure)
-    alpha0 = np.ones(n)
-    beta0 = np.ones(n)
-    overall = _moments_prior(evidence.paid, evidence.exposure, options.max_prior_posts)
-    if overall is not None:
-        alpha0[:], beta0[:] = overall
+    group, lots = evidence.group, options.min_group_arms
+    alpha0, beta0 = _group_priors(evidence.paid, evidence.exposure, group, options.max_prior_posts, lots)
     a0, b0 = options.refund_prior
     total_r, total_k = evidence.refunded.sum(), evidence.kept.sum()
     p_all = (a0 + total_r) / (a0 + b0 + total_r + total_k)
     refund_mean = np.full(n, p_all)
-    for g in np.unique(evidence.group):
-        members = evidence.group == g
-        if (evidence.exposure[members] >= 1.0).sum() >= options.min_group_arms:
-            prior = _moments_prior(evidence.paid[members], evidence.exposure[members], options.max_prior_posts)
-            if prior is not None:
-                alpha0[members], beta0[members] = prior
+    for g in np.unique(group):
+        members = group == g
         r, k = evidence.refunded[members].sum(), evidence.kept[members].sum()
         if r + k > 0:
             # the group's refund rate, shrunk to everyone's by the prior strength
             strength = options.refund_prior_strength
             refund_mean[members] = (r + strength * p_all) / (r + k + strength)
     strength = options.refund_prior_strength
+    refund_a = refund_mean * strength + evidence.refunded
+    refund_b = (1 - refund_mean) * strength + evidence.kept
+    clicks = evidence.clicks
+    if not options.click_signal or clicks is None:
+        return Posterior(
+            alpha=alpha0 + evidence.paid,
+            beta=beta0 + evidence.exposure,
+            refund_a=refund_a,
+            refund_b=refund_b,
+            commission=evidence.commission,
+            live=evidence.live,
+        )
+    clicks = np.asarray(clicks, dtype=float)
+    ca0, cb0 = _group_priors(clicks, evidence.exposure, group, options.max_prior_posts, lots)
+    va0, vb0 = _group_priors(evidence.paid, clicks, group, options.max_prior_clicks, lots)
+    ca, cb = ca0 + clicks, cb0 + evidence.exposure
+    paid = evidence.paid
+    if evidence.conversion_unit is not None:  # each arm sees its unit's orders and clicks
+        unit = np.asarray(evidence.conversion_unit, dtype=int)
+        paid = np.bincount(unit, paid)[unit]
+        clicks = np.bincount(unit, clicks)[unit]
+    va, vb = va0 + paid, vb0 + clicks
+    mean = ca / cb * va / vb
+    variance = ca * (ca + 1) / cb**2 * va * (va + 1) / vb**2 - mean**2  # of the product of the two Gammas
     return Posterior(
-        alpha=alpha0 + evidence.paid,
-        beta=beta0 + evidence.exposure,
-        refund_a=refund_mean * strength + evidence.refunded,
-        refund_b=(1 - refund_mean) * strength + evidence.kept,
+        alpha=mean**2 / variance,
+        beta=mean / variance,
+        refund_a=refund_a,
+        refund_b=refund_b,
         commission=evidence.commission,
         live=evidence.live,
+        click_alpha=ca,
+        click_beta=cb,
+        conversion_alpha=va,
+        conversion_beta=vb,
     )
 
 

@@ -23,7 +23,10 @@ Policies (each sees only what a collector would have stored by then, never the o
 * ``thompson (plain)``: Gamma(1, 1)-Poisson on settled orders per post x commission, a draw per slot, counting a
   post once its settlements can have arrived (older than the delay + 3 days of attention);
 * ``ours``: :class:`analytics.policy.ThompsonPolicy` (paid orders early with the fitted pay-lag correction,
-  refunds from resolved orders, empirical-Bayes category priors, discount, exploration floor).
+  refunds from resolved orders, empirical-Bayes category priors, discount, exploration floor), without clicks;
+* ``ours + clicks``: the same with product clicks as the early signal (clicks per post x the category's orders per
+  click, corrected by the arm's own orders as they come in); clicks are seen as they accrue on the platform's
+  metrics curve (``1 - exp(-age / attention_days)`` of their final count), as a collector reads them.
 
 Measured: expected settled commission of the posts a policy made (each post valued at its arm's true expected
 figure that day, so luck in the draws does not count) / the oracle's (every post on that day's best live arm),
@@ -60,7 +63,7 @@ from analytics.policy import (  # noqa: E402
 from sandbox.config import MarketParams  # noqa: E402
 from sandbox.market import TIME_OF_DAY, World, commission_per_order  # noqa: E402
 
-POLICIES = ("uniform", "eps-greedy 0.1", "thompson (plain)", "ours")
+POLICIES = ("uniform", "eps-greedy 0.1", "thompson (plain)", "ours", "ours + clicks")
 SLOTS = 3000
 DAYS = 60
 PRODUCTS = 10
@@ -205,7 +208,7 @@ def simulate_day(
     ctr, cvr = market.rates()
     clicks = rng.binomial(plays, ctr[arm])
     count = rng.poisson(clicks * cvr[arm])
-    posts = {"arm": arm, "time": t}
+    posts = {"arm": arm, "time": t, "clicks": clicks.astype(float)}
     k = int(count.sum())
     if k == 0:
         return posts, None
@@ -224,12 +227,13 @@ class Ours:
 
     def __init__(self, market: Market, options: PolicyOptions) -> None:
         self.policy = ThompsonPolicy(options)
+        self.accrual = market.params.attention_days if options.click_signal else None
         self.stream = EvidenceStream(market.n_arms, options.discount)
         self.group = market.category[market.arm_product]
         self.commission = market.commission[market.arm_product].astype(float)
 
     def observe(self, posts: dict[str, np.ndarray], orders: dict[str, np.ndarray] | None) -> None:
-        self.stream.add_posts(posts["arm"], posts["time"])
+        self.stream.add_posts(posts["arm"], posts["time"], posts["clicks"])
         if orders is not None:
             self.stream.add_orders(orders["arm"], orders["post"], orders["pay"], orders["resolved"], orders["refunded"])
 
@@ -238,7 +242,9 @@ class Ours:
         delays, ages = self.stream.lag_sample()
         lag = fit_pay_lag(delays, ages, rng=rng)
         horizon = settle_horizon(self.stream.settle_delays())
-        evidence = self.stream.evidence(lag, horizon, self.commission, self.group, market.live(day))
+        evidence = self.stream.evidence(lag, horizon, self.commission, self.group, market.live(day), self.accrual)
+        if self.accrual is not None:
+            evidence = replace(evidence, conversion_unit=market.arm_product)
         return self.policy.allocate(evidence, SLOTS, rng)
 
 
@@ -283,7 +289,9 @@ def run(seed: int, scenario: Scenario, policy: str, options: PolicyOptions) -> f
     params = MarketParams()
     market = Market(seed, scenario, params)
     plain = {"uniform": uniform, "eps-greedy 0.1": eps_greedy, "thompson (plain)": plain_thompson}
-    learner = Ours(market, options) if policy == "ours" else None
+    learner = None
+    if policy.startswith("ours"):
+        learner = Ours(market, replace(options, click_signal=policy == "ours + clicks"))
     decide: Callable[..., np.ndarray] = learner or plain[policy]
     rng = np.random.default_rng([seed, POLICIES.index(policy), 1])
     sim_rng = np.random.default_rng([seed, POLICIES.index(policy), 2])
@@ -303,7 +311,7 @@ def run(seed: int, scenario: Scenario, policy: str, options: PolicyOptions) -> f
         if learner is not None:
             learner.observe(new_posts, new_orders)
         else:
-            posts.extend(**new_posts)
+            posts.extend(arm=new_posts["arm"], time=new_posts["time"])
             if new_orders is not None:
                 orders.extend(**{k: v.astype(float) for k, v in new_orders.items()})
     return earned / oracle
@@ -322,6 +330,7 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=0, help="Seeds first-seed .. first-seed + seeds - 1.")
     parser.add_argument("--scenario", type=int, action="append", help="Only these scenarios (0-based index).")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--policy", action="append", choices=POLICIES, help="Only these policies.")
     parser.add_argument("--discount", type=float, default=PolicyOptions().discount)
     parser.add_argument("--floor", type=float, default=PolicyOptions().exploration_floor)
     parser.add_argument("--out", type=Path, default=None, help="Write the markdown table here too.")
@@ -329,11 +338,12 @@ def main() -> None:
     options = replace(PolicyOptions(), discount=args.discount, exploration_floor=args.floor)
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     chosen = args.scenario or list(range(len(SCENARIOS)))
-    jobs = [(seed, s, p, options) for seed in seeds for s in chosen for p in POLICIES]
+    policies = tuple(p for p in POLICIES if not args.policy or p in args.policy)
+    jobs = [(seed, s, p, options) for seed in seeds for s in chosen for p in policies]
     started = time.perf_counter()
     results: dict[tuple[int, str], list[float]] = {}
     paired: dict[tuple[int, int], dict[str, float]] = {}
-    cpu: dict[str, float] = dict.fromkeys(POLICIES, 0.0)
+    cpu: dict[str, float] = dict.fromkeys(policies, 0.0)
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         for seed, s, policy, share, seconds in pool.map(_job, jobs, chunksize=4):
             results.setdefault((s, policy), []).append(share)
@@ -350,17 +360,20 @@ def main() -> None:
         "| policy | " + " | ".join(SCENARIOS[s].name for s in chosen) + " |",
         "|---|" + "---:|" * len(chosen),
     ]
-    for policy in POLICIES:
+    for policy in policies:
         cells = []
         for s in chosen:
             values = np.array(results[(s, policy)])
             cells.append(f"{values.mean():.1%} +- {values.std(ddof=1) / math.sqrt(len(values)):.1%}")
         lines.append(f"| {policy} | " + " | ".join(cells) + " |")
-    diffs = []
-    for s in chosen:
-        d = np.array([paired[(s, seed)]["ours"] - paired[(s, seed)]["thompson (plain)"] for seed in seeds])
-        diffs.append(f"{d.mean():+.1%} +- {d.std(ddof=1) / math.sqrt(len(d)):.1%}")
-    lines.append("| ours - plain (paired) | " + " | ".join(diffs) + " |")
+    for better, worse in (("ours", "thompson (plain)"), ("ours + clicks", "ours")):
+        if better not in policies or worse not in policies:
+            continue
+        diffs = []
+        for s in chosen:
+            d = np.array([paired[(s, seed)][better] - paired[(s, seed)][worse] for seed in seeds])
+            diffs.append(f"{d.mean():+.1%} +- {d.std(ddof=1) / math.sqrt(len(d)):.1%}")
+        lines.append(f"| {better} - {worse} (paired) | " + " | ".join(diffs) + " |")
     text = "\n".join(lines)
     print(text)
     if args.out:

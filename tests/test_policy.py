@@ -4,6 +4,8 @@ category, the exploration floor holds, and the bench's day-by-day evidence equal
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -201,3 +203,52 @@ def test_evidence_stream_equals_build_evidence() -> None:
                 np.testing.assert_allclose(getattr(got, name), getattr(want, name), rtol=1e-9, atol=1e-9, err_msg=name)
         assert stream.evidence(0.8, 3.0, commission).refunded.sum() > 0 or now < 4
         feed(now)
+
+
+def test_clicks_are_an_early_signal_corrected_by_orders() -> None:
+    """Two new arms with a few young posts and no orders yet: with clicks, the one its audience clicks ten times as
+    often is judged better at its category's orders per click; without clicks they look alike. When its orders
+    come in and show a poor conversion, its own orders take over."""
+    n = 6
+    exposure = np.array([60.0, 60, 60, 60, 1.5, 1.5])
+    clicks = np.array([60 * 40.0, 60 * 30, 60 * 50, 60 * 35, 1.5 * 100, 1.5 * 10])
+    paid = np.array([*(clicks[:4] * 0.06), 0.0, 0.0])
+    zeros = np.zeros(n)
+    commission = np.full(n, 1000.0)
+    with_clicks = PolicyOptions(click_signal=True)
+    evidence = Evidence(exposure, paid, zeros, zeros, commission, np.zeros(n, dtype=int), np.ones(n, bool), clicks)
+    learned = posterior(evidence, with_clicks)
+    mean = learned.alpha / learned.beta
+    assert mean[4] > 4 * mean[5]
+    # clicks per post (its 1.5 posts' 100, shrunk toward the category's 39) x the category's 6 % conversion
+    assert 40 * 0.06 < mean[4] < 100 * 0.06
+    blind = posterior(evidence, PolicyOptions(click_signal=False))
+    assert blind.alpha[4] / blind.beta[4] == pytest.approx(blind.alpha[5] / blind.beta[5])
+    # draws follow the same posterior: the high-click arm wins most draws between the two new arms
+    scores = learned.sample(4000, np.random.default_rng(0))
+    assert (scores[:, 4] > scores[:, 5]).mean() > 0.9
+    # its orders arrive: 40 posts, 4000 clicks, 8 orders (0.2 % conversion); the estimate follows its own orders
+    grown = Evidence(
+        np.array([*exposure[:4], 40.0, 1.5]),
+        np.array([*paid[:4], 8.0, 0.0]),
+        zeros,
+        zeros,
+        commission,
+        np.zeros(n, dtype=int),
+        np.ones(n, bool),
+        np.array([*clicks[:4], 4000.0, 15.0]),
+    )
+    corrected = posterior(grown, with_clicks)
+    assert corrected.alpha[4] / corrected.beta[4] < 0.5 * mean[4]
+
+
+def test_a_products_hooks_share_its_orders_per_click() -> None:
+    """With conversion units, an arm with clicks but no orders borrows its product's other hooks' conversion."""
+    exposure = np.array([50.0, 50, 2])
+    clicks = np.array([2000.0, 1500, 120])
+    paid = np.array([20.0, 15, 0])  # the product converts 1 %
+    zeros = np.zeros(3)
+    base = Evidence(exposure, paid, zeros, zeros, np.full(3, 1000.0), np.zeros(3, int), np.ones(3, bool), clicks)
+    shared = posterior(replace(base, conversion_unit=np.array([0, 0, 0])), PolicyOptions(click_signal=True))
+    assert shared.conversion_alpha is not None and shared.conversion_beta is not None
+    assert shared.conversion_alpha[2] / shared.conversion_beta[2] == pytest.approx(0.01, rel=0.1)
