@@ -354,8 +354,19 @@ ZH_PRICE = _c(
     r"买\S送\S(?:[，,。！!？?]|$)|下架|拍完(?!照|视频|片子)",
 )
 
-#: Urgency words that are a price call only next to price evidence (see ``EN_URGENCY``).
-ZH_URGENCY = _c(r"赶紧|抓紧|赶快|错过|机不可失|拼手速|手速|马上|立刻|现在就")
+#: Measure words and units after a number: it counts or measures something (十二支, 三十天, 二十四小时).
+_ZH_MEASURE = (
+    r"(?:[支片瓶个件套盒袋包条双罐组份只张对颗粒根把台款色种层倍遍次岁码斤克米度分秒天年周月号寸升毫厘公千万多来]"
+    r"|小时)"
+)
+
+#: Urgency words that are a price call only next to price evidence (see ``EN_URGENCY``); also a sum with no measure
+#: word after it, what ASR leaves of a price whose unit or pack it misheard (九十九一盒 -> 九十九衣盒, 一百二十九带
+#: 刷包 -> 一百二十九代刷包): a price only beside a price call.
+ZH_URGENCY = _c(
+    r"赶紧|抓紧|赶快|错过|机不可失|拼手速|手速|马上|立刻|现在就",
+    rf"{_ZH_SUM}(?![零〇一二两三四五六七八九十百千]|\s*{_ZH_MEASURE})",
+)
 
 ZH_CHATTER = _c(
     r"欢迎|点个?关注|关注一下|关注主播|点点关注|加个?关注|关注我们|点赞|点个赞|小红心|点亮|灯牌|粉丝团|加团",

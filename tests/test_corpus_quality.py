@@ -16,7 +16,7 @@ a few points under the measurement after the latest tuning round (recall / clip 
 source     dev en              dev zh (8 streams)     holdout en
 =========  ==================  =====================  =====================
 text       86% / 87%           91% / 92%              94% / 85%, 1 price
-cached     86% / 86%, 0 cuts   92% / 84%, 3 cuts      87% / 85%, 2 cuts
+cached     86% / 86%, 0 cuts   91% / 84%, 3 cuts      87% / 85%, 2 cuts
 =========  ==================  =====================  =====================
 
 (cached: faster-whisper base, the transcripts in ``corpus/transcripts``). The zh holdout (zh-home-01, zh-beauty-02,

@@ -115,3 +115,23 @@ def test_a_college_story_is_the_hosts_own() -> None:
     t = transcript_from_lines(lines, "zh")
     kinds = classify_sentences(t, find_product_segments(t.sentences, [shirt], "zh"), [shirt]).kinds
     assert kinds[2] == "chatter", kinds
+
+
+NUTS = Product("p-nuts", "每日坚果", (), attributes=("一盒三十袋", "六种坚果"))
+
+
+def test_a_sum_whose_pack_asr_misheard_is_a_price_beside_a_price_call() -> None:
+    # ASR heard 九十九一盒 as 九十九衣盒: the sum has no measure word after it, and the next sentence is a price call.
+    lines = [
+        "这盒每日坚果，一盒三十袋，每袋六种坚果。",
+        "吃着不腻口，平时九十九衣盒，",
+        "今天七十九，一天合两块六。",
+    ]
+    t = transcript_from_lines(lines, "zh")
+    kinds = classify_sentences(t, find_product_segments(t.sentences, [NUTS], "zh"), [NUTS]).kinds
+    assert kinds[1:] == ("price", "price"), kinds
+    # Away from a price call the bare sum is no price; a sum that counts something (三十袋) never is.
+    lines = ["这盒每日坚果，一盒三十袋，每袋六种坚果。", "吃着不腻口，平时九十九衣盒。", "腰果和核桃都是大颗的。"]
+    t = transcript_from_lines(lines, "zh")
+    kinds = classify_sentences(t, find_product_segments(t.sentences, [NUTS], "zh"), [NUTS]).kinds
+    assert "price" not in kinds, kinds
