@@ -488,6 +488,10 @@ def selling_strength(weight: float) -> float:
     return round(1.0 - math.pow(0.5, max(weight, 0.0)), 4)
 
 
+#: Three or more short Chinese items separated by 、 (an enumeration).
+_ITEM_LIST = re.compile(r"(?:[\u4e00-\u9fff]{1,4}、){2,}[\u4e00-\u9fff]{1,4}")
+
+
 def sentence_cues(text: str, language: str) -> SentenceCues:
     """Classify one sentence with the cue lexicons.
 
@@ -511,9 +515,12 @@ def sentence_cues(text: str, language: str) -> SentenceCues:
     urgency_term = None if price_term else _first(primary.urgency, clean) or _first(secondary.urgency, clean)
     if urgency_term:
         reasons.append(f"urgency:{urgency_term}")
-    reply_term = _first(primary.reply, clean)
-    greeting_term = _first(primary.greeting, clean)
-    chatter_term = reply_term or _first(primary.chatter, clean) or _first(secondary.chatter, clean)
+    # A list of short items (腰果、巴旦木、榛子) is the host naming things: an item ASR turned into a chat word
+    # (巴旦木 -> 八弹幕) is no viewer's comment.
+    talk = _ITEM_LIST.sub("、", clean)
+    reply_term = _first(primary.reply, talk)
+    greeting_term = _first(primary.greeting, talk)
+    chatter_term = reply_term or _first(primary.chatter, talk) or _first(secondary.chatter, talk)
     transition_term = _first(primary.transition, clean)
     if transition_term:
         reasons.append(f"transition:{transition_term}")

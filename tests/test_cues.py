@@ -225,3 +225,10 @@ def test_chinese_price_evidence_as_asr_mangles_it(text: str) -> None:
 )
 def test_heights_counts_and_shade_numbers_are_not_prices(text: str) -> None:
     assert not sentence_cues(text, "zh").price_or_urgency, sentence_cues(text, "zh")
+
+
+def test_a_chat_word_asr_made_of_a_list_item_is_no_chatter() -> None:
+    # 巴旦木 heard as 八弹幕 in a list of nuts: the host is naming things, not reading the chat.
+    cues = sentence_cues("一盒三十袋，一袋里六样，腰果、八弹幕、榛子、核桃。", "zh")
+    assert not cues.chatter and not cues.reply, cues
+    assert sentence_cues("弹幕里有人问能不能邮到新疆。", "zh").chatter
