@@ -63,9 +63,11 @@ def main() -> None:
             "mcn accounts list (empty database)": [*MCN, "accounts", "list"],
             "mcn doctor": [*MCN, "doctor"],
         }
-        print(
-            f"{args.runs} runs each, median wall time; python {sys.version.split()[0]}; load {os.getloadavg()[0]:.2f}"
-        )
+        load = os.getloadavg()[0]
+        print(f"{args.runs} runs each, median wall time; python {sys.version.split()[0]}; load {load:.2f}")
+        if os.environ.get("PYTHONDONTWRITEBYTECODE"):  # every import compiles from source: several times slower
+            print("PYTHONDONTWRITEBYTECODE is set: no bytecode cache (an installed mcn has one); unset it, with")
+            print("PYTHONPYCACHEPREFIX=/tmp/pyc to keep the cache out of the tree, to measure what operators see")
         results = {name: _median_wall(command, args.runs, env) for name, command in cases.items()}
         if args.old_tree is not None:
             old_env = dict(env, PYTHONPATH=str(args.old_tree.resolve()))
