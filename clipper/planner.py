@@ -68,15 +68,19 @@ CLIP_KINDS = frozenset({"selling"})
 def excluded_sentences(transcript: Transcript, kinds: Sequence[str] = ()) -> frozenset[int]:
     """Indices of sentences that may never appear in a clip.
 
-    Price/urgency calls found by the cue lexicons always; with ``kinds`` (a detector's per-sentence kinds, see
-    :attr:`clipper.detectors.DetectionResult.kinds`) also every sentence whose kind is not in :data:`CLIP_KINDS`
-    (price calls found from context, replies, chatter); without them, cue-lexicon chatter too.
+    Price/urgency calls found by the cue lexicons always, and urgency evidence beside one; with ``kinds`` (a
+    detector's per-sentence kinds, see :attr:`clipper.detectors.DetectionResult.kinds`) also every sentence whose
+    kind is not in :data:`CLIP_KINDS` (price calls found from context, replies, chatter); without them, cue-lexicon
+    chatter too.
     """
     banned = set()
-    for s in transcript.sentences:
-        cues = sentence_cues(s.text, transcript.language)
-        if cues.price_or_urgency or (not kinds and cues.excluded):
-            banned.add(s.index)
+    cues = [sentence_cues(s.text, transcript.language) for s in transcript.sentences]
+    for i, c in enumerate(cues):
+        # Urgency words, or a sum whose unit ASR misheard, beside a price call are part of the call whatever the
+        # detector's kinds say (a learned model may not have seen that mishearing).
+        beside_call = c.urgency and any(0 <= j < len(cues) and cues[j].price_or_urgency for j in (i - 1, i + 1))
+        if c.price_or_urgency or beside_call or (not kinds and c.excluded):
+            banned.add(transcript.sentences[i].index)
     if kinds:
         banned.update(i for i, kind in enumerate(kinds) if kind not in CLIP_KINDS)
     return frozenset(banned)

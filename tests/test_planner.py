@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from clipper.planner import PlanOptions, plan_clips, spoken_sentences
+from clipper.planner import PlanOptions, excluded_sentences, plan_clips, spoken_sentences
 from clipper.scenes import SceneCuts
 from clipper.sentences import continues_previous, split_sentences, words_from_text
 from clipper.types import ProductSegment, SellingPoint, Sentence, Transcript, Word
@@ -265,3 +265,14 @@ def test_a_short_answer_finishes_the_question_before_it() -> None:
     statement = Sentence(1, 3.6, 7.0, "能洗的刷子才好用。", ())
     assert continues_previous([question, answer], 1)
     assert not continues_previous([question, statement], 1)
+
+
+def test_a_misheard_price_beside_a_price_call_stays_out_of_a_clip_whatever_the_kinds() -> None:
+    # ASR heard 九十九一盒 as 九十九衣盒; a detector that calls it selling must not get it into a clip.
+    t = transcript_from_lines(
+        ["每袋二十五克，充氮包装，打开还是脆的。", "吃着不腻口，平时九十九衣盒。", "今天七十九，一号链接。"], "zh"
+    )
+    assert excluded_sentences(t, ("selling", "selling", "price")) == {1, 2}
+    # Away from a price call the same sentence may be clipped.
+    t = transcript_from_lines(["每袋二十五克，充氮包装，打开还是脆的。", "吃着不腻口，平时九十九衣盒。"], "zh")
+    assert excluded_sentences(t, ("selling", "selling")) == set()
