@@ -49,8 +49,8 @@ def _normal(text: str) -> str:
     [*ROOT_COMMANDS.items(), *(("clips " + n, e) for n, e in CLIPS_COMMANDS.items())],
 )
 def test_each_listed_help_line_is_the_commands_own(name: str, entry: LazyCommand) -> None:
-    command = entry.load(name.split()[-1])
-    assert command.name == name.split()[-1]
+    command = entry.load(name.rsplit(maxsplit=1)[-1])
+    assert command.name == name.rsplit(maxsplit=1)[-1]
     own = _normal(command.help or "")
     assert own.startswith(_normal(entry.help).rstrip(".")), f"{name}: {entry.help!r} vs {own!r}"
 
