@@ -27,7 +27,7 @@ def free_port() -> int:
 
 @contextmanager
 def spawn_sandbox(
-    data_dir: Path, admin_token: str | None, *options: str, log: Path | None = None, startup_timeout: float = 30.0
+    data_dir: Path, admin_token: str | None, *options: str, log: Path | None = None, startup_timeout: float = 90.0
 ) -> Iterator[str]:
     """Serve the sandbox from a child process while the block runs; yields its base URL.
 
