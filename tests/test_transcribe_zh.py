@@ -91,7 +91,8 @@ TERMS = product_terms([ROMPER])
 
 def test_product_terms_are_names_aliases_and_attributes_once() -> None:
     twin = Product(id="twin", name="哈衣", attributes=("新疆长绒棉",))
-    assert product_terms([ROMPER, twin]) == ("长绒棉A类婴儿连体衣", "连体衣", "哈衣", "新疆长绒棉", "无骨缝制", "吸管盖加直饮盖")
+    expected = ("长绒棉A类婴儿连体衣", "连体衣", "哈衣", "新疆长绒棉", "无骨缝制", "吸管盖加直饮盖")
+    assert product_terms([ROMPER, twin]) == expected
 
 
 def test_a_misheard_product_term_is_replaced_by_the_term() -> None:
@@ -135,8 +136,11 @@ def zh_fixture(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
 
 @pytest.fixture(scope="module")
 def zh_transcript(zh_fixture: AsrFixture, whisper_model_dir: Path) -> Transcript:
-    # Language auto-detected, default options, product names as hotwords: what `mcn clips make --products` runs.
-    return transcribe(zh_fixture.audio, TranscribeOptions(model=str(whisper_model_dir), hotwords=zh_fixture.hotwords))
+    # Language auto-detected, default options, product names as hotwords: what `mcn clips make --products` runs;
+    # plus every product term (attributes too) for the correction.
+    terms = product_terms(load_stream(zh_fixture.id).products)
+    options = TranscribeOptions(model=str(whisper_model_dir), hotwords=zh_fixture.hotwords, correction_terms=terms)
+    return transcribe(zh_fixture.audio, options)
 
 
 def test_mandarin_is_recognised_within_the_cer_floor(zh_fixture: AsrFixture, zh_transcript: Transcript) -> None:
@@ -146,6 +150,9 @@ def test_mandarin_is_recognised_within_the_cer_floor(zh_fixture: AsrFixture, zh_
     assert cer <= CER_FLOORS[zh_fixture.id], f"CER {cer:.1%} > {CER_FLOORS[zh_fixture.id]:.0%}: {text[:200]}"
     if zh_fixture.id == "zh-kids-01":
         assert "长绒棉" in text and "A类" in text, text[:120]  # were 常容连 and 雷雷 without the hotwords
+    # The correction ran inside transcribe: nothing is left that sounds like a product term without being one.
+    terms = product_terms(load_stream(zh_fixture.id).products)
+    assert find_corrections(text, terms) == (), find_corrections(text, terms)
 
 
 def test_mandarin_output_is_simplified_and_punctuated(zh_transcript: Transcript) -> None:
