@@ -6,7 +6,10 @@ both work. For each backend, the sentences inside its selling points ("selected"
 
 * recall: truly ``selling`` sentences selected / truly ``selling`` sentences;
 * precision: selected sentences that are truly ``selling`` / selected sentences;
-* price-in-selection: selected ``price`` sentences / selected sentences (must stay 0).
+* price-in-selection: selected ``price`` sentences / selected sentences (must stay 0);
+* kinds: sentences whose kind (``DetectionResult.kinds``: the model's where it gave a valid one, the heuristic
+  structure's elsewhere) equals the truth kind, how many kinds came from the model, and how many truly ``price``
+  lines got another kind.
 
 The ``openai`` rows also report model calls, heuristic fallbacks (segments whose answer was unusable twice),
 tokens and wall time. The endpoint is ``--base-url``/``--model`` (any OpenAI-compatible server, ``MCN_LLM_*``
@@ -84,6 +87,13 @@ class Score:
     seconds: float = 0.0
     per_case: dict[str, tuple[float, float]] = field(default_factory=dict)
     price_selected: list[str] = field(default_factory=list)
+    kinds_correct: int = 0
+    kinds_from_model: int = 0
+    price_kind_missed: int = 0
+
+    @property
+    def kind_accuracy(self) -> float:
+        return self.kinds_correct / self.sentences if self.sentences else 0.0
 
     @property
     def recall(self) -> float:
@@ -101,6 +111,8 @@ class Score:
         text = (
             f"recall {self.recall:6.1%}  precision {self.precision:6.1%}  price-in-selection {self.price_rate:5.1%} "
             f"({self.selected_selling}/{self.selling} selling found, {self.selected} selected)"
+            f"  kinds {self.kind_accuracy:6.1%} right ({self.kinds_from_model} from the model, "
+            f"{self.price_kind_missed} price lines not price)"
         )
         if self.calls:
             text += (
@@ -160,6 +172,13 @@ def measure(cases: Sequence[Case], backend: str, **options: Any) -> Score:
         total.price_selected += [
             f"{case.name} #{i}: {transcript.sentences[i].text}" for i in sorted(selected) if kinds[i] == "price"
         ]
+        total.kinds_correct += sum(1 for got, want in zip(result.kinds, kinds, strict=False) if got == want)
+        total.price_kind_missed += sum(
+            1 for i, want in enumerate(kinds) if want == "price" and (i >= len(result.kinds) or result.kinds[i] != want)
+        )
+        total.kinds_from_model += sum(
+            int(n.split()[2]) for n in result.notes if n.startswith("sentence kinds: ") and n.split()[2].isdigit()
+        )
         total.calls += result.calls
         total.fallbacks += result.fallbacks
         total.prompt_tokens += result.prompt_tokens
