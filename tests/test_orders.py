@@ -17,7 +17,7 @@ from analytics.fields import FieldError, parse_id, parse_money, parse_rate, pars
 from analytics.orders import ORDERS, OrderRow, decide, import_orders, read_orders_file
 from mcn.cli import app
 from mcn.db import get_engine
-from tests.analytics_support import add_account, add_posts, order, write_export
+from tests.analytics_support import ORDER_COLUMNS, add_account, add_posts, order, write_export
 from tests.helpers import throwaway_postgres
 
 
@@ -257,3 +257,50 @@ def test_xlsx_without_openpyxl_says_so(data_dir: Path, tmp_path: Path) -> None:
         assert "not a readable .xlsx" in result.output
     else:
         assert "needs openpyxl" in result.output
+
+
+def test_xlsx_export_with_good_and_bad_rows(data_dir: Path, tmp_path: Path) -> None:
+    """An alliance export saved as .xlsx by Excel: numbers and dates as typed cells, bad rows reported by their
+    sheet row, good rows stored once (a re-import changes nothing)."""
+    import openpyxl
+
+    def cells(row: dict[str, Any]) -> list[Any]:
+        return [row.get(c, "") for c in ORDER_COLUMNS]
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(list(ORDER_COLUMNS))
+    typed = order("200", total_pay_amount=9900, ads_estimated_commission=1980.0)
+    typed["pay_success_time"] = datetime(2025, 3, 3, 10, 0)  # a date cell: China time, as the export's strings
+    sheet.append(cells(typed))  # row 2: good
+    sheet.append(cells(order("201", flow_point="SHIPPED")))  # row 3
+    numbered = order("x")
+    numbered["order_id"] = 4.91235e18
+    sheet.append(cells(numbered))  # row 4: an id Excel turned into a number
+    sheet.append(cells(order("202", pay_success_time="3 March")))  # row 5
+    sheet.append([None] * len(ORDER_COLUMNS))  # row 6: Excel's empty row
+    settled = order("203", flow_point="SETTLE")
+    settled["order_id"] = 203
+    settled["settle_time"] = datetime(2025, 3, 11, 10, 0)
+    sheet.append(cells(settled))  # row 7: good, a numeric id that kept its digits
+    path = tmp_path / "alliance-export.xlsx"
+    book.save(path)
+
+    good, bad = read_orders_file(path)
+    assert [(line, row.order_id) for line, row in good] == [(2, "200"), (7, "203")]
+    assert good[0][1].pay_success_time == datetime(2025, 3, 3, 2, 0, tzinfo=UTC)
+    assert good[0][1].total_pay_amount == 9900 and good[0][1].ads_estimated_commission == 1980
+    assert good[1][1].settle_time == datetime(2025, 3, 11, 2, 0, tzinfo=UTC)
+    assert [(b.line, b.reason.split(" ")[0].rstrip(":")) for b in bad] == [
+        (3, "flow_point"),
+        (4, "order_id"),
+        (5, "pay_success_time"),
+    ]
+    runner = CliRunner()
+    result = runner.invoke(app, ["orders", "import", str(path)])
+    assert result.exit_code == 1, result.output
+    assert "line 3: flow_point 'SHIPPED'" in result.output and "2 new" in result.output
+    assert set(stored()) == {"200", "203"}
+    again = runner.invoke(app, ["orders", "import", str(path)])
+    assert again.exit_code == 1 and "0 new" in again.output and "2 unchanged" in again.output
