@@ -1,6 +1,7 @@
 """The GMV dashboard (analytics/dashboard.py): every page through Streamlit's AppTest against a database seeded by
-analytics' own import functions, its figures checked against SQL on that database; the login gate; and one run of
-``mcn dashboard`` in real Chromium that loads every page and saves screenshots."""
+analytics' own import functions, its figures checked against SQL on that database (SQLite, and a throwaway Postgres
+database: the dashboard's SQL runs on both); the login gate; and one run of ``mcn dashboard`` in real Chromium that
+loads every page and saves screenshots."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from analytics.orders import import_orders
 from mcn.db import get_engine
 from publisher.adapters.insights import PostMetrics
 from tests.analytics_support import add_account, add_posts, add_product, order, write_export
+from tests.helpers import throwaway_postgres
 
 APP = str(Path(__file__).resolve().parents[1] / "analytics" / "dashboard.py")
 DAY = date(2025, 3, 3)
@@ -41,11 +43,26 @@ def yuan(fen: int) -> str:
 
 
 @pytest.fixture
-def seeded(data_dir: Path, tmp_path: Path) -> dict[str, Any]:
+def database(request: pytest.FixtureRequest, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """SQLite under the data dir, or (``indirect`` parameter ``postgres``) a throwaway Postgres database."""
+    del data_dir
+    if getattr(request, "param", "sqlite") == "sqlite":
+        yield "sqlite"
+        return
+    with throwaway_postgres(monkeypatch):
+        assert get_engine().dialect.name == "postgresql"  # the app and the checks below read this database
+        yield "postgres"
+
+
+BOTH_DATABASES = pytest.mark.parametrize("database", ["sqlite", "postgres"], indirect=True)
+
+
+@pytest.fixture
+def seeded(database: str, tmp_path: Path) -> dict[str, Any]:
     """Two accounts, seven posts of p1/p2 with metric snapshots, a catalogue of three products (p3 never posted),
     and an order export: five attributed orders (settled, paid, refunded; one paid 00:10 CST = the UTC day
     before), one without a code, one with an unknown code, one with a post's code but another product."""
-    del data_dir
+    del database
     add_product("p1", price=99.0, rate=0.2, niches=["home"])
     add_product("p2", price=49.0, rate=0.1, niches=["home"])
     add_product("p3", price=80.0, rate=0.2, niches=["home"])
@@ -138,6 +155,7 @@ def charts(at: AppTest) -> int:
     return len(at.get("vega_lite_chart"))
 
 
+@BOTH_DATABASES
 def test_money_page_gmv_by_pay_day_and_commission_by_settle_day(seeded: dict[str, Any], loopback: None) -> None:
     at = open_page("money")
     gmv = sql("SELECT SUM(total_pay_amount) FROM affiliate_orders WHERE pay_success_time IS NOT NULL")[0][0]
@@ -164,6 +182,7 @@ def test_money_page_gmv_by_pay_day_and_commission_by_settle_day(seeded: dict[str
     assert days["settled_commission"][date(2025, 3, 3)] == 0
 
 
+@BOTH_DATABASES
 def test_funnel_page_adds_latest_snapshots_and_attributed_orders(seeded: dict[str, Any], loopback: None) -> None:
     at = open_page("funnel")
     plays = sql(
@@ -191,6 +210,7 @@ def test_funnel_page_adds_latest_snapshots_and_attributed_orders(seeded: dict[st
     assert (shown["Posts"], shown["Plays"], shown["Orders"]) == ("2", f"{600 + 700:,}", "1")
 
 
+@BOTH_DATABASES
 def test_refunds_posts_and_attribution_pages(seeded: dict[str, Any], loopback: None) -> None:
     at = open_page("refunds")
     refunded = sql("SELECT COUNT(*), SUM(total_pay_amount) FROM affiliate_orders WHERE flow_point = 'REFUND'")[0]
@@ -228,6 +248,7 @@ def test_refunds_posts_and_attribution_pages(seeded: dict[str, Any], loopback: N
     assert charts(at) == 1
 
 
+@BOTH_DATABASES
 def test_policy_page_posterior_beside_tomorrows_allocation(seeded: dict[str, Any], loopback: None) -> None:
     at = open_page("policy")
     rows = table(at).set_index("product_id")
