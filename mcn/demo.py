@@ -32,12 +32,16 @@ from rich.table import Table
 from mcn.settings import get_settings
 
 DEMO_ACCOUNTS = 30
-#: Remixes per pool product, each from its own pair of the product's images/video (any two share at most half);
-#: bounded by render time: the whole demo stays under 10 minutes on 2 cores.
-DEMO_REMIX_VARIANTS = 6
-#: Remix frame rate in the demo (15: half the zoompan and encoding work of 30; the near-duplicate measures sample
-#: 1 fps and footage ids, so they see the same thing).
-DEMO_REMIX_FPS = 15
+DEMO_POSTS_PER_ACCOUNT = 10  # the sandbox's daily cap per account
+#: Remixes per pool product, each from its own pair of the product's images/video (any two share at most half):
+#: enough, with the livestream clips, to fill every slot of the day (20 products x 15 pairs of 5-6 images and a
+#: video); the plan spreads a product's remixes over accounts, so no account gets two of one product.
+DEMO_REMIX_VARIANTS = 15
+#: Remix frame rate in the demo (12: the zoompan and encoding work scale with it; the near-duplicate measures
+#: sample 1 fps and footage ids, so they see the same thing).
+DEMO_REMIX_FPS = 12
+#: Remixes rendered at once: each ffmpeg pass is partly single-threaded, two keep two cores busy.
+DEMO_REMIX_WORKERS = 2
 DEMO_TZ = "Asia/Shanghai"
 # Demo accounts take any product: three short samples give fewer clips than accounts, and the plan spreads them
 # one per account. (Niche matching is in tests/test_plan.py; set niches with `mcn accounts add --niche`.)
@@ -95,7 +99,8 @@ def run_demo(
             account_ids = _create_accounts(admin, accounts)
             _list_products(admin, url)
             console.print(f"{len(account_ids)} sandbox accounts registered in mcn (tokens encrypted)", highlight=False)
-            if remix_variants > 0 and _remixes_from_pool(url, base, remix_variants, console):
+            needed = len(account_ids) * DEMO_POSTS_PER_ACCOUNT - clip_count
+            if remix_variants > 0 and _remixes_from_pool(url, base, remix_variants, needed, console):
                 return 1
             planned = _plan(day, day_start, console)
             if not planned:
@@ -192,9 +197,10 @@ def _list_products(admin: httpx.Client, url: str) -> None:
         db.commit()
 
 
-def _remixes_from_pool(url: str, base: Path, variants: int, console: Console) -> str | None:
-    """Sync the sandbox's alliance pool into mcn, then remix every sharable product in stock ``variants`` times
-    (make-remix at 540x960, two pieces of material a variant) into plannable clips rows; an error line or None."""
+def _remixes_from_pool(url: str, base: Path, variants: int, needed: int, console: Console) -> str | None:
+    """Sync the sandbox's alliance pool into mcn, then remix every sharable product in stock up to ``variants``
+    times, as many as ``needed`` posts call for (make-remix at 540x960, two pieces of material a variant) into
+    plannable clips rows; an error line or None."""
     import json
     import math
 
@@ -231,6 +237,8 @@ def _remixes_from_pool(url: str, base: Path, variants: int, console: Console) ->
             }
         )
     supported = sum(math.comb(len(p.imgs) + len(p.videos), 2) for p in pool)
+    # A few more than the free slots: a render can fail, and the same-day guard may hold one back.
+    variants = max(1, min(variants, math.ceil(max(needed, 1) * 1.04 / max(len(material), 1))))
     console.print(
         f"product pool: {synced.stored.stored} products synced, {len(material)} sharable and in stock; their "
         f"material supports {supported} distinct remixes (pairs of images/video); rendering up to {variants} each",
@@ -248,6 +256,7 @@ def _remixes_from_pool(url: str, base: Path, variants: int, console: Console) ->
             material_per_variant=2,
             fps=DEMO_REMIX_FPS,
             preset="ultrafast",
+            workers=DEMO_REMIX_WORKERS,
             return_state=True,
         )
     if state.is_failed():
@@ -298,9 +307,9 @@ def _supply() -> str:
             conn.execute(select(clips.c.kind, func.count()).group_by(clips.c.kind)).tuples().all()
         )
     return (
-        f"{kinds.get('livestream', 0)} livestream clips (three short sample streams) and {kinds.get('remix', 0)} "
-        f"product remixes (each posted once per platform); more remixes would take the demo past 10 minutes "
-        f"on 2 cores"
+        f"{kinds.get('livestream', 0)} livestream clips (three short sample streams), {kinds.get('edit', 0)} edits "
+        f"and {kinds.get('remix', 0)} product remixes (each posted once per platform; two posts of a day share at "
+        f"most half their footage)"
     )
 
 
