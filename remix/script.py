@@ -506,9 +506,13 @@ def _template_en(product: RemixProduct, variant: int) -> RemixScript:
     last = name.split()[-1].lower() if name.split() else ""
     plural = last.endswith("s") and not last.endswith(("ss", "us", "is"))
     attrs = [a for a in product.attributes if a.strip()]
+    # The lead fact rotates with the variant and the phrasing moves on each time the facts come round again, so
+    # n facts give 3n different openings (and titles) before one repeats, not n.
+    phrasing = variant
     if attrs:
         shift = variant % len(attrs)
         attrs = attrs[shift:] + attrs[:shift]
+        phrasing = variant + variant // len(attrs)
     sentences = [s for s in (_en_attribute(a) for a in attrs) if s[0]]
     # The hook is the first (rotated) fact said as a sentence about the product, so each variant leads with a
     # different fact; a "key: value" fact without a predicate ("Its finish is matte.") stays in the body.
@@ -525,7 +529,7 @@ def _template_en(product: RemixProduct, variant: int) -> RemixScript:
             f"{this} {name} {predicate}.",
             f"{here.rstrip()} {name} that {predicate}.",
             f"Meet the {name}: {it} {predicate}.",
-        )[variant % 3]
+        )[phrasing % 3]
         shown = fact.partition(":")[2].strip() if ":" in fact else fact.strip()
         card = shown if len(shown) <= 32 else name
     else:
@@ -536,7 +540,7 @@ def _template_en(product: RemixProduct, variant: int) -> RemixScript:
         "Tap the product card to see the details and the current price.",
         "The product link below has the details and the current price.",
         "Check the link below for sizes, colours and the current price.",
-    )[variant % 3]
+    )[(variant // 3 + variant) % 3]
     proof = [p.replace(" it ", " them ").replace(" it.", " them.") if plural else p for p in _proof(product, "en")]
     lines = [hook_line, *body[: MAX_LINES - 2 - min(len(proof), 1)], *proof][: MAX_LINES - 1]
     category = " ".join(_CJK_RUN.sub(" ", product.category.split(">")[-1]).split()).lower()

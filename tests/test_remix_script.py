@@ -305,3 +305,14 @@ def test_free_text_attributes_become_grammatical_sentences() -> None:
     assert "It has USB-C charging." in lines("leak-proof lid", "USB-C charging")
     assert "They last 30 hours with the case." in lines("IPX5 waterproof", "30 hours with the case", title="Earbuds")
     assert lines("grown in Japan", "no additives", title="Tea bags")[0] == "These tea bags are grown in Japan."
+
+
+def test_many_variants_open_differently_before_repeating() -> None:
+    # Three facts: nine different openings (fact x phrasing) before the first repeats, so a product remixed
+    # fifteen times for a day's plan does not carry the same title five times.
+    product = RemixProduct(
+        id="x", title="Insulated steel bottle 500 ml", images=("a.png",),
+        attributes=("304 stainless steel inside", "keeps drinks hot for 12 hours", "leak-proof lid"),
+    )  # fmt: skip
+    openings = [write_script(product, variant=v).lines[0] for v in range(9)]
+    assert len(set(openings)) == 9
