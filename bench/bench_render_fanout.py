@@ -8,7 +8,10 @@ runner. This renders ``--clips`` clips of ``--seconds`` s each (1080x1920 by def
   automatic (one per core): the baseline;
 * threads, 2 workers: two clips at once, ffmpeg's threads shared out (cores / 2 each);
 * dask, 1 and 2 workers: prefect-dask's ``DaskTaskRunner`` on a LocalCluster of 1 or 2 single-threaded worker
-  processes (MCN_RENDER_DASK=local), cluster start-up included, ffmpeg threads as above.
+  processes started, with flows.make_clips imported, before the clock (as a Dask cluster of render machines would
+  be: MCN_RENDER_DASK=tcp://...), ffmpeg threads as above;
+* dask-cold (``--runners threads,dask,dask-cold``): MCN_RENDER_DASK=local, the cluster started inside the step,
+  so its start-up (worker processes importing Prefect and mcn) is timed too.
 
 It prints each wall time and the ratio of the 1-worker time to the 2-worker time per runner (above 1: two workers
 are faster). On one machine two workers share its cores with ffmpeg's own threads, so expect little gain there;
@@ -22,11 +25,15 @@ Run: ``.venv/bin/python bench/bench_render_fanout.py [--clips 4] [--seconds 10] 
 from __future__ import annotations
 
 import argparse
+import importlib
+import logging
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -62,15 +69,17 @@ def plans(count: int, seconds: float) -> tuple[Any, ...]:
 
 
 def run(info: Any, clips: tuple[Any, ...], out: Path, workers: int, dask: str, size: tuple[int, int]) -> float:
-    """Wall seconds of one render step (task runner start-up included)."""
+    """Wall seconds of one render step (the task runner's start-up included)."""
     from prefect import flow
 
     import flows.make_clips as make
     from clipper.render import RenderOptions
 
-    options = RenderOptions(width=size[0], height=size[1], captions=False, threads=make.render_threads(workers, dask))
+    # the workers share this machine's cores, whatever the address says
+    threads = make.render_threads(workers, "local" if dask else "")
+    options = RenderOptions(width=size[0], height=size[1], captions=False, threads=threads)
 
-    @flow(name=f"bench-render-{dask or 'threads'}-{workers}")
+    @flow(name=f"bench-render-{'dask' if dask else 'threads'}-{workers}")
     def render() -> Any:
         return make.render_clips_step(
             info, clips, (), out, options, make._Tracker(None), make.render_task_runner(workers, dask)
@@ -84,6 +93,25 @@ def run(info: Any, clips: tuple[Any, ...], out: Path, workers: int, dask: str, s
     return elapsed
 
 
+@contextmanager
+def warm_cluster(workers: int) -> Iterator[str]:
+    """A Dask LocalCluster of ``workers`` single-threaded processes, started and idle; its scheduler address."""
+    if not workers:
+        yield ""
+        return
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        # a render machine's worker has imported Prefect and mcn long before a run: not timed here
+        client.run(importlib.import_module, "flows.make_clips")
+        yield str(cluster.scheduler_address)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--clips", type=int, default=4)
@@ -94,6 +122,7 @@ def main() -> int:
     width, height = (int(v) for v in args.size.split("x"))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    logging.getLogger("distributed").setLevel(logging.ERROR)
     from prefect.testing.utilities import prefect_test_harness
 
     from clipper.media import probe
@@ -106,10 +135,11 @@ def main() -> int:
         clips = plans(args.clips, args.seconds)
         times: dict[tuple[str, int], float] = {}
         for runner in args.runners.split(","):
-            dask = "" if runner == "threads" else "local"
             for workers in (1, 2):
                 out = Path(tmp) / f"{runner}-{workers}"
-                times[runner, workers] = elapsed = run(info, clips, out, workers, dask, (width, height))
+                with warm_cluster(workers if runner == "dask" else 0) as address:
+                    dask = {"threads": "", "dask": address, "dask-cold": "local"}[runner]
+                    times[runner, workers] = elapsed = run(info, clips, out, workers, dask, (width, height))
                 print(
                     f"{runner:<8} {workers} worker(s): {elapsed:6.1f} s for {args.clips} clips of {args.seconds:.0f} s "
                     f"at {width}x{height}",
