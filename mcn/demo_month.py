@@ -16,10 +16,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from analytics.month import MonthClip, MonthComparison, MonthOptions, format_yuan, run_month
 
-#: 3 accounts x 3 posts a day for 28 days, twice (equal, thompson): 504 uploads, each fingerprinted by the sandbox
-#: (about 0.2-0.3 s of CPU for a 540x960 remix). The demo's own day posts up to 300; a month at that rate would be
-#: 16,800 uploads, far past the minute and a half the month may take on 2 cores.
-DEMO_MONTH = MonthOptions(days=28, accounts=3, posts_per_account=3, seed=0)
+#: 2 accounts x 3 posts a day for 28 days, twice (equal, thompson): 336 uploads. Each upload is fingerprinted by the
+#: sandbox: measured 144 s of sandbox CPU for 504 uploads of 540x960 15 s files (3 x 3 a day), about 0.28 s each,
+#: plus 35 s in mcn; 2 x 3 keeps the month near the minute and a half it may take on 2 cores. The demo's own day
+#: posts up to 300; a month at that rate would be 16,800 uploads.
+DEMO_MONTH = MonthOptions(days=28, accounts=2, posts_per_account=3, seed=0)
 
 
 def demo_clips() -> list[MonthClip]:
