@@ -119,3 +119,23 @@ def test_month_refuses_clips_of_products_the_platform_does_not_sell(data_dir: Pa
         run_month(clips, tmp_path / "month", options)
     with pytest.raises(ValueError, match="no rendered clips"):
         run_month([], tmp_path / "month", options)
+
+
+def test_demo_month_posts_the_demos_remixes_whose_files_exist(data_dir: Path, tmp_path: Path) -> None:
+    from sqlalchemy import update
+
+    from mcn.db import get_engine
+    from mcn.demo_month import demo_clips
+    from mcn.tables import ClipRecord
+    from tests.analytics_support import add_clips
+
+    remixes = add_clips("p1", 3, "remix-src")
+    add_clips("p2", 2, "stream-src")  # livestream clips: not reposted by the month
+    clips = ClipRecord.__table__  # type: ignore[attr-defined]
+    kept = tmp_path / "kept.mp4"
+    kept.write_bytes(b"video")
+    with get_engine().begin() as conn:
+        conn.execute(update(clips).where(clips.c.id.in_(remixes)).values(kind="remix"))
+        conn.execute(update(clips).where(clips.c.id == remixes[0]).values(path=str(kept)))
+    found = demo_clips()
+    assert [(c.product_id, c.path) for c in found] == [("p1", str(kept))]  # the others' files are gone
