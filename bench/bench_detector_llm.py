@@ -203,6 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--corpus", type=int, default=0, help="add the first N dev corpus streams per language")
     parser.add_argument("--scripts", default=",".join(SCRIPTS), help="comma-separated sample script names")
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--modes", default="json_object,json_schema", help="response_format modes to measure")
     args = parser.parse_args(argv)
 
     cases = sample_cases([n for n in args.scripts.split(",") if n])
@@ -221,7 +222,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         endpoint = {"base_url": server.base_url, "model": server.model_name}
     try:
         runs: dict[str, Score] = {"heuristic": measure(cases, "heuristic")}
-        for label, schema in (("openai json_object", False), ("openai json_schema", True)):
+        wanted = [m for m in args.modes.split(",") if m in ("json_object", "json_schema")]
+        modes = [(f"openai {m}", m == "json_schema") for m in wanted]
+        for label, schema in modes:
             runs[label] = measure(
                 cases, "openai", max_tokens=args.max_tokens, json_schema=schema, timeout=300.0, **endpoint
             )

@@ -346,7 +346,7 @@ def test_json_schema_steps_down_to_json_object_then_none(llm: FakeLLM) -> None:
     sent = [r.body.get("response_format") for r in llm.requests]
     first = sent[0]
     assert first is not None and first["type"] == "json_schema"
-    assert first["json_schema"]["schema"]["required"] == ["kinds", "points"]
+    assert first["json_schema"]["schema"]["required"] == ["points", "kinds"]
     # The kinds object is pinned to the segment's sentence ids (the jacket: 2-8), each one of the six kinds.
     kinds = first["json_schema"]["schema"]["properties"]["kinds"]
     assert kinds["required"] == [str(i) for i in range(2, 9)] and kinds["additionalProperties"] is False
