@@ -131,6 +131,10 @@ CLIPS_COMMANDS = {
         "mcn.labels_cli:review_command",
         "Review the clips of an output folder, best first: good/bad with a reason, sentence kinds, boundaries.",
     ),
+    "edits": LazyCommand(
+        "mcn.edits_cli:edits_command",
+        "Render distinct edits of a finished recording per product (its selling-point segments recombined).",
+    ),
     "capacity": LazyCommand(
         "mcn.capacity_cli:capacity_command",
         "Count, per product, the distinct edits its selling-point segments allow (10-40 s, any two sharing at most "

@@ -125,3 +125,27 @@ def test_flow_fails_with_one_line_on_a_folder_without_clips(
 
     state = make_edits(folder=str(tmp_path / "nowhere"), return_state=True)
     assert state.is_failed() and "\n" not in (state.message or "") and "nowhere" in (state.message or "")
+
+
+def test_cli_renders_edits_and_refuses_a_bad_folder_before_prefect(
+    prefect_server: None, data_dir: Path, clips_folder: Path, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from mcn.cli import app
+
+    runner = CliRunner()
+    refused = runner.invoke(app, ["clips", "edits", str(tmp_path / "nowhere")])
+    assert refused.exit_code == 2 and "nowhere" in refused.output
+    bad_size = runner.invoke(app, ["clips", "edits", str(clips_folder), "--size", "360by640"])
+    assert bad_size.exit_code == 2 and "--size" in bad_size.output
+
+    out = tmp_path / "cli-edits"
+    result = runner.invoke(
+        app, ["clips", "edits", str(clips_folder), "--out", str(out), "--max-per-product", "1", "--size", "360x640"]
+    )
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "edits.json").read_text(encoding="utf-8"))
+    assert len(manifest["edits"]) == 1 and "1 edits, 1 files" in result.output
+    info = probe(out / manifest["edits"][0]["path"])
+    assert (info.display_width, info.display_height) == (360, 640)
