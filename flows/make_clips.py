@@ -46,6 +46,7 @@ from clipper.render import RenderOptions, render_clip
 from clipper.scenes import SceneCuts, detect_scenes
 from clipper.segments import find_product_segments, find_topic_segments
 from clipper.subtitles import read_subtitles, transcript_from_json, transcript_to_json, write_srt
+from clipper.term_correction import product_terms
 from clipper.transcribe import TranscribeOptions, check_language, transcribe
 from clipper.types import MediaInfo, PlannedClip, Product, ProductSegment, RenderedClip, Transcript, Word
 from clipper.urls import REDACTED, redact_url
@@ -586,6 +587,8 @@ def _run_steps(
         batch_size=settings.whisper_batch_size,
         language=lang,
         hotwords=tuple(name for p in product_list for name in p.names),
+        # attributes too: the cached corpus transcripts the quality figures rest on were corrected towards them
+        correction_terms=product_terms(product_list),
     )
     stage.step = "transcribe"
     tracker("transcribe", 0.0, "from the file" if transcript else "speech recognition")

@@ -76,12 +76,14 @@ def corpus_transcript(stream: CorpusStream, source: TranscriptSource = "cached",
         return replace(cached, sentences=split_sentences(cached.words, cached.language))
     if stream.audio is None:
         raise FileNotFoundError(f"corpus stream {stream.id} is not voiced (scripts/voice_corpus.py)")
+    from clipper.term_correction import product_terms
     from clipper.transcribe import TranscribeOptions, transcribe
     from mcn.whisper_model import resolve_model
 
     options = TranscribeOptions(
         **{"model": resolve_model(str(asr.pop("model", "base"))), "language": stream.language, **asr},
         hotwords=tuple(n for p in stream.products for n in p.names),
+        correction_terms=product_terms(stream.products),
     )
     return transcribe(stream.audio, options)
 
