@@ -40,6 +40,17 @@ def whisper_model_dir() -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def prefect_server() -> Iterator[None]:
+    """A real Prefect server (Prefect's test harness, SQLite) for the flows of one test module."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # 180 s: a fresh server's migrations took over 100 s on a busy 2-core machine
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """An isolated ``MCN_DATA_DIR`` for one test; settings are re-read."""

@@ -293,17 +293,6 @@ def _browser_login(browser: Browser, url: str, name: str) -> Page:
 
 
 @pytest.fixture(scope="module")
-def prefect_server() -> Iterator[None]:
-    import os
-
-    from prefect.testing.utilities import prefect_test_harness
-
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
-
-
-@pytest.fixture(scope="module")
 def spoken(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return generate_stream(SHORT_STREAM, tmp_path_factory.mktemp("console-stream"), width=320, height=180)
 

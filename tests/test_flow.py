@@ -24,15 +24,6 @@ from mcn.tables import ClipRecord, RunFailure, RunRecord
 from tests.helpers import lavfi_video
 
 
-@pytest.fixture(scope="module")
-def prefect_server() -> Iterator[None]:
-    from prefect.testing.utilities import prefect_test_harness
-
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
-
-
 @pytest.fixture
 def env(data_dir: Path, whisper_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("MCN_WHISPER_MODEL", str(whisper_model_dir))

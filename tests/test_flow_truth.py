@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from mcn.samples import GeneratedStream
 from tests.helpers import lavfi_video
-
-
-@pytest.fixture(scope="module")
-def prefect_server() -> Iterator[None]:
-    from prefect.testing.utilities import prefect_test_harness
-
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
 
 
 def _flow_run(state: object) -> object:

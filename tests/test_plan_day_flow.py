@@ -5,8 +5,6 @@ one line."""
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,15 +18,6 @@ from publisher.plan import PlanError
 from tests.test_plan import _with_source_and_run, add_account, add_clips, add_product, stored_posts
 
 WINDOWS = ["09:00-12:00", "18:00-23:30"]
-
-
-@pytest.fixture(scope="module")
-def harness() -> Iterator[None]:
-    from prefect.testing.utilities import prefect_test_harness
-
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
 
 
 @pytest.fixture
@@ -48,7 +37,7 @@ def _schedule_artifact() -> tuple[list[dict[str, Any]], str]:
 
 
 def test_plan_day_plans_tomorrow_and_shows_the_schedule_in_each_accounts_time_zone(
-    harness: None, engine: Engine
+    prefect_server: None, engine: Engine
 ) -> None:
     add_product(engine, "p1")
     add_clips(engine, 12, product_id="p1")
@@ -79,7 +68,7 @@ def test_plan_day_plans_tomorrow_and_shows_the_schedule_in_each_accounts_time_zo
     assert len(stored_posts(engine)) == 6
 
 
-def test_plan_day_without_accounts_says_why_nothing_was_planned(harness: None, engine: Engine) -> None:
+def test_plan_day_without_accounts_says_why_nothing_was_planned(prefect_server: None, engine: Engine) -> None:
     add_clips(engine, 3)
     add_account(engine, "gone", status="banned")
     state = plan_day_flow(day="today", return_state=True)
@@ -88,7 +77,7 @@ def test_plan_day_without_accounts_says_why_nothing_was_planned(harness: None, e
 
 
 @pytest.mark.expect_error_logs  # Prefect logs the Failed final state at ERROR
-def test_plan_day_with_a_bad_day_fails_with_one_line(harness: None, engine: Engine) -> None:
+def test_plan_day_with_a_bad_day_fails_with_one_line(prefect_server: None, engine: Engine) -> None:
     state = plan_day_flow(day="someday", return_state=True)
     assert state.is_failed() and state.message == "day 'someday': expected today, tomorrow or YYYY-MM-DD"
     with pytest.raises(PlanError):

@@ -5,7 +5,6 @@ ends Cancelled without publishing."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -31,15 +30,6 @@ from tests.sandbox_support import sandbox_config
 
 posts = PostRecord.__table__  # type: ignore[attr-defined]
 WINDOW_MINUTES = 0.25  # 15 s windows: room for a few 1 s passes on a busy machine, short enough for a test
-
-
-@pytest.fixture(scope="module")
-def harness() -> Iterator[None]:
-    from prefect.testing.utilities import prefect_test_harness
-
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
 
 
 @pytest.fixture
@@ -81,7 +71,7 @@ def _statuses() -> dict[str, str]:
 
 
 def test_the_loop_publishes_in_later_passes_of_one_run_and_reports_through_state_and_events(
-    harness: None, env: str, tmp_path: Path
+    prefect_server: None, env: str, tmp_path: Path
 ) -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowFilter, FlowFilterName, FlowRunFilter
@@ -120,7 +110,7 @@ def test_the_loop_publishes_in_later_passes_of_one_run_and_reports_through_state
     assert [e.resource.id for e in failed] == [f"mcn.post.{refused[0]}"]  # type: ignore[attr-defined]
 
 
-def test_a_run_started_after_its_window_ended_is_cancelled_without_a_pass(harness: None, env: str) -> None:
+def test_a_run_started_after_its_window_ended_is_cancelled_without_a_pass(prefect_server: None, env: str) -> None:
     from prefect.client.orchestration import get_client
     from prefect.flow_engine import run_flow
     from prefect.states import Scheduled

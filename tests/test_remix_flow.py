@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import http.server
 import json
-import os
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -25,15 +24,6 @@ from mcn.tables import ClipRecord, RunFailure, RunRecord
 from tests.http_support import LocalServer, bytes_route, file_route, local_http, redirect_route
 
 __all__ = ["local_http"]  # the fixture, imported for pytest
-
-
-@pytest.fixture(scope="module")
-def prefect_server() -> Iterator[None]:
-    from prefect.testing.utilities import prefect_test_harness
-
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
 
 
 @pytest.fixture(scope="module")
