@@ -20,6 +20,7 @@ import os
 import secrets
 import shutil
 from collections import Counter
+from contextlib import ExitStack
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from mcn.demo_timing import PhaseClock
 from mcn.settings import get_settings
 
 DEMO_ACCOUNTS = 30
@@ -51,7 +53,16 @@ PERSONAS = ("护肤达人", "居家好物", "户外装备控")
 def run_demo(
     workdir: Path | None, console: Console, accounts: int = DEMO_ACCOUNTS, remix_variants: int = DEMO_REMIX_VARIANTS
 ) -> int:
-    """Run the demo; return the process exit code."""
+    """Run the demo; return the process exit code. Each phase's wall time is printed as it ends, and a table of
+    them with the total at the end (also when a phase failed)."""
+    clock = PhaseClock(console)
+    try:
+        return _run_phases(workdir, console, accounts, remix_variants, clock)
+    finally:
+        clock.print_summary()
+
+
+def _run_phases(workdir: Path | None, console: Console, accounts: int, remix_variants: int, clock: PhaseClock) -> int:
     from mcn.samples.scripts import DEV_EN, HELDOUT2_EN, HELDOUT_EN
 
     base = (workdir or get_settings().resolved_data_dir / "demo").resolve()
@@ -65,7 +76,10 @@ def run_demo(
 
     made = 0
     for name, script in (("stream-a", DEV_EN), ("stream-b", HELDOUT_EN), ("stream-c", HELDOUT2_EN)):
-        error = _clips_from_sample(name, script, base, console)
+        with clock.phase(f"sample generation {name}"):
+            stream = _generate_sample(name, script, base, console)
+        with clock.phase(f"make-clips {name}"):
+            error = _clips_from_sample(name, stream, base)
         if error:
             return 1
         made += 1
@@ -78,40 +92,46 @@ def run_demo(
     day = (datetime.now(tz) + timedelta(days=1)).date()
     day_start = datetime.combine(day, datetime.min.time(), tz)
     admin_token = secrets.token_urlsafe(24)
-    with (
-        console.status("starting the sandbox platform"),
-        spawn_sandbox(
-            base / "sandbox",
-            admin_token,
-            "--clock",
-            "manual",
-            "--start",
-            day_start.strftime("%Y-%m-%d %H:%M"),
-            log=base / "sandbox.log",
-        ) as url,
-    ):
-        os.environ["MCN_SANDBOX_URL"] = url
-        os.environ["MCN_SANDBOX_PUBLISH_VIA"] = "api"
-        get_settings.cache_clear()
-        console.print(f"sandbox platform on {url} (creator pages: {url}/login)", highlight=False)
-        admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin_token}"}, timeout=30)
-        with admin:
+    with ExitStack() as stack:
+        with clock.phase("sandbox start + accounts"):
+            with console.status("starting the sandbox platform"):
+                url = stack.enter_context(
+                    spawn_sandbox(
+                        base / "sandbox",
+                        admin_token,
+                        "--clock",
+                        "manual",
+                        "--start",
+                        day_start.strftime("%Y-%m-%d %H:%M"),
+                        log=base / "sandbox.log",
+                    )
+                )
+            os.environ["MCN_SANDBOX_URL"] = url
+            os.environ["MCN_SANDBOX_PUBLISH_VIA"] = "api"
+            get_settings.cache_clear()
+            console.print(f"sandbox platform on {url} (creator pages: {url}/login)", highlight=False)
+            admin = stack.enter_context(
+                httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin_token}"}, timeout=30)
+            )
             account_ids = _create_accounts(admin, accounts)
             _list_products(admin, url)
             console.print(f"{len(account_ids)} sandbox accounts registered in mcn (tokens encrypted)", highlight=False)
-            needed = len(account_ids) * DEMO_POSTS_PER_ACCOUNT - clip_count
-            if remix_variants > 0 and _remixes_from_pool(url, base, remix_variants, needed, console):
-                return 1
+        needed = len(account_ids) * DEMO_POSTS_PER_ACCOUNT - clip_count
+        if remix_variants > 0 and _remixes_from_pool(url, base, remix_variants, needed, console, clock):
+            return 1
+        with clock.phase("planning"):
             planned = _plan(day, day_start, console)
-            if not planned:
-                console.print("[red]error:[/red] the plan has no posts; see the unfilled slots above")
-                return 1
+        if not planned:
+            console.print("[red]error:[/red] the plan has no posts; see the unfilled slots above")
+            return 1
+        with clock.phase("compressed day's posting"):
             posted = _run_compressed_day(admin, day_start, console)
     _print_outcome(posted, console)
     console.print(f"demo database: {base / 'demo.db'}; clips under {base}", highlight=False)
     from mcn.demo_month import run_demo_month  # the compressed month: learned vs uniform allocation, plot saved
 
-    return run_demo_month(base, console)
+    with clock.phase("compressed month"):
+        return run_demo_month(base, console)
 
 
 def _use_database(url: str) -> None:
@@ -122,14 +142,19 @@ def _use_database(url: str) -> None:
     dispose_engines()
 
 
-def _clips_from_sample(name: str, script: Any, base: Path, console: Console) -> str | None:
-    from mcn.cli import _make_one
+def _generate_sample(name: str, script: Any, base: Path, console: Console) -> Any:
     from mcn.samples import build_script, generate_stream
 
     with console.status(f"generating sample livestream {name} (espeak-ng + lavfi)"):
         # each bank's segments twice over (as numbered products): a longer stream, more clips to post
         stream = generate_stream(build_script(script, products=2 * len(script.segments)), base / name)
     console.print(f"sample stream: {stream.video} ({stream.duration:.0f} s, {len(stream.products)} products)")
+    return stream
+
+
+def _clips_from_sample(name: str, stream: Any, base: Path) -> str | None:
+    from mcn.cli import _make_one
+
     return _make_one(
         str(stream.video), stream.products_csv, None, "auto", 15, 6.0, 30.0, base / f"{name}-clips", None, (540, 960)
     )
@@ -197,7 +222,9 @@ def _list_products(admin: httpx.Client, url: str) -> None:
         db.commit()
 
 
-def _remixes_from_pool(url: str, base: Path, variants: int, needed: int, console: Console) -> str | None:
+def _remixes_from_pool(
+    url: str, base: Path, variants: int, needed: int, console: Console, clock: PhaseClock
+) -> str | None:
     """Sync the sandbox's alliance pool into mcn, then remix every sharable product in stock up to ``variants``
     times, as many as ``needed`` posts call for (make-remix at 540x960, two pieces of material a variant) into
     plannable clips rows; an error line or None."""
@@ -210,7 +237,7 @@ def _remixes_from_pool(url: str, base: Path, variants: int, needed: int, console
     from mcn.db import session
     from mcn.tables import ProductRecord
 
-    with console.status("syncing the product pool from the sandbox's alliance API"):
+    with clock.phase("pool sync"), console.status("syncing the product pool from the sandbox's alliance API"):
         try:
             synced = sync_pool(SandboxPoolSource(url), base / "pool-media")
         except SyncError as exc:
@@ -246,7 +273,10 @@ def _remixes_from_pool(url: str, base: Path, variants: int, needed: int, console
     )
     products_file = base / "pool-material.json"
     products_file.write_text(json.dumps({"products": material}, ensure_ascii=False), encoding="utf-8")
-    with console.status(f"rendering {len(material) * variants} product remixes (540x960)"):
+    with (
+        clock.phase("remix rendering"),
+        console.status(f"rendering {len(material) * variants} product remixes (540x960)"),
+    ):
         state = make_remix(
             products=str(products_file),
             out=str(base / "remixes"),
