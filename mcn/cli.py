@@ -227,6 +227,19 @@ def clips_make(
         except InputFileError as exc:
             raise fail(str(exc), 2) from None
     _quiet_prefect()
+    from mcn.prefect_api import prefect_api_for_run
+    from mcn.settings import get_settings
+
+    # mcn up's server when it runs, else a temporary one started now so it comes up while the flow imports
+    _, server = prefect_api_for_run(get_settings().data_dir)
+    if server is not None:
+        import flows.make_clips  # noqa: F401  (the import the server's start-up overlaps)
+
+        try:
+            server.wait()
+        except RuntimeError as exc:
+            server.stop()
+            raise fail(str(exc), 1) from None
     results = []
     for n, source in enumerate(sources):
         target = out
