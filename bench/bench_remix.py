@@ -8,12 +8,17 @@ voice-over, the stills and the ffmpeg pass). The baseline, in the same run: a pl
 ``testsrc2`` picture of the same length and size with the same x264 settings and an AAC track, i.e. what any
 9:16 video of that length costs to encode here; the ratio says what the remix adds on top.
 
-Run: ``.venv/bin/python bench/bench_remix.py [--products 3] [--size 540x960]`` (the ``tts`` extra is needed).
+Run: ``.venv/bin/python bench/bench_remix.py [--products 3] [--size 540x960] [--fps 12] [--preset ultrafast]``
+(the demo's settings: ``--size 540x960 --fps 12 --preset ultrafast``).
+CPU seconds are user + system time of the bench and its ffmpeg children, voice-over synthesis included (the
+``tts`` extra is needed).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -63,25 +68,34 @@ def _material(root: Path, n: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(images), tuple(videos)
 
 
-def _baseline(seconds: float, width: int, height: int, out: Path) -> float:
-    start = time.perf_counter()
+def _cpu() -> float:
+    """CPU seconds (user + system) of this process and its finished children (ffmpeg) so far."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _baseline(seconds: float, width: int, height: int, fps: int, preset: str, out: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of a plain encode of that length (lavfi picture and tone, the remix's x264 settings)."""
+    start, cpu = time.perf_counter(), _cpu()
     subprocess.run(
         [locate_ffmpeg(), "-y", "-loglevel", "error", "-f", "lavfi", "-i",
-         f"testsrc2=s={width}x{height}:r=30:d={seconds:.3f}", "-f", "lavfi", "-i",
-         f"sine=f=220:r=48000:d={seconds:.3f}", "-c:v", "libx264", "-preset", "veryfast", "-crf", "21",
+         f"testsrc2=s={width}x{height}:r={fps}:d={seconds:.3f}", "-f", "lavfi", "-i",
+         f"sine=f=220:r=48000:d={seconds:.3f}", "-c:v", "libx264", "-preset", preset, "-crf", "21",
          "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-ac", "2", str(out)],
         check=True,
     )  # fmt: skip
-    return time.perf_counter() - start
+    return time.perf_counter() - start, _cpu() - cpu
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--products", type=int, default=3)
     parser.add_argument("--size", default="1080x1920")
+    parser.add_argument("--fps", type=int, default=30, help="frame rate (the demo renders at 12)")
+    parser.add_argument("--preset", default="veryfast", help="x264 preset (the demo uses ultrafast)")
     args = parser.parse_args()
     width, height = (int(x) for x in args.size.split("x"))
-    options = RemixOptions(width=width, height=height)
+    options = RemixOptions(width=width, height=height, fps=args.fps, preset=args.preset)
     t = time.perf_counter()
     tts = get_tts("piper")
     tts.speak("Warm up.", "en")  # the model loads once per process, not per video
@@ -107,21 +121,32 @@ def main() -> int:
             t = time.perf_counter()
             make_voiceover(script.lines, "en", root / f"vo{n}.wav", tts)
             voice_s = time.perf_counter() - t
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), _cpu()
             result = render_remix(product, script, root / f"remix{n}.mp4", options, tts=tts)
-            render_s = time.perf_counter() - t
-            base_s = _baseline(result.duration, width, height, root / f"base{n}.mp4")
-            rows.append((product.id, result.duration, script_s, voice_s, render_s, base_s))
-    print(f"remix bench: {args.products} products at {width}x{height}, piper voice load {load:.2f} s (once)")
-    print(f"{'product':<10} {'video s':>8} {'script s':>9} {'voice s':>8} {'remix s':>8} {'encode s':>9} {'ratio':>6}")
-    for pid, duration, script_s, voice_s, render_s, base_s in rows:
+            render_s, render_cpu = time.perf_counter() - t, _cpu() - cpu
+            base_s, base_cpu = _baseline(result.duration, width, height, args.fps, args.preset, root / f"base{n}.mp4")
+            rows.append((product.id, result.duration, script_s, voice_s, render_s, base_s, render_cpu, base_cpu))
+    print(
+        f"remix bench: {args.products} products at {width}x{height}, {args.fps} fps, x264 {args.preset}; "
+        f"piper voice load {load:.2f} s (once); load average {os.getloadavg()[0]:.2f}"
+    )
+    print(
+        f"{'product':<10} {'video s':>8} {'script s':>9} {'voice s':>8} {'remix s':>8} {'remix cpu':>10} "
+        f"{'encode s':>9} {'encode cpu':>11} {'ratio':>6}"
+    )
+    for pid, duration, script_s, voice_s, render_s, base_s, render_cpu, base_cpu in rows:
         print(
-            f"{pid:<10} {duration:8.2f} {script_s:9.4f} {voice_s:8.2f} {render_s:8.2f} {base_s:9.2f} "
-            f"{render_s / base_s:6.2f}"
+            f"{pid:<10} {duration:8.2f} {script_s:9.4f} {voice_s:8.2f} {render_s:8.2f} {render_cpu:10.2f} "
+            f"{base_s:9.2f} {base_cpu:11.2f} {render_s / base_s:6.2f}"
         )
     mean_render = statistics.mean(r[4] for r in rows)
     mean_video = statistics.mean(r[1] for r in rows)
     mean_ratio = statistics.mean(r[4] / r[5] for r in rows)
+    mean_cpu = statistics.mean(r[6] for r in rows)
+    print(
+        f"mean CPU: {mean_cpu:.2f} s per remix (voice-over included), "
+        f"{statistics.mean(r[6] / r[7] for r in rows):.2f}x the plain encode's CPU"
+    )
     print(
         f"mean: {mean_render:.2f} s per remix video ({mean_video:.1f} s of video, "
         f"{mean_render / mean_video:.2f} s per video second); {mean_ratio:.2f}x a plain encode of the same length"
