@@ -81,7 +81,10 @@ def _inputs(folder: Path) -> list[str]:
     )
     (folder / "talk.srt").write_text(SRT, encoding="utf-8")
     (folder / "products.csv").write_text(PRODUCTS, encoding="utf-8")
-    return [str(video), "--transcript", str(folder / "talk.srt"), "--products", str(folder / "products.csv")]
+    return [
+        *(str(video), "--transcript", str(folder / "talk.srt"), "--products", str(folder / "products.csv")),
+        *("--min-seconds", "3", "--max-seconds", "8"),
+    ]
 
 
 def _free_port() -> int:

@@ -16,8 +16,11 @@ test harness runs that way).
 from __future__ import annotations
 
 import atexit
+import contextlib
+import ctypes
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -91,6 +94,12 @@ class TemporaryServer:
                 self.process.wait()
 
 
+def _die_with_parent() -> None:
+    """Runs in the server's process before exec: SIGTERM when the CLI dies, even by SIGKILL (Linux)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def start_temporary_server(startup_timeout: float) -> TemporaryServer:
     """Start the server Prefect's ``SubprocessASGIServer`` would start (same command and environment flags)."""
     port = _free_port()
@@ -103,6 +112,7 @@ def start_temporary_server(startup_timeout: float) -> TemporaryServer:
         ],
         env=env,
         stdin=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent,  # noqa: PLW1509 (the CLI has one thread here)
     )
     server = TemporaryServer(process, f"http://127.0.0.1:{port}/api", startup_timeout)
     atexit.register(server.stop)

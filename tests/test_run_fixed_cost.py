@@ -45,17 +45,18 @@ def health_api() -> Iterator[str]:
     server.shutdown()
 
 
-def _pick(data_dir: Path, **env: str) -> dict[str, object]:
+def _pick(data_dir: Path, *, killed: bool = False, **env: str) -> dict[str, object]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API_URL")}
+    ending = "\nimport signal; sys.stdout.flush(); os.kill(os.getpid(), signal.SIGKILL)\n" if killed else ""
     done = subprocess.run(
-        [sys.executable, "-c", PICK, str(data_dir)],
+        [sys.executable, "-c", PICK + ending, str(data_dir)],
         env=clean | env,
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == (-9 if killed else 0), done.stderr
     answer: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
     return answer
 
@@ -80,16 +81,19 @@ def test_prefect_api_url_in_the_environment_wins(tmp_path: Path, health_api: str
     assert answer["source"] == "env" and answer["env"] == "http://127.0.0.1:9/api" and answer["pid"] is None
 
 
-def test_a_stale_up_file_starts_a_temporary_server_that_ends_with_the_command(tmp_path: Path, health_api: str) -> None:
+@pytest.mark.parametrize("killed", [False, True], ids=["exit", "sigkill"])
+def test_a_stale_up_file_starts_a_temporary_server_that_ends_with_the_command(
+    tmp_path: Path, health_api: str, killed: bool
+) -> None:
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     (tmp_path / "up.json").write_text(json.dumps({"pid": dead.pid, "prefect_api": health_api}))
-    answer = _pick(tmp_path)
+    answer = _pick(tmp_path, killed=killed)
     assert answer["source"] == "temporary" and answer["pid"] is not None
     assert answer["env"] == answer["url"] and str(answer["url"]).startswith("http://127.0.0.1:")
     assert str(answer["url"]) != health_api
     pid = int(str(answer["pid"]))
     deadline = time.monotonic() + 15
-    while _alive(pid) and time.monotonic() < deadline:  # stopped at exit; reaped, so not even a zombie is left
+    while _alive(pid) and time.monotonic() < deadline:  # stopped at exit, or by PR_SET_PDEATHSIG when killed
         time.sleep(0.2)
     assert not _alive(pid)
