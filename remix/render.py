@@ -503,7 +503,8 @@ def render_remix(
         stills: dict[str, Path] = {}
         for item in material:
             if item.kind == "image" and any(s.material.id == item.id for s in shots):
-                stills[item.id] = work / f"{item.id}.png"
+                # BMP, not PNG: no deflate to write here or to inflate in ffmpeg, which opens a still once per shot.
+                stills[item.id] = work / f"{item.id}.bmp"
                 _still(item, stills[item.id], sw, sh)
         track = choose_music(product.category, variant, options.music_mood) if options.music else None
         style = options.style
