@@ -40,6 +40,10 @@ class PrefectApi:
     source: str
 
 
+#: Set to the temporary server's URL while this command owns it (see :func:`mcn.runs.crash_flow_runs_detached`).
+TEMPORARY_API_ENV = "MCN_TEMPORARY_PREFECT_API_URL"
+
+
 def _answers(api: str, timeout: float = HEALTH_TIMEOUT) -> bool:
     try:
         with urllib.request.urlopen(f"{api.rstrip('/')}/health", timeout=timeout) as response:
@@ -135,4 +139,5 @@ def prefect_api_for_run(data_dir: Path) -> tuple[PrefectApi, TemporaryServer | N
     timeout = float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120"))
     server = start_temporary_server(timeout)
     os.environ["PREFECT_API_URL"] = server.url
+    os.environ[TEMPORARY_API_ENV] = server.url  # children that may outlive this command must not use it
     return PrefectApi(server.url, "temporary"), server

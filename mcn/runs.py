@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,6 +148,18 @@ def sweep_dead_runs(engine: Engine) -> list[str]:
     return [run_id for run_id, _ in swept]
 
 
+def detached_child_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment of :func:`crash_flow_runs_detached`'s child: this one, less a ``PREFECT_API_URL`` that
+    points at the temporary server this command started (``mcn.prefect_api``): that server stops with the command,
+    and the child may outlive it, so the child starts its own."""
+    env = dict(environ)
+    env.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    temporary = env.pop("MCN_TEMPORARY_PREFECT_API_URL", None)  # mcn.prefect_api.TEMPORARY_API_ENV
+    if temporary and env.get("PREFECT_API_URL") == temporary:
+        del env["PREFECT_API_URL"]
+    return env
+
+
 def crash_flow_runs_detached(flow_run_ids: list[str]) -> subprocess.Popen[bytes] | None:
     """Run :func:`crash_flow_runs` in a detached process (``python -m mcn.runs ID...``) and return it at once.
 
@@ -156,8 +169,7 @@ def crash_flow_runs_detached(flow_run_ids: list[str]) -> subprocess.Popen[bytes]
     process if need be; a thread reaps it when this process lives longer."""
     if not flow_run_ids:
         return None
-    env = {**os.environ}
-    env.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    env = detached_child_env(os.environ)
     child = subprocess.Popen(
         [sys.executable, "-m", "mcn.runs", *flow_run_ids],
         stdin=subprocess.DEVNULL,

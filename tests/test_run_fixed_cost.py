@@ -97,3 +97,16 @@ def test_a_stale_up_file_starts_a_temporary_server_that_ends_with_the_command(
     while _alive(pid) and time.monotonic() < deadline:  # stopped at exit, or by PR_SET_PDEATHSIG when killed
         time.sleep(0.2)
     assert not _alive(pid)
+
+
+def test_a_detached_sweep_child_never_inherits_the_temporary_server_it_would_outlive() -> None:
+    from mcn.prefect_api import TEMPORARY_API_ENV
+    from mcn.runs import detached_child_env
+
+    url = "http://127.0.0.1:50123/api"
+    env = detached_child_env({"PREFECT_API_URL": url, TEMPORARY_API_ENV: url, "PATH": "/bin"})
+    assert "PREFECT_API_URL" not in env and TEMPORARY_API_ENV not in env and env["PATH"] == "/bin"
+    # a server the operator set (or mcn up's) stays
+    kept = detached_child_env({"PREFECT_API_URL": "http://10.0.0.5:4200/api", TEMPORARY_API_ENV: url})
+    assert kept["PREFECT_API_URL"] == "http://10.0.0.5:4200/api"
+    assert detached_child_env({"PREFECT_API_URL": url})["PREFECT_API_URL"] == url
