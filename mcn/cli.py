@@ -133,7 +133,8 @@ CLIPS_COMMANDS = {
     ),
     "edits": LazyCommand(
         "mcn.edits_cli:edits_command",
-        "Render distinct edits of a finished recording per product (its selling-point segments recombined).",
+        "Render, per product, distinct edits that recombine its selling-point segments (10-40 s, any two sharing at "
+        "most half of their footage), each recorded as a plannable clip.",
     ),
     "capacity": LazyCommand(
         "mcn.capacity_cli:capacity_command",
