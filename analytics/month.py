@@ -7,7 +7,7 @@ appeals, the same accounts (same ids, same hidden reach) and the same per-post n
 1. **Collect** (:func:`analytics.collect.collect`): metric snapshots and the buyin order export of every account,
    through the sandbox's account API, exactly as ``mcn collect`` reads them.
 2. **Plan** (:func:`publisher.plan.plan_day`) with the allocation; ``thompson`` reads its evidence from what
-   collect stored (:mod:`analytics.learn`), never from the sandbox's oracle.
+   collect stored (:mod:`analytics.learn`), never from the sandbox market's hidden truth.
 3. **Publish** (:func:`publisher.dispatch.publish_due`): the sandbox's clock is set to each planned slot in turn and
    one dispatcher pass uploads and publishes what is due, so each post goes out at its slot.
 

@@ -227,11 +227,11 @@ def test_unusable_files_end_with_one_line(data_dir: Path, tmp_path: Path) -> Non
         file = tmp_path / name
         file.write_text(text, encoding="utf-8")
         code, stdout, stderr = cli("import", str(file))
-        assert code == 1 and stdout == ""
+        assert code == 2 and stdout == ""  # refused input (README: exit codes)
         assert stderr.strip() == f"error: {file}: {problem}" or problem in stderr, stderr
         assert len(stderr.strip().splitlines()) == 1
     code, _, stderr = cli("import", str(tmp_path / "missing.csv"))
-    assert code == 1 and "cannot read the pool file" in stderr
+    assert code == 2 and "cannot read the pool file" in stderr
 
 
 def test_row_problems_are_one_clause_each() -> None:
