@@ -93,7 +93,9 @@ def test_two_threads_render_each_clip_as_its_own_task_run_in_plan_order(
         assert runs, plan.id
     # one fraction for the step, only going up, though two clips report at once
     during = [f for f in seen if 0.0 < f < 1.0]
-    assert seen[0] == 0.0 and seen[-1] == 1.0 and during == sorted(during) and len(set(during)) >= 3, seen
+    # (at least each finished clip moves it; ffmpeg's own progress lines inside a clip depend on the machine's speed)
+    assert seen[0] == 0.0 and seen[-1] == 1.0 and during == sorted(during), seen
+    assert len(set(during)) >= len(plans) - 1, seen
 
 
 @pytest.mark.expect_error_logs
