@@ -8,7 +8,7 @@ from typing import Annotated, Any, cast
 
 import typer
 
-from mcn.terminal import fail, out
+from mcn.terminal import fail, out, parse_size
 
 
 def edits_command(
@@ -25,10 +25,7 @@ def edits_command(
     """Render, per product, distinct edits that recombine its selling-point segments (10-40 s, any two sharing at
     most half of their footage), each recorded as a plannable clip; variants of one edit go to other platforms or
     days."""
-    try:
-        width, height = (int(part) for part in size.lower().split("x"))
-    except ValueError:
-        raise fail(f"--size {size!r}: expected WIDTHxHEIGHT, e.g. 1080x1920", 2) from None
+    width, height = parse_size(size)
     if width <= 0 or height <= 0 or width % 2 or height % 2:
         raise fail(f"--size {size!r}: width and height must be positive even numbers", 2)
     from mcn.labels_store import ReviewError, read_clips_folder

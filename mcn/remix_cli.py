@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mcn.terminal import console, fail, out
+from mcn.terminal import console, fail, out, parse_size
 
 remix_app = typer.Typer(help="Product-material remixes (混剪).", no_args_is_help=True)
 
@@ -26,10 +26,7 @@ def remix_make(
 
     if not products_file.is_file():
         raise fail(f"{products_file}: file not found", 2)
-    try:
-        width, height = (int(x) for x in size.lower().split("x"))
-    except ValueError:
-        raise fail(f"--size must be WIDTHxHEIGHT (got {size!r})", 2) from None
+    width, height = parse_size(size)
     from clipper.errors import InputFileError
     from remix.products import load_remix_products
 
