@@ -256,7 +256,12 @@ def create_console_app(
         info = _user(request)
         form = await _form(request, info)
         try:
-            project = projects.create_project(info.user, str(form.get("name") or ""), str(form.get("brand") or ""))
+            project = projects.create_project(
+                info.user,
+                str(form.get("name") or ""),
+                str(form.get("brand") or ""),
+                require_approval=_checked(form, "require_approval", default=True),
+            )
         except ConsoleError as exc:
             return page("home.html", info, 400, projects=projects.projects_for(info.user), error=str(exc))
         return RedirectResponse(f"/projects/{project.id}", status_code=303)
@@ -282,6 +287,13 @@ def create_console_app(
             max_bytes=options.max_upload_bytes,
             chunk_bytes=min(options.chunk_bytes, projects.MAX_CHUNK),
         )
+
+    @app.post("/projects/{project_id}/approval")
+    async def project_approval(request: Request, project_id: str) -> Response:
+        info = _user(request)
+        form = await _form(request, info)
+        projects.set_require_approval(info.user, project_id, _checked(form, "require_approval", default=False))
+        return RedirectResponse(f"/projects/{project_id}", status_code=303)
 
     # -- uploads (JSON, driven by static/upload.js) ---------------------------------------------------------------
 
@@ -524,6 +536,13 @@ def _account_or_404(account_id: int) -> Any:
         return get_account(account_id)
     except AccountError:
         raise NotFound(f"account {account_id}: not found") from None
+
+
+def _checked(form: Any, name: str, default: bool) -> bool:
+    """A checkbox sent after a hidden ``off`` field of the same name: ``on`` among the values when ticked, only
+    ``off`` when not; a form without the field (a script) gets ``default``."""
+    values = [str(v) for v in form.getlist(name)]
+    return "on" in values if values else default
 
 
 def _wants_json(request: Request) -> bool:

@@ -27,6 +27,7 @@ from console.auth import ConsoleError, User
 from console.tables import VERDICTS, ConsoleClipReview, ConsoleProject, ConsoleUpload
 from mcn.db import session
 from mcn.tables import ClipRecord, RunRecord, SourceRecord, utcnow
+from publisher.review import cancel_posts_of_clip
 
 RECORDING_SUFFIXES = (".mp4", ".mov", ".mkv", ".flv", ".ts", ".m4v", ".webm")
 MAX_CHUNK = 16 * 1024**2  # one request's body; the browser sends 4 MiB
@@ -61,8 +62,9 @@ class RunView:
     clips: int
 
 
-def create_project(user: User, name: str, brand: str | None = None) -> ConsoleProject:
-    """A new project of the user's brand (the operator names the brand)."""
+def create_project(user: User, name: str, brand: str | None = None, require_approval: bool = True) -> ConsoleProject:
+    """A new project of the user's brand (the operator names the brand). Its clips are planned only once
+    approved unless ``require_approval`` is off (the project page turns it on and off later)."""
     name = " ".join(name.split())
     if not name or len(name) > 80:
         raise ConsoleError("project name: give 1-80 characters")
@@ -70,7 +72,7 @@ def create_project(user: User, name: str, brand: str | None = None) -> ConsolePr
     if not owner:
         raise ConsoleError("brand: name the brand the project is for")
     with session() as db:
-        project = ConsoleProject(brand=owner, name=name, created_by=user.name)
+        project = ConsoleProject(brand=owner, name=name, created_by=user.name, require_approval=require_approval)
         db.add(project)
         db.commit()
         return project
@@ -90,6 +92,21 @@ def get_project(user: User, project_id: str) -> ConsoleProject:
     if project is None or not (user.is_operator or project.brand == user.brand):
         raise NotFound(f"project {project_id[:40]}: not found")
     return project
+
+
+def set_require_approval(user: User, project_id: str, required: bool) -> ConsoleProject:
+    """Turn the project's approval gate on or off (its brand or the operator). Off: its clips that nobody
+    rejected are planned like the operator's own; rejected ones never are."""
+    get_project(user, project_id)
+    with session() as db:
+        project = db.get(ConsoleProject, project_id)
+        if project is None:
+            raise NotFound(f"project {project_id[:40]}: not found")
+        project.require_approval = required
+        db.add(project)
+        db.commit()
+        db.refresh(project)
+        return project
 
 
 def uploads_of(project_id: str) -> list[ConsoleUpload]:
@@ -335,14 +352,22 @@ def get_clip(user: User, clip_id: str) -> ClipView:
 
 
 def review_clip(user: User, clip_id: str, verdict: str, note: str = "") -> ClipView:
-    """Record ``user``'s verdict (approved or rejected) on a clip they may see; the latest verdict counts."""
+    """Record ``user``'s verdict (approved or rejected) on a clip they may see; the latest verdict counts.
+
+    The posting plan reads it (:mod:`publisher.plan`'s approval gate): an approved clip may be planned, a
+    rejected one never is, and rejecting takes the clip's posts that are still ``planned`` with it (cancelled with
+    the reason, in the same transaction as the verdict)."""
     if verdict not in VERDICTS:
         raise ConsoleError(f"verdict {verdict[:20]!r}: must be approved or rejected")
     get_clip(user, clip_id)
+    note = note.strip()[:500]
     with session() as db:
         row = db.get(ConsoleClipReview, clip_id) or ConsoleClipReview(clip_id=clip_id, verdict=verdict, reviewer="")
-        row.verdict, row.reviewer, row.note, row.at = verdict, user.name, note.strip()[:500], utcnow()
+        row.verdict, row.reviewer, row.note, row.at = verdict, user.name, note, utcnow()
         db.add(row)
+        db.flush()
+        if verdict == "rejected":
+            cancel_posts_of_clip(db.connection(), clip_id, user.name, note)
         db.commit()
     return get_clip(user, clip_id)
 

@@ -1,4 +1,4 @@
-"""The console's rows (migration ``0010``): users, brand projects, uploaded recordings and clip reviews."""
+"""The console's rows (migrations ``0010``, ``0012``): users, brand projects, uploaded recordings and clip reviews."""
 
 from __future__ import annotations
 
@@ -39,6 +39,11 @@ class ConsoleProject(SQLModel, table=True):
     name: str
     created_by: str
     created_at: datetime = Field(default_factory=utcnow)
+    require_approval: bool = Field(
+        default=True,
+        sa_column_kwargs={"server_default": "1"},
+        description="Its clips (and edits of its recordings) are planned only once approved (migration 0012).",
+    )
 
 
 class ConsoleUpload(SQLModel, table=True):

@@ -127,6 +127,13 @@ class Settings(BaseSettings):
         default=50.0, gt=0, description="Product page views one post brings (scales yuan per post, not the order)."
     )
 
+    # the approval gate (publisher.plan): console projects ask for it per project (default on)
+    require_approval: bool = Field(
+        default=False,
+        description="Plan every clip only once approved in the console (also the CLI's own clips); off: only clips "
+        "of console projects that require approval wait for it. Rejected clips are never planned either way.",
+    )
+
     # the GMV dashboard (mcn dashboard)
     dashboard_password: SecretStr | None = Field(
         default=None,

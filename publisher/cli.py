@@ -67,10 +67,12 @@ def publish_due_command(
 @publish_app.command("status")
 def publish_status(
     day: Annotated[str | None, typer.Option("--date", help="Plan date YYYY-MM-DD (default: all).")] = None,
-    failed: Annotated[bool, typer.Option(help="List failed, unknown and throttled posts with their reasons.")] = False,
+    failed: Annotated[
+        bool, typer.Option(help="List failed, unknown, throttled and cancelled (rejected) posts with their reasons.")
+    ] = False,
 ) -> None:
     """Posts per status (posted ones the platform throttled as "throttled"), and with --failed every failed,
-    unknown or throttled post with its account handle and reason."""
+    unknown, throttled or rejected post (cancelled by a reviewer or the operator) with its account handle and reason."""
     from sqlalchemy import and_, or_, select
 
     from mcn.db import get_engine
@@ -90,12 +92,12 @@ def publish_status(
         stmt = (
             select(p.c.id, a.c.handle, p.c.platform, p.c.status, p.c.throttled, p.c.error_code, p.c.last_error)
             .join(a, a.c.id == p.c.account_id)
-            .where(or_(p.c.status.in_(("failed", "unknown")), and_(p.c.status == "posted", p.c.throttled)))
+            .where(or_(p.c.status.in_(("failed", "unknown", "rejected")), and_(p.c.status == "posted", p.c.throttled)))
             .order_by(p.c.updated_at)
         )
         if plan_day:
             stmt = stmt.where(p.c.plan_date == plan_day)
-        listing = Table(title="failed, unknown and throttled posts")
+        listing = Table(title="failed, unknown, throttled and rejected posts")
         for col in ("post", "account", "platform", "status", "code", "reason"):
             listing.add_column(col)
         with get_engine().connect() as conn:

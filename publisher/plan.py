@@ -24,6 +24,11 @@
    Livestream clips and product remixes (``clips.kind``) are planned alike; after matching, posts are swapped
    between accounts so one source (a recording, or a product's material) reaches every account before any
    account gets a second clip of it.
+   **The approval gate** comes first: a clip (remix or edit) a reviewer rejected in the console is never planned,
+   and one that needs approval only once approved: clips of a console project's recordings when the project
+   requires approval (the default; the project page turns it off), or every clip with ``MCN_REQUIRE_APPROVAL``.
+   Clips made from the CLI for the operator's own use need none. Slots left empty while clips wait say so.
+   Rejecting a clip later cancels its posts still ``planned`` (:func:`publisher.review.cancel_posts_of_clip`).
 6. **Rows.** Title, caption and topics from :mod:`publisher.content`; the AI label always, the 广告 disclosure
    with a product link; ``approval = pending`` for accounts that require approval. The idempotency key hashes
    (account, clip, variant, date), so the same plan inputs never insert twice.
@@ -54,14 +59,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Table, column, select, table, text
+from sqlalchemy import Table, column, func, select, table, text, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel
 
 from accounts.windows import WindowError, resolve_timezone, slot_bounds
 from mcn.db import get_engine
-from mcn.tables import AccountRecord, ClipRecord, PostRecord, ProductRecord, as_utc
+from mcn.settings import get_settings
+from mcn.tables import AccountRecord, ClipRecord, PostRecord, ProductRecord, SourceRecord, as_utc
 from publisher.adapters.base import AD_DISCLOSURE, AI_LABEL
 from publisher.allocation import Allocation, ProductCandidate, apportion, get_allocation
 from publisher.content import TextJob
@@ -75,10 +81,19 @@ ACCOUNTS: Table = SQLModel.metadata.tables[AccountRecord.__tablename__]
 CLIPS: Table = SQLModel.metadata.tables[ClipRecord.__tablename__]
 POSTS: Table = SQLModel.metadata.tables[PostRecord.__tablename__]
 PRODUCTS: Table = SQLModel.metadata.tables[ProductRecord.__tablename__]
-# Clips a brand or the operator rejected in the console (console.tables, migration 0010) are never planned; named
-# as a bare table clause so the publisher does not import the console.
+SOURCES: Table = SQLModel.metadata.tables[SourceRecord.__tablename__]
+# The approval gate reads the console's rows (console.tables, migrations 0010 and 0012) as bare table clauses, so
+# the publisher does not import the console: a clip's latest verdict, and which recordings belong to a project
+# that requires approval (an upload's path is its source's uri).
 _CONSOLE_REVIEWS = table("console_clip_reviews", column("clip_id"), column("verdict"))
-_REJECTED_IN_CONSOLE = select(_CONSOLE_REVIEWS.c.clip_id).where(_CONSOLE_REVIEWS.c.verdict == "rejected")
+_CONSOLE_UPLOADS = table("console_uploads", column("path"), column("project_id"))
+_CONSOLE_PROJECTS = table("console_projects", column("id"), column("require_approval"))
+_GATED_SOURCES = (
+    select(SOURCES.c.id)
+    .join(_CONSOLE_UPLOADS, _CONSOLE_UPLOADS.c.path == SOURCES.c.uri)
+    .join(_CONSOLE_PROJECTS, _CONSOLE_PROJECTS.c.id == _CONSOLE_UPLOADS.c.project_id)
+    .where(_CONSOLE_PROJECTS.c.require_approval == true())
+)
 
 #: Post statuses that hold a slot and count towards the caps: everything except what never went out for good.
 FREED_STATUSES = ("failed", "rejected")
@@ -176,6 +191,8 @@ class PlanResult:
         accounts: accounts that got at least one new post.
         timings: seconds per phase (read, match, text, write, helper wait, commit), for the benchmark and
             slow-plan reports.
+        awaiting_approval: clips young enough to post that wait for approval (the gate), so were not planned.
+        rejected_clips: clips young enough to post that a reviewer rejected.
     """
 
     day: date
@@ -187,6 +204,8 @@ class PlanResult:
     skipped_accounts: Mapping[str, int]
     accounts: int
     timings: Mapping[str, float] = field(default_factory=dict)
+    awaiting_approval: int = 0
+    rejected_clips: int = 0
 
     @property
     def planned(self) -> int:
@@ -358,8 +377,62 @@ def _load_existing(conn: Connection, day: date, platforms: Sequence[str], clip_c
     return existing
 
 
+@dataclass(slots=True)
+class _Gate:
+    """What the approval gate kept out of a plan (clips young enough to post)."""
+
+    awaiting: int = 0
+    rejected: int = 0
+
+    def note(self) -> str:
+        """`` (N clips wait for approval ...)`` for an empty-slot reason when clips wait, else ``""``."""
+        if not self.awaiting:
+            return ""
+        return f" ({self.awaiting} clip{'s' if self.awaiting != 1 else ''} wait for approval: {_APPROVE_HINT})"
+
+
+_APPROVE_HINT = "approve them in the console (mcn console serve)"
+
+
+def approval_gate(conn: Connection, clip_cutoff: datetime | None = None) -> tuple[int, int]:
+    """``(awaiting, rejected)``: clips (made at or after ``clip_cutoff``) the gate keeps out of every plan: those
+    waiting for approval (of a console project that requires it, or every clip with ``MCN_REQUIRE_APPROVAL``)
+    and those a reviewer rejected. ``mcn plan show`` says so when a day is empty."""
+    gate = _Gate()
+    query = (
+        select(CLIPS.c.source_id, _CONSOLE_REVIEWS.c.verdict, func.count())
+        .select_from(CLIPS)
+        .outerjoin(_CONSOLE_REVIEWS, _CONSOLE_REVIEWS.c.clip_id == CLIPS.c.id)
+        .group_by(CLIPS.c.source_id, _CONSOLE_REVIEWS.c.verdict)
+    )
+    if clip_cutoff is not None:
+        query = query.where(CLIPS.c.created_at >= clip_cutoff)
+    gated = _gated_sources(conn)
+    for source_id, verdict, count in conn.execute(query):
+        _admitted(gate, gated, source_id, verdict, count)
+    return gate.awaiting, gate.rejected
+
+
+def _gated_sources(conn: Connection) -> frozenset[str] | None:
+    """Sources whose clips need approval before they are planned; ``None``: every clip does."""
+    if get_settings().require_approval:
+        return None
+    return frozenset(conn.execute(_GATED_SOURCES).scalars())
+
+
+def _admitted(gate: _Gate, gated: frozenset[str] | None, source_id: str, verdict: str | None, count: int = 1) -> bool:
+    """Whether a clip passes the approval gate; counts the ones it stops in ``gate``."""
+    if verdict == "rejected":
+        gate.rejected += count
+        return False
+    if verdict != "approved" and (gated is None or source_id in gated):
+        gate.awaiting += count
+        return False
+    return True
+
+
 def _load_content(
-    conn: Connection, variants: Sequence[Variant], clip_cutoff: datetime | None
+    conn: Connection, variants: Sequence[Variant], clip_cutoff: datetime | None, gate: _Gate
 ) -> tuple[list[_Group], dict[str | None, _Product]]:
     products: dict[str | None, _Product] = {None: _Product(None, "", (), frozenset(), None, None, None)}
     query = select(
@@ -389,11 +462,17 @@ def _load_content(
         CLIPS.c.source_start,
         CLIPS.c.source_end,
         CLIPS.c.footage,
-    ).order_by(CLIPS.c.score.desc(), CLIPS.c.created_at.desc(), CLIPS.c.id)
+        _CONSOLE_REVIEWS.c.verdict,
+    ).outerjoin(_CONSOLE_REVIEWS, _CONSOLE_REVIEWS.c.clip_id == CLIPS.c.id)
+    clips = clips.order_by(CLIPS.c.score.desc(), CLIPS.c.created_at.desc(), CLIPS.c.id)
     if clip_cutoff is not None:
         clips = clips.where(CLIPS.c.created_at >= clip_cutoff)
-    clips = clips.where(CLIPS.c.id.not_in(_REJECTED_IN_CONSOLE))
-    for clip_id, product_id, title, hook, path, source_id, start, end, stored in conn.execute(clips):
+    gated = _gated_sources(conn)
+    for clip_id, product_id, title, hook, path, source_id, start, end, stored, verdict in conn.execute(clips):
+        # The approval gate: a rejected clip (or remix, or edit) is never planned; one that needs approval
+        # (a console project's, or any with MCN_REQUIRE_APPROVAL) only once approved.
+        if not _admitted(gate, gated, source_id, verdict):
+            continue
         if product_id is not None and product_id not in products:
             # A clip of a product missing from the products table: plan it, without name, niches or link.
             products[product_id] = _Product(product_id, "", (), frozenset(), None, None, None)
@@ -665,6 +744,7 @@ def _plan_platform(
     options: PlanOptions,
     now: datetime,
     unfilled: list[UnfilledSlots],
+    gate: _Gate | None = None,
 ) -> list[_Assignment]:
     try:
         limits = effective_limits(platform)
@@ -703,7 +783,7 @@ def _plan_platform(
         if matcher.free[i]:
             niches = ", ".join(account.niches)
             reason = f"no unused clip for niche {niches}" if niches else "no unused clip left"
-            reason += held_back_note(guard)
+            reason += held_back_note(guard) + (gate.note() if gate is not None else "")
             unfilled.append(UnfilledSlots(account.id, platform, matcher.free[i], reason))
         picks = matcher.assigned[i]
         if not picks:
@@ -924,6 +1004,14 @@ def _plan_transaction(engine: Engine, dry_run: bool) -> Iterator[Connection]:
                 conn.commit()
 
 
+def hold_planner_lock(conn: Connection) -> None:
+    """Make the transaction of ``conn`` wait for, and then exclude, a planner writing posts: a change the plan
+    must see (a clip rejected) then either lands before the plan reads or after its posts are in. SQLite
+    serialises writers already; Postgres takes the planners' advisory lock until the transaction ends."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_PLAN_LOCK})
+
+
 def _insert_statement(conn: Connection) -> Any:
     # ON CONFLICT DO NOTHING: the planner lock already prevents duplicates; this keeps a re-plan harmless anyway.
     if conn.dialect.name == "postgresql":
@@ -970,6 +1058,7 @@ def plan_day(
     unfilled: list[UnfilledSlots] = []
     assignments: list[_Assignment] = []
     timings: dict[str, float] = {}
+    gate = _Gate()
     clock = time_module.perf_counter()
 
     def lap(phase: str) -> None:
@@ -989,12 +1078,22 @@ def plan_day(
                 if options.max_clip_age_days is not None:
                     cutoff = datetime.combine(day - timedelta(days=options.max_clip_age_days), time(0), tzinfo=UTC)
                 existing = _load_existing(conn, day, sorted(by_platform), cutoff)
-                groups, products = _load_content(conn, variants, cutoff)
+                groups, products = _load_content(conn, variants, cutoff, gate)
                 lap("read")
                 for name in sorted(by_platform):
                     assignments.extend(
                         _plan_platform(
-                            name, by_platform[name], day, groups, products, existing, chosen, options, moment, unfilled
+                            name,
+                            by_platform[name],
+                            day,
+                            groups,
+                            products,
+                            existing,
+                            chosen,
+                            options,
+                            moment,
+                            unfilled,
+                            gate,
                         )
                     )
                 lap("match")
@@ -1030,4 +1129,6 @@ def plan_day(
             skipped_accounts=dict(skipped),
             accounts=len({p.account_id for p in posts}),
             timings=timings,
+            awaiting_approval=gate.awaiting,
+            rejected_clips=gate.rejected,
         )

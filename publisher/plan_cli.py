@@ -201,6 +201,12 @@ def print_summary(result: PlanResult, console: Console | None = None) -> None:
         for reason, count in list(reasons.items())[:_TOP]:
             empty.add_row(reason, str(count))
         console.print(empty)
+    if result.awaiting_approval:
+        console.print(
+            f"{result.awaiting_approval} clips wait for approval and were not planned (approve them in the console: "
+            "mcn console serve)",
+            highlight=False,
+        )
     if result.skipped_accounts:
         skipped = ", ".join(f"{n} {status}" for status, n in sorted(result.skipped_accounts.items()))
         console.print(f"accounts without slots: {skipped}", highlight=False)
@@ -250,6 +256,8 @@ def schedule(day: date, platform: str | None = None) -> list[dict[str, str]]:
             p.c.platform,
             p.c.status,
             p.c.throttled,
+            p.c.error_code,
+            p.c.last_error,
             p.c.product_id,
             p.c.title,
             p.c.clip_id,
@@ -278,10 +286,20 @@ def schedule(day: date, platform: str | None = None) -> list[dict[str, str]]:
                     "local": f"{local:%Y-%m-%d %H:%M} {r.timezone}",
                     "clip": f"{r.clip_id} {r.title}",
                     "product": product,
-                    "status": "throttled" if r.status == "posted" and r.throttled else r.status,
+                    "status": _shown_status(r.status, r.throttled, r.error_code, r.last_error),
                 }
             )
     return rows
+
+
+def _shown_status(status: str, throttled: bool, error_code: str | None, last_error: str | None) -> str:
+    """The status column: ``throttled`` for a throttled post, and why a post that never goes out was stopped
+    (``rejected: clip rejected by ann: wrong price``)."""
+    if status == "posted" and throttled:
+        return "throttled"
+    if status in ("rejected", "failed") and last_error:
+        return f"{status}: {last_error}"
+    return status
 
 
 def why_empty(day: date) -> str:
@@ -302,6 +320,19 @@ def why_empty(day: date) -> str:
         return f"no active account ({held}; mcn accounts list says why)"
     if not clips:
         return "no clips yet (mcn clips make or mcn remix make)"
+    from publisher.plan import approval_gate
+
+    with get_engine().connect() as conn:
+        awaiting, rejected = approval_gate(conn)
+    if awaiting + rejected >= clips:
+        gated = [f"{awaiting} wait for approval (approve them in the console: mcn console serve)"] if awaiting else []
+        gated += [f"{rejected} rejected"] if rejected else []
+        return f"no clip may be posted yet: of {clips} clips, {' and '.join(gated)}"
+    if awaiting:
+        return (
+            f"not planned yet (mcn plan --date {day}); {awaiting} of {clips} clips wait for approval and are not "
+            "planned until approved (the console: mcn console serve)"
+        )
     return (
         f"not planned yet (mcn plan --date {day}); a plan fills each active account's windows up to its daily cap, "
         "so accounts already at their cap or without unused clips get nothing"

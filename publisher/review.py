@@ -1,7 +1,8 @@
 """The approval gate: posts of accounts that require approval wait (``approval = pending``) until approved.
 
 ``mcn review list`` shows them, ``approve`` lets them go out at their slot, ``reject`` ends them (status
-``rejected``, with the reviewer's reason). Approving a post whose slot has passed by more than the grace period
+``rejected``, with the reviewer's reason). A clip rejected in the console takes its unsent posts with it
+(:func:`cancel_posts_of_clip`). Approving a post whose slot has passed by more than the grace period
 does not post it late: the dispatcher's misfire policy applies as usual.
 """
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
 
 from mcn.db import get_engine
 from mcn.tables import AccountRecord, PostEvent, PostRecord, utcnow
@@ -97,6 +99,47 @@ def _decide(post_ids: Sequence[str], approval: str, status: str, reviewer: str, 
                 )
             )
     return len(post_ids)
+
+
+def cancel_posts_of_clip(conn: Connection, clip_id: str, reviewer: str, note: str = "") -> int:
+    """Cancel the posts of a clip a reviewer has just rejected that have not gone out: ``planned`` and unclaimed
+    ones end ``rejected`` with error code ``clip_rejected`` and the reason in ``last_error`` (what ``mcn plan
+    show``, ``mcn publish status --failed`` and the console's calendar show). A claimed or uploading post is
+    already on its way and is left to finish. Runs in the caller's transaction (the one storing the verdict),
+    holding the planners' lock, so a plan running at the same moment cannot slip a post of the clip in."""
+    from publisher.plan import hold_planner_lock
+
+    hold_planner_lock(conn)
+    reason = f"clip rejected by {reviewer}" + (f": {note}" if note else "")
+    now = utcnow()
+    ids = list(
+        conn.execute(
+            select(posts.c.id).where(
+                posts.c.clip_id == clip_id, posts.c.status == "planned", posts.c.claimed_by.is_(None)
+            )
+        ).scalars()
+    )
+    if not ids:
+        return 0
+    conn.execute(
+        update(posts)
+        .where(posts.c.id.in_(ids), posts.c.status == "planned", posts.c.claimed_by.is_(None))
+        .values(
+            status="rejected", approval="rejected", error_code="clip_rejected", last_error=reason[:500], updated_at=now
+        )
+    )
+    for post_id in ids:
+        conn.execute(
+            events.insert().values(
+                post_id=post_id,
+                at=now,
+                from_status="planned",
+                to_status="rejected",
+                worker=reviewer,
+                detail=reason[:500],
+            )
+        )
+    return len(ids)
 
 
 def approve(post_ids: Sequence[str], reviewer: str = "operator", note: str = "") -> int:

@@ -537,6 +537,126 @@ def test_operator_moves_and_cancels_planned_posts_within_caps_and_retries_failed
     assert len(events) == 4  # cancel, move, retry, reconcile request
 
 
+def _project_clips(project_id: str, upload_path: Path, count: int) -> list[str]:
+    """A finished run of a recording uploaded into ``project_id`` with ``count`` clips (rows, tiny files)."""
+    from sqlmodel import SQLModel
+
+    stamp = datetime.now(UTC)
+    tables = SQLModel.metadata.tables
+    upload_path.write_bytes(b"\0" * 64)
+    ids = [f"gate-clip-{n}" for n in range(count)]
+    with get_engine().begin() as conn:
+        conn.execute(
+            tables["console_uploads"].insert(),
+            [
+                {
+                    "id": "gate-upload",
+                    "project_id": project_id,
+                    "filename": upload_path.name,
+                    "size": 64,
+                    "received": 64,
+                    "status": "submitted",
+                    "path": str(upload_path),
+                    "created_at": stamp,
+                    "updated_at": stamp,
+                }
+            ],
+        )
+        source = {"id": "gate-src", "uri": str(upload_path), "status": "done", "created_at": stamp, "updated_at": stamp}
+        conn.execute(tables["sources"].insert(), [source])
+        run = {"id": "gate-run", "kind": "make_clips", "source_id": "gate-src", "status": "succeeded"}
+        conn.execute(tables["runs"].insert(), [{**run, "params": {}, "stats": {"clips": count}, "started_at": stamp}])
+        for n, clip_id in enumerate(ids):
+            video = upload_path.with_name(f"{clip_id}.mp4")
+            video.write_bytes(b"\0" * 64)
+            conn.execute(
+                tables["clips"].insert(),
+                [
+                    {
+                        "id": clip_id,
+                        "run_id": "gate-run",
+                        "source_id": "gate-src",
+                        "rank": n + 1,
+                        "source_start": n * 30.0,
+                        "source_end": n * 30.0 + 20.0,
+                        "duration": 20.0,
+                        "score": 0.9 - n / 10,
+                        "hook": "Rain? No problem",
+                        "title": f"Stay dry {n}",
+                        "reason": "test",
+                        "points": [],
+                        "sentences": [],
+                        "path": str(video),
+                        "created_at": stamp,
+                    }
+                ],
+            )
+    return ids
+
+
+def test_brand_approval_in_chromium_gates_the_plan_and_a_later_rejection_cancels_the_post(
+    browser: Browser, data_dir: Path, users: None
+) -> None:
+    from console.tables import ConsoleProject
+    from publisher.plan import plan_day
+
+    account = _accounts(2, daily_cap=5)[0]
+    day = date.today() + timedelta(days=2)
+    now = datetime.combine(day, datetime.min.time(), tzinfo=UTC) - timedelta(hours=1)
+    posts = PostRecord.__table__  # type: ignore[attr-defined]
+
+    def planned() -> dict[str, str]:
+        with get_engine().connect() as conn:
+            return {r.clip_id: r.status for r in conn.execute(select(posts.c.clip_id, posts.c.status))}
+
+    with serve_in_thread(_console(data_dir, RecordingSubmitter()).app) as url:
+        page = _browser_login(browser, url, "ann")
+        expect(page.get_by_test_id("project-require-approval")).to_be_checked()  # on by default
+        page.get_by_test_id("project-name").fill("Spring launch")
+        page.get_by_test_id("project-create").click()
+        expect(page.get_by_test_id("project-approval-state")).to_contain_text("once approved")
+        project_id = page.url.rstrip("/").rsplit("/", 1)[1]
+        good, bad, unseen = _project_clips(project_id, data_dir / "spring.mp4", 3)
+
+        # nothing reviewed yet: the project's clips wait, and the plan says so
+        waiting = plan_day(day, now=now)
+        assert waiting.planned == 0 and waiting.awaiting_approval == 3
+        assert any("3 clips wait for approval" in r for r in waiting.unfilled_by_reason())
+
+        page.reload()
+        page.locator(f'[data-clip-id="{bad}"]').get_by_test_id("clip-note").fill("wrong price on screen")
+        page.locator(f'[data-clip-id="{bad}"]').get_by_test_id("clip-reject").click()
+        expect(page.locator(f'[data-clip-id="{bad}"]').get_by_test_id("clip-verdict")).to_contain_text("rejected")
+        page.locator(f'[data-clip-id="{good}"]').get_by_test_id("clip-approve").click()
+        expect(page.locator(f'[data-clip-id="{good}"]').get_by_test_id("clip-verdict")).to_contain_text("approved")
+        result = plan_day(day, now=now)
+        assert planned() == {good: "planned"}  # approved: planned; rejected and unreviewed: not
+        assert result.awaiting_approval == 1 and result.rejected_clips == 1
+
+        # the brand changes its mind: the planned post is cancelled, with the reason on the operator's calendar
+        page.locator(f'[data-clip-id="{good}"]').get_by_test_id("clip-note").fill("product recalled")
+        page.locator(f'[data-clip-id="{good}"]').get_by_test_id("clip-reject").click()
+        expect(page.locator(f'[data-clip-id="{good}"]').get_by_test_id("clip-verdict")).to_contain_text("rejected")
+        assert planned() == {good: "rejected"}
+
+        # and turns the gate off for the project: the clip nobody reviewed is planned, the rejected ones never
+        page.get_by_test_id("project-require-approval").uncheck()
+        page.get_by_test_id("project-approval-save").click()
+        expect(page.get_by_test_id("project-approval-state")).to_contain_text("without approval")
+        with session() as db:
+            stored = db.get(ConsoleProject, project_id)
+        assert stored is not None and stored.require_approval is False
+        plan_day(day, now=now)
+        assert planned() == {good: "rejected", unseen: "planned"}
+        page.context.close()
+
+        ops = _browser_login(browser, url, "ops")
+        ops.goto(f"/operator/calendar?start={day.isoformat()}")
+        cancelled = ops.locator(f'[data-account="{account}"] [data-status="rejected"]')
+        expect(cancelled.get_by_test_id("post-reason")).to_contain_text("clip rejected by ann: product recalled")
+        ops.context.close()
+
+
 # -- the command line ----------------------------------------------------------------------------------------------
 
 
