@@ -11,11 +11,16 @@ installed) and whatever else registers (:func:`register_service`: the console wi
 Ctrl-C (or SIGTERM) stops everything: the ``publish-due`` run of this worker is cancelled (it ends Cancelled, not
 Crashed), the services stop in reverse order (SIGTERM to their process groups, SIGKILL after ``stop_timeout``),
 and every process left below ``mcn up`` is ended too: it is a child subreaper, so nothing it started survives as
-an orphan. Its children also die with it if it is killed outright (``PR_SET_PDEATHSIG``). A service that exits
-on its own stops the stack with its name and log (``<data dir>/logs/<service>.log``).
+an orphan. Its children also die with it if it is killed outright (``PR_SET_PDEATHSIG``).
+
+Once the stack is up, a service that exits on its own (a crash, ``kill -9``) is restarted (:mod:`mcn.supervisor`):
+one line per restart with its exit code, after 1 s, then 2 s, 4 s ... (capped at a minute) while it keeps
+crashing within a minute of starting; a minute of stable running resets the delay. After 5 quick crashes in a row
+it is left down with a message naming its log (``<data dir>/logs/<service>.log``); the rest keeps running. During
+startup a service that exits still stops the stack with its name and log.
 
 ``mcn up --check`` reads ``<data dir>/up.json`` and asks every service (process alive, health URL, the worker
-online in the pool): exit 0 when all run.
+online in the pool), with how often each was restarted: exit 0 when all run.
 """
 
 from __future__ import annotations
@@ -44,6 +49,13 @@ from rich.console import Console
 from rich.table import Table
 
 from mcn.procs import alive, descendants
+from mcn.supervisor import RestartPolicy, Restarts, Service, exit_text
+from mcn.supervisor import Running as _Running
+from mcn.supervisor import signal_tree as _signal_tree
+from mcn.supervisor import spawn as _spawn
+from mcn.supervisor import stop as _stop
+from mcn.supervisor import supervise as _supervise
+from mcn.supervisor import sweep as _sweep
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout with flows/ and deploy/ (the worker's MCN_HOME)
 PREFECT_FILE = ROOT / "deploy" / "prefect.yaml"
@@ -51,14 +63,6 @@ POOL = "mcn-process"  # the work pool deploy/prefect.yaml names
 PUBLISH_DEPLOYMENT = "publish-due/publish-due"
 STATE_FILE = "up.json"
 _PR_SET_PDEATHSIG, _PR_SET_CHILD_SUBREAPER = 1, 36
-# Runs before a service's command: die with mcn up (PR_SET_PDEATHSIG), unless mcn up is already gone.
-_LAUNCHER = (
-    "import ctypes, os, signal, sys\n"
-    "try:\n    ctypes.CDLL(None).prctl(1, signal.SIGTERM)\n"
-    "except Exception:\n    pass\n"
-    "if os.getppid() != int(sys.argv[1]):\n    sys.exit(1)\n"
-    "os.execv(sys.argv[2], sys.argv[2:])\n"
-)
 
 out = Console(soft_wrap=True, highlight=False)  # URLs are never broken across lines
 err = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -80,6 +84,7 @@ class UpOptions:
         dashboard_port: port of the GMV dashboard (when streamlit is installed); ``None``: no dashboard.
         startup_timeout: seconds for the server, the deployments and the services to come up.
         stop_timeout: seconds a service gets to stop after SIGTERM before SIGKILL.
+        restart: how a service that exits once the stack is up is restarted (:class:`RestartPolicy`).
     """
 
     host: str = "127.0.0.1"
@@ -88,27 +93,7 @@ class UpOptions:
     dashboard_port: int | None = 8501
     startup_timeout: float = 240.0
     stop_timeout: float = 15.0
-
-
-@dataclass(frozen=True, slots=True)
-class Service:
-    """One thing ``mcn up`` runs (``argv``) or only reports (``argv`` empty: already running elsewhere).
-
-    Attributes:
-        name: short name, also the log file's (``<data dir>/logs/<name>.log``).
-        argv: the command, its first item an executable path.
-        env: added to the stack's environment for this service.
-        url: what the operator opens.
-        health_url: answers 200 when the service is up; ``None``: the process being alive is enough.
-        note: one more line for the operator (a generated token, what it is for).
-    """
-
-    name: str
-    argv: tuple[str, ...]
-    env: Mapping[str, str] = field(default_factory=dict)
-    url: str | None = None
-    health_url: str | None = None
-    note: str = ""
+    restart: RestartPolicy = field(default_factory=RestartPolicy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,69 +216,12 @@ register_service("dashboard", _dashboard)
 register_service("console", _console)
 
 
-# -- processes ---------------------------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Running:
-    service: Service
-    proc: subprocess.Popen[bytes] | None  # None: reported only
-    log: Path | None
+# -- processes (mcn.supervisor starts, restarts and stops them) ------------------------------------------------
 
 
 def _prctl(option: int, value: int) -> None:
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).prctl(option, value)
-
-
-def _spawn(service: Service, env: Mapping[str, str], logs: Path) -> _Running:
-    log = logs / f"{service.name}.log"
-    with log.open("ab") as handle:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", _LAUNCHER, str(os.getpid()), *service.argv],
-            env={**env, **service.env},
-            cwd=ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C reaches mcn up only; it stops the services in order
-        )
-    return _Running(service, proc, log)
-
-
-def _signal_tree(pids: Sequence[int], sig: signal.Signals) -> None:
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, sig)
-
-
-def _stop(running: _Running, timeout: float) -> None:
-    proc = running.proc
-    if proc is None or proc.poll() is not None:
-        return
-    tree = [proc.pid, *descendants(proc.pid)]
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _signal_tree([proc.pid, *descendants(proc.pid)], signal.SIGKILL)
-        proc.wait(timeout=10)
-    left = [pid for pid in tree if alive(pid)]
-    _signal_tree(left, signal.SIGTERM)
-
-
-def _sweep(timeout: float) -> None:
-    """End every process still below this one (orphans re-parented here as the subreaper) and reap them."""
-    left = descendants(os.getpid())
-    _signal_tree(left, signal.SIGTERM)
-    end = time.monotonic() + timeout
-    while any(alive(pid) for pid in left) and time.monotonic() < end:
-        time.sleep(0.1)
-    _signal_tree([pid for pid in left if alive(pid)], signal.SIGKILL)
-    with contextlib.suppress(ChildProcessError):
-        while os.waitpid(-1, os.WNOHANG)[0]:
-            pass
 
 
 def _line(exc: BaseException) -> str:
@@ -618,12 +546,13 @@ def run_up(options: UpOptions, data_dir: Path) -> int:
             if worker is not None:
                 _wait(lambda: _worker_online(api, worker_name()), deadline, "the worker to come online", running)
             elapsed = time.monotonic() - started
+            for item in running:  # restarts count from now: a crash during startup stops the stack instead
+                item.restarts = Restarts.begin(time.monotonic(), options.restart)
             _write_state(data_dir, api, running)
             _print_ready(elapsed, api, running, automation_line, publish_line, logs)
             while True:
-                for item in running:
-                    if item.proc is not None and item.proc.poll() is not None:
-                        raise UpError(f"{item.service.name} exited with code {item.proc.returncode}; see {item.log}")
+                if _supervise(running, env, logs, options.restart, err):
+                    _write_state(data_dir, api, running)
                 time.sleep(0.5)
         except KeyboardInterrupt:
             err.print("stopping ...")
@@ -672,12 +601,17 @@ def _write_state(data_dir: Path, api: str, running: list[_Running]) -> None:
                 "health_url": r.service.health_url,
                 "log": str(r.log) if r.log else None,
                 "started_here": r.proc is not None,
+                "state": r.restarts.state,
+                "restarts": r.restarts.count,
+                "last_exit": r.restarts.last_exit,
             }
             for r in running
         ],
     )
     path = state_path(data_dir)
-    path.write_text(json.dumps(asdict(state), indent=2))
+    partial = path.with_name(f".{path.name}.tmp")  # --check never reads half a file
+    partial.write_text(json.dumps(asdict(state), indent=2))
+    partial.replace(path)
 
 
 def _print_ready(elapsed: float, api: str, running: list[_Running], automations: str, publish: str, logs: Path) -> None:
@@ -704,6 +638,8 @@ class ServiceStatus:
     running: bool
     detail: str
     pid: int | None
+    restarts: int = 0
+    last_exit: int | None = None
 
 
 def check_up(data_dir: Path) -> tuple[list[ServiceStatus], str | None]:
@@ -724,11 +660,18 @@ def check_up(data_dir: Path) -> tuple[list[ServiceStatus], str | None]:
             answers = _worker_online(state.prefect_api, worker_name())
         ok = process_ok and answers
         detail = str(item.get("url") or (f"pool {POOL}" if name == "worker" else ""))
-        if not process_ok:
+        last_exit = item.get("last_exit")
+        phase = item.get("state", "running")
+        if phase == "gave up":
+            ok, detail = False, f"gave up after repeated crashes ({exit_text(last_exit)}); see {item.get('log')}"
+        elif phase == "restarting":
+            ok, detail = False, f"exited ({exit_text(last_exit)}), restarting; see {item.get('log')}"
+        elif not process_ok:
             detail = f"process gone; see {item.get('log')}"
         elif not answers:
             detail = f"{detail} not answering" if name != "worker" else f"not online in pool {POOL}"
-        statuses.append(ServiceStatus(name, ok, detail, int(pid) if pid else None))
+        restarts = int(item.get("restarts") or 0)
+        statuses.append(ServiceStatus(name, ok, detail, int(pid) if pid else None, restarts, last_exit))
     return statuses, None
 
 
@@ -761,11 +704,14 @@ def up_command(
             err.print(why)
             raise typer.Exit(1)
         table = Table(title=f"mcn up ({data_dir})")
-        for column in ("service", "status", "detail", "pid"):
+        for column in ("service", "status", "detail", "pid", "restarts"):
             table.add_column(column)
         for status in statuses:
             mark = "[green]running[/green]" if status.running else "[red]not running[/red]"
-            table.add_row(status.name, mark, status.detail, str(status.pid or ""))
+            restarts = str(status.restarts)
+            if status.restarts and status.last_exit is not None:
+                restarts += f" (last exit {status.last_exit})"
+            table.add_row(status.name, mark, status.detail, str(status.pid or ""), restarts)
         out.print(table)
         raise typer.Exit(0 if all(s.running for s in statuses) else 1)
     try:

@@ -1,12 +1,16 @@
 """``mcn up`` as the operator runs it: a real process on free ports with a temporary data dir and no Prefect
 settings (embedded defaults). It brings up the Prefect server, the pool, every deployment, the automations, a
 worker running the hour's publish-due run and the sandbox; ``mcn up --check`` reports them; a second ``mcn up``
-refuses; Ctrl-C (SIGINT) stops everything within a deadline, the publish-due run ends Cancelled (not Crashed)
-and no process it started survives. The GMV dashboard runs beside them."""
+refuses; a service killed with SIGKILL is restarted, answers again and ``--check`` counts the restart; Ctrl-C
+(SIGINT) stops everything within a deadline, the publish-due run ends Cancelled (not Crashed) and no process it
+started survives. The GMV dashboard runs beside them. The restart policy (backoff, a stable run resets it, giving
+up) runs on real short-lived processes without the stack."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -100,6 +104,24 @@ def test_mcn_up_starts_the_stack_check_reports_it_and_ctrl_c_leaves_nothing_behi
         again = subprocess.run([str(MCN), "up"], env=env, capture_output=True, text=True, timeout=60)
         assert again.returncode == 2 and "already running" in again.stderr, again.stderr
 
+        # A service that dies is restarted: kill -9 the sandbox, it comes back on its port and --check counts it.
+        def sandbox_pid() -> int:
+            state = json.loads((data / "up.json").read_text())
+            return int(next(s["pid"] for s in state["services"] if s["name"] == "sandbox"))
+
+        killed = sandbox_pid()
+        os.kill(killed, signal.SIGKILL)
+        _wait(lambda: any("sandbox exited with code -9 (SIGKILL)" in line for line in lines), 30, "the restart line")
+        _wait(lambda: sandbox_pid() != killed and alive(sandbox_pid()), 30, "the sandbox's new process")
+        _wait(lambda: _answers(f"http://127.0.0.1:{sandbox_port}/login"), 120, "the restarted sandbox to answer")
+        assert not alive(killed)
+        wide = {**env, "COLUMNS": "250"}
+        check = subprocess.run([str(MCN), "up", "--check"], env=wide, capture_output=True, text=True, timeout=60)
+        assert check.returncode == 0, check.stdout + check.stderr
+        row = next(line for line in check.stdout.splitlines() if re.search(r"\bsandbox\b", line))
+        assert "running" in row and "1 (last exit -9)" in row, check.stdout
+        restart_line = next(line for line in lines if "sandbox exited with" in line).strip()
+
         # The hour's publish-due run is running on the worker (a flow-run process below mcn up).
         def running() -> bool:
             runs = _post(f"{api}/flow_runs/filter", {"flow_runs": {"state": {"type": {"any_": ["RUNNING"]}}}})
@@ -118,7 +140,7 @@ def test_mcn_up_starts_the_stack_check_reports_it_and_ctrl_c_leaves_nothing_behi
             proc.kill()
             proc.wait()
     ready = next(line for line in lines if "mcn up: ready" in line).strip()
-    print(f"{ready}; stopped {stopped:.1f} s after SIGINT")  # the figures, with pytest -s
+    print(f"{ready}; {restart_line}; stopped {stopped:.1f} s after SIGINT")  # the figures, with pytest -s
     assert stopped < STOP_DEADLINE, f"stopping took {stopped:.1f} s"
     survivors = [pid for pid in tree if alive(pid)]
     assert survivors == [], survivors
@@ -133,6 +155,58 @@ def test_mcn_up_starts_the_stack_check_reports_it_and_ctrl_c_leaves_nothing_behi
             "WHERE deployment.name = 'publish-due' AND flow_run.state_type != 'SCHEDULED'"
         ).fetchall()
     assert states == [("CANCELLED",)], states
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_a_crashing_service_restarts_with_growing_delays_and_is_given_up_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rich.console import Console
+
+    from mcn.supervisor import RestartPolicy, Restarts, Service, spawn, supervise
+
+    policy = RestartPolicy(first_delay=0.1, max_delay=0.25, stable_after=0.8, give_up_after=4)
+    err = Console(stderr=True, soft_wrap=True, highlight=False)
+
+    def run(argv: tuple[str, ...], until: Callable[[Restarts], bool]) -> tuple[Restarts, list[float], list[int]]:
+        item = spawn(Service("flaky", argv), os.environ, tmp_path)
+        item.restarts = Restarts.begin(time.monotonic(), policy)
+        delays: list[float] = []
+        pids = [item.proc.pid] if item.proc else []
+        end = time.monotonic() + 60
+        while not until(item.restarts) and time.monotonic() < end:
+            waiting = item.restarts.restart_at
+            supervise([item], os.environ, tmp_path, policy, err)
+            if waiting is None and item.restarts.restart_at is not None and item.restarts.last_delay is not None:
+                delays.append(item.restarts.last_delay)
+            if item.proc is not None and item.proc.pid not in pids:
+                pids.append(item.proc.pid)
+            time.sleep(0.02)
+        return item.restarts, delays, pids
+
+    # exits at once with code 3: restarted after 0.1, 0.2, 0.25 (capped) s, then left down at the 4th crash
+    quick, delays, pids = run((sys.executable, "-c", "import sys; sys.exit(3)"), lambda r: r.gave_up)
+    assert quick.gave_up and quick.count == 3 and quick.last_exit == 3 and quick.state == "gave up"
+    assert len(delays) == 3 and len(set(pids)) == 4
+    assert delays == pytest.approx([0.1, 0.2, 0.25])
+    text = capsys.readouterr().err
+    assert text.count("flaky exited with code 3") == 4
+    assert "restarting in 0.1 s" in text and "restarting in 0.2 s" in text and "restarting in 0.25 s" in text
+    assert "4 times in a row within 0.8 s of starting: not restarting it again" in text
+
+    # a run longer than stable_after resets the delay: it is never given up on
+    stable, delays, _ = run(
+        (sys.executable, "-c", "import sys, time; time.sleep(1.0); sys.exit(4)"), lambda r: r.count >= 2
+    )
+    assert not stable.gave_up and stable.quick_crashes == 0 and stable.last_exit == 4
+    assert delays == pytest.approx([0.1, 0.1]), delays
+    assert re.search(r"flaky exited with code 4 after \d+ s: restarting in 0\.1 s", capsys.readouterr().err)
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
