@@ -7,6 +7,7 @@ later cancels its unsent posts with the reason shown by ``mcn plan show``, ``mcn
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -20,6 +21,7 @@ from console.projects import review_clip, set_require_approval
 from mcn.db import get_engine
 from publisher.plan import CLIPS, POSTS, plan_day
 from publisher.plan_cli import schedule, why_empty
+from tests.helpers import throwaway_postgres
 from tests.test_plan import DAY, NOW, _with_source_and_run, add_account, add_clips
 
 PASSWORD = "correct horse battery"
@@ -29,6 +31,18 @@ UPLOAD = "/data/console/uploads/p1/stream.mp4"
 @pytest.fixture
 def engine(data_dir: object) -> Engine:
     return _with_source_and_run(get_engine())
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def either_engine(
+    request: pytest.FixtureRequest, data_dir: object, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Engine]:
+    """SQLite, and a throwaway Postgres database (where a rejection takes the planners' advisory lock)."""
+    if request.param == "sqlite":
+        yield _with_source_and_run(get_engine())
+        return
+    with throwaway_postgres(monkeypatch):
+        yield _with_source_and_run(get_engine())
 
 
 def _brand_project(engine: Engine, require_approval: bool = True) -> str:
@@ -139,8 +153,10 @@ def test_mcn_require_approval_gates_every_clip_and_an_empty_day_says_so(
     assert {p.clip_id for p in plan_day(DAY, now=NOW).posts} == {clips[0], clips[2]}  # the CLI's default: no gate
 
 
-def test_rejecting_a_planned_clip_cancels_its_unsent_posts_with_the_reason_shown(engine: Engine) -> None:
+def test_rejecting_a_planned_clip_cancels_its_unsent_posts_with_the_reason_shown(either_engine: Engine) -> None:
     from mcn.cli import app
+
+    engine = either_engine
 
     doomed, kept = add_clips(engine, 2)
     with engine.begin() as conn:  # the doomed clip is the better one: the other platform's one account gets it
