@@ -360,16 +360,25 @@ def review_clip(user: User, clip_id: str, verdict: str, note: str = "") -> ClipV
     if verdict not in VERDICTS:
         raise ConsoleError(f"verdict {verdict[:20]!r}: must be approved or rejected")
     get_clip(user, clip_id)
+    record_verdict(clip_id, verdict, user.name, note)
+    return get_clip(user, clip_id)
+
+
+def record_verdict(clip_id: str, verdict: str, reviewer: str, note: str = "") -> int:
+    """Store ``reviewer``'s verdict on a clip (no access check: the console's pages and the operator's terminal
+    review call it); a rejection cancels the clip's posts still ``planned``, in the same transaction. Returns how
+    many posts it cancelled."""
     note = note.strip()[:500]
+    cancelled = 0
     with session() as db:
         row = db.get(ConsoleClipReview, clip_id) or ConsoleClipReview(clip_id=clip_id, verdict=verdict, reviewer="")
-        row.verdict, row.reviewer, row.note, row.at = verdict, user.name, note, utcnow()
+        row.verdict, row.reviewer, row.note, row.at = verdict, reviewer, note, utcnow()
         db.add(row)
         db.flush()
         if verdict == "rejected":
-            cancel_posts_of_clip(db.connection(), clip_id, user.name, note)
+            cancelled = cancel_posts_of_clip(db.connection(), clip_id, reviewer, note)
         db.commit()
-    return get_clip(user, clip_id)
+    return cancelled
 
 
 def edit_clip(user: User, clip_id: str, title: str, hook: str) -> ClipView:

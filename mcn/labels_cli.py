@@ -53,9 +53,9 @@ def review_command(
     if web:
         _serve(clips, who, host, port)
         return
-    from mcn.review import ReviewSession
+    from mcn.review import ReviewSession, posting_verdicts
 
-    session = ReviewSession(clips, labels, who, save_labels, out)
+    session = ReviewSession(clips, labels, who, save_labels, out, decide=posting_verdicts(clips, who))
     session.run(out.input)
 
 

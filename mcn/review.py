@@ -5,13 +5,19 @@ corrects a sentence's kind, ``f 3``/``l 9`` move the clip's first/last sentence,
 saved per source after every verdict and on quit, so an interrupted review loses at most the last few kind edits.
 
 :class:`ReviewSession` holds the state and applies commands; it does no I/O of its own except through the console
-and the ``save`` callable it is given, so the CLI and the tests drive it the same way.
+and the ``save`` and ``decide`` callables it is given, so the CLI and the tests drive it the same way.
+
+A verdict also gates posting when the folder's run is in this database (:func:`posting_verdicts`): a bad clip is
+rejected for posting (never planned; its posts still planned are cancelled with the reason), a good one approved
+(a console project's clip that waits for approval may then be planned), as if judged in the console.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -20,7 +26,10 @@ from rich.table import Table
 from clipper.labels import SENTENCE_KINDS, ClipVerdict, SourceLabels
 from mcn.labels_store import ClipInfo, ClipsFolder, ReviewError, stamped, verdict_for, with_kind, with_verdict
 
-__all__ = ["HELP", "KIND_STYLES", "ReviewSession", "ReviewSummary", "resolve_kind"]
+__all__ = ["HELP", "KIND_STYLES", "ClipDecision", "ReviewSession", "ReviewSummary", "posting_verdicts", "resolve_kind"]
+
+#: Carries a verdict to the posting plan: ``(clip id in clips.json, good, reason)`` -> a note for the reviewer.
+ClipDecision = Callable[[str, bool, str], str]
 
 KIND_STYLES = {
     "greeting": "cyan",
@@ -74,11 +83,13 @@ class ReviewSession:
         annotator: str,
         save: Callable[[SourceLabels], SourceLabels],
         console: Console,
+        decide: ClipDecision | None = None,
     ) -> None:
         self.folder = folder
         self.labels = labels
         self.annotator = annotator
         self._save = save
+        self._decide = decide
         self.console = console
         self.position = 0
         self.dirty = False
@@ -193,8 +204,10 @@ class ReviewSession:
         self._bounds.pop(self.clip.id, None)
         self.dirty = True
         self.save()  # a verdict is the unit of work: never lose one
+        posting = self._decide(self.clip.id, good, reason) if self._decide is not None else ""
         self.console.print(
-            f"{self.clip.id}: [green]good[/green]" if good else f"{self.clip.id}: [red]bad[/red] ({escape(reason)})"
+            (f"{self.clip.id}: [green]good[/green]" if good else f"{self.clip.id}: [red]bad[/red] ({escape(reason)})")
+            + (f"; {escape(posting)}" if posting else "")
         )
         self._move(1)
 
@@ -256,6 +269,49 @@ class ReviewSession:
                 style=None if inside else "dim",
             )
         self.console.print(table)
+
+
+def posting_verdicts(folder: ClipsFolder, reviewer: str) -> ClipDecision | None:
+    """The review's verdicts as the posting plan's approval, for the clips this database recorded from the
+    folder's latest run (its source is the folder's, its output folder this one); ``None`` when there is no such
+    run (a folder made elsewhere: its verdicts stay labels only)."""
+    from sqlmodel import col, select
+
+    from mcn.db import session
+    from mcn.tables import ClipRecord, RunRecord, SourceRecord
+
+    here = folder.path.resolve()
+    with session() as db:
+        runs = db.exec(
+            select(RunRecord)
+            .join(SourceRecord, col(SourceRecord.id) == col(RunRecord.source_id))
+            .where(SourceRecord.uri == folder.source)
+            .order_by(col(RunRecord.started_at).desc())
+        ).all()
+        run = next((r for r in runs if _out_dir(r.stats) == here), None)
+        if run is None:
+            return None
+        wanted = {f"{run.id[:12]}-{c.id}": c.id for c in folder.clips}
+        known = set(db.exec(select(ClipRecord.id).where(col(ClipRecord.id).in_(list(wanted)))).all())
+    stored = {name: db_id for db_id, name in wanted.items() if db_id in known}
+
+    def decide(clip_id: str, good: bool, reason: str) -> str:
+        from console.projects import record_verdict
+
+        db_id = stored.get(clip_id)
+        if db_id is None:
+            return ""
+        cancelled = record_verdict(db_id, "approved" if good else "rejected", reviewer, reason)
+        if good:
+            return "approved for posting"
+        return "rejected for posting" + (f", {cancelled} planned post(s) cancelled" if cancelled else "")
+
+    return decide
+
+
+def _out_dir(stats: dict[str, Any] | None) -> Path | None:
+    out_dir = (stats or {}).get("out_dir")
+    return Path(str(out_dir)).resolve() if out_dir else None
 
 
 def _int(word: str, what: str) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import insert, select, update
@@ -197,3 +198,53 @@ def test_rejecting_a_planned_clip_cancels_its_unsent_posts_with_the_reason_shown
     # a re-plan never puts the rejected clip back in the freed slot (no other clip is left: it stays empty)
     result = plan_day(DAY, now=NOW)
     assert result.planned == 0 and result.rejected_clips == 1
+
+
+def test_the_terminal_reviews_verdicts_gate_posting_like_the_consoles(engine: Engine, tmp_path: Path) -> None:
+    from mcn.cli import app
+    from tests.labels_support import SOURCE, make_clips_folder
+
+    placeholder = tmp_path / "clip.mp4"
+    placeholder.write_bytes(b"\0" * 64)  # the review reads clips.json and transcript.json, not the video
+    folder = make_clips_folder(tmp_path / "out", media=placeholder)
+    # the run that made the folder, as mcn clips make records it: its source, output folder and clips
+    stamp = datetime.now(UTC)
+    tables = SQLModel.metadata.tables
+    run_id = "labelledrun0001"
+    with engine.begin() as conn:
+        conn.execute(
+            insert(tables["sources"]),
+            [{"id": "lbl-src", "uri": SOURCE, "status": "done", "created_at": stamp, "updated_at": stamp}],
+        )
+        conn.execute(
+            insert(tables["runs"]),
+            [
+                {
+                    "id": run_id,
+                    "kind": "make_clips",
+                    "source_id": "lbl-src",
+                    "status": "succeeded",
+                    "params": {},
+                    "stats": {"out_dir": str(folder)},
+                    "started_at": stamp,
+                }
+            ],
+        )
+    made = add_clips(engine, 2)
+    with engine.begin() as conn:
+        for old, new in zip(made, (f"{run_id[:12]}-c01", f"{run_id[:12]}-c02"), strict=True):
+            conn.execute(update(CLIPS).where(CLIPS.c.id == old).values(id=new, run_id=run_id, source_id="lbl-src"))
+    add_account(engine, "only", daily_cap=10)
+    assert plan_day(DAY, now=NOW).planned == 2  # the operator's own clips: planned without review
+
+    env = {"COLUMNS": "200", "MCN_ANNOTATOR": "li.na"}
+    review = CliRunner().invoke(app, ["clips", "review", str(folder)], input="b starts mid-sentence\ng\n", env=env)
+    assert review.exit_code == 0, review.output
+    assert "rejected for posting, 1 planned post(s) cancelled" in review.output
+    assert "approved for posting" in review.output
+    with engine.connect() as conn:
+        rows = {r.clip_id: r for r in conn.execute(select(POSTS))}
+    bad, good = rows[f"{run_id[:12]}-c01"], rows[f"{run_id[:12]}-c02"]
+    assert (bad.status, bad.last_error) == ("rejected", "clip rejected by li.na: starts mid-sentence")
+    assert good.status == "planned"
+    assert plan_day(DAY, now=NOW).rejected_clips == 1 and _planned(engine) == {good.clip_id}
