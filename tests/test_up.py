@@ -244,3 +244,35 @@ def test_mcn_up_with_a_prefect_api_url_that_does_not_answer_says_so_and_leaves_n
     assert "Traceback" not in done.stderr and not (tmp_path / "data" / "up.json").exists()
     check = subprocess.run([str(MCN), "up", "--check"], env=_env(tmp_path), capture_output=True, text=True, timeout=60)
     assert check.returncode == 1 and "mcn up is not running" in check.stderr
+
+
+def test_check_shows_restarts_and_a_service_given_up_on(tmp_path: Path) -> None:
+    from mcn.up import check_up
+
+    data = tmp_path / "data"
+    data.mkdir()
+    services = [
+        {"name": "console", "pid": os.getpid(), "url": "http://127.0.0.1:1/", "health_url": None, "log": "c.log"},
+        {"name": "sandbox", "pid": None, "url": None, "health_url": None, "log": "s.log"},
+        {"name": "dashboard", "pid": None, "url": None, "health_url": None, "log": "d.log"},
+    ]
+    services[0].update(state="running", restarts=2, last_exit=-9)
+    services[1].update(state="gave up", restarts=4, last_exit=3)
+    services[2].update(state="restarting", restarts=1, last_exit=1)
+    state = {
+        "pid": os.getpid(),
+        "started_at": "2026-12-01T00:00:00+00:00",
+        "data_dir": str(data),
+        "prefect_api": "http://127.0.0.1:1/api",
+        "prefect_ui": "http://127.0.0.1:1",
+        "services": services,
+    }
+    (data / "up.json").write_text(json.dumps(state))
+    statuses, why = check_up(data)
+    assert why is None
+    by_name = {s.name: s for s in statuses}
+    assert by_name["console"].running and (by_name["console"].restarts, by_name["console"].last_exit) == (2, -9)
+    gave_up = by_name["sandbox"]
+    assert not gave_up.running and gave_up.restarts == 4
+    assert gave_up.detail == "gave up after repeated crashes (code 3); see s.log"
+    assert not by_name["dashboard"].running and "restarting" in by_name["dashboard"].detail
