@@ -1,28 +1,29 @@
 """Make ranked 9:16 selling-point clips from one livestream recording.
 
-Tasks: probe -> transcribe -> scenes -> selling points -> plan -> render. Every setting is a flow parameter
-(defaults come from ``MCN_*`` settings). Expected failures (bad media, bad CSV, no speech, a render that does not
-probe right) end the run *Failed* with a one-line reason recorded in the database and shown in the Prefect UI,
-without a traceback. Run it directly::
+Tasks: probe -> transcribe -> scenes -> selling points -> plan -> render. What each step does, what a run records
+and when it counts as failed live in :mod:`mcn.clips_pipeline` (no Prefect there); this flow runs those steps as
+task runs, fans the render out over a task runner, names and tags the run, and writes the progress and clips
+artifacts. Every setting is a flow parameter (defaults come from ``MCN_*`` settings). Expected failures (bad media,
+bad CSV, no speech, no clips, a render that does not probe right) end the run *Failed* with a one-line reason
+recorded in the database and shown in the Prefect UI, without a traceback. Run it directly::
 
     python flows/make_clips.py path/to/stream.mp4 --products products.csv
 
-or through ``mcn clips make``. It uses a local ephemeral Prefect server unless ``PREFECT_API_URL`` is set.
-A source URL with credentials or a token goes in through :func:`hand_over_source`, never as a parameter.
+or through ``mcn clips make`` (which, when no Prefect API is configured, runs :mod:`mcn.clips_pipeline` in its own
+process instead, unrecorded in Prefect). Run directly, it uses a local ephemeral Prefect server unless
+``PREFECT_API_URL`` is set. A source URL with credentials or a token goes in through :func:`hand_over_source`,
+never as a parameter.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
@@ -35,26 +36,45 @@ from prefect.futures import as_completed
 from prefect.states import Cancelled, Completed, Failed, State
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from clipper.detectors import DetectionResult, detect_selling_points
+from clipper.detectors import DetectionResult
 from clipper.errors import ClipperError, DownloadError
-from clipper.fetch import FetchOptions, download, is_url
-from clipper.manifest import build_manifest, write_json
-from clipper.media import probe
-from clipper.planner import PlanOptions, plan_clips
-from clipper.products import load_products
+from clipper.fetch import FetchOptions
+from clipper.planner import PlanOptions
 from clipper.render import RenderOptions, render_clip
-from clipper.scenes import SceneCuts, detect_scenes
-from clipper.segments import find_product_segments, find_topic_segments
-from clipper.subtitles import read_subtitles, transcript_from_json, transcript_to_json, write_srt
-from clipper.term_correction import product_terms
-from clipper.transcribe import TranscribeOptions, check_language, transcribe
+from clipper.scenes import SceneCuts
+from clipper.transcribe import TranscribeOptions
 from clipper.types import MediaInfo, PlannedClip, Product, ProductSegment, RenderedClip, Transcript, Word
 from clipper.urls import REDACTED, redact_url
-from mcn import progress, store
+from mcn import progress
+from mcn.clips_pipeline import (
+    SKIPPED,
+    STEPS,
+    ClipsOptions,
+    PipelineFailed,
+    RenderBoard,
+    StepFailed,
+    plan_step,
+    probe_step,
+    render_threads,
+    run_pipeline,
+    scenes_step,
+    selling_points_step,
+    transcribe_step,
+)
 from mcn.settings import get_settings
-from mcn.whisper_model import resolve_model
 
-STEPS = ("probe", "transcribe", "scenes", "selling points", "plan", "render")
+__all__ = [
+    "STEPS",
+    "STEP_WEIGHTS",
+    "brand_tag",
+    "hand_over_source",
+    "make_clips",
+    "overall_percent",
+    "render_clips_step",
+    "render_task_runner",
+    "render_threads",
+    "run_name",
+]
 
 # A source URL with credentials or a token must never become a flow parameter: Prefect stores parameters in its
 # database and shows them in the UI. So the caller passes the redacted URL as ``source`` and lends the real one to
@@ -118,7 +138,7 @@ class _ReturnedFailureFilter(logging.Filter):
             self._returned.discard(run)
             return False
         # a clip the render step skipped after another clip failed: the failed clip's line is the one to read
-        return not message.startswith(f"Finished in state Cancelled('{_SKIPPED}')")
+        return not message.startswith(f"Finished in state Cancelled('{SKIPPED}')")
 
 
 _FAILURE_FILTER = _ReturnedFailureFilter()
@@ -168,83 +188,30 @@ class _Tracker:
         update_progress_artifact(self.artifact_id, overall, description=f"{step}: {detail or f'{fraction:.0%}'}")
 
 
-def _value(state: State[Any]) -> Any:
-    """The result of a completed task state (typed Any: each call site annotates what its task returns)."""
-    return state.result()
-
-
 def _expected(func: Any, *args: Any, **kwargs: Any) -> Any:
     """Run a step; turn an expected error into a Failed task state (no traceback in the logs)."""
     try:
         return func(*args, **kwargs)
-    except ClipperError as exc:
+    except (ClipperError, StepFailed) as exc:
         return Failed(message=str(exc), data=exc)
 
 
 @task(name="probe")
 def probe_task(source: str, downloads: Path, fetch: FetchOptions) -> tuple[str, MediaInfo] | State:
-    def work() -> tuple[str, MediaInfo]:
-        local = str(download(_real_source(source), downloads, fetch)) if is_url(source) else source
-        return local, probe(local)
-
-    return _expected(work)
-
-
-def _transcript_cache_key(info: MediaInfo, options: TranscribeOptions) -> str:
-    stat = Path(info.path).stat()
-    raw = json.dumps([str(Path(info.path).resolve()), stat.st_size, stat.st_mtime_ns, asdict(options)], sort_keys=True)
-    return hashlib.sha256(raw.encode()).hexdigest()[:20]
+    return _expected(lambda: probe_step(_real_source(source), downloads, fetch))
 
 
 @task(name="transcribe")
 def transcribe_task(
     info: MediaInfo, transcript_file: str | None, options: TranscribeOptions, cache_dir: Path, tracker: _Tracker
 ) -> tuple[Transcript, str | None] | State:
-    """ASR with faster-whisper (cached per file and options), or a supplied SRT/VTT. With a forced language,
-    Whisper's own detection over the first 30 s also runs (cached beside the transcript); the second item is
-    the one-line warning when it disagrees."""
-    if transcript_file:
-        return _expected(
-            lambda: (read_subtitles(transcript_file, options.language, media_duration=info.duration), None)
-        )
-    key = _transcript_cache_key(info, options)
-    cache, checked = cache_dir / f"{key}.json", cache_dir / f"{key}.language.json"
-
-    def language_warning() -> str | None:
-        if options.language is None:
-            return None
-        if checked.exists():
-            return cast(str | None, json.loads(checked.read_text(encoding="utf-8"))["warning"])
-        check = check_language(info.path, options)
-        warning = check.warning() if check is not None and check.mismatch else None
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        heard = {"heard": check.heard, "probability": check.probability} if check else {}
-        write_json(checked, {"forced": options.language, **heard, "warning": warning})
-        return warning
-
-    def work() -> tuple[Transcript, str | None] | State:
-        warning = language_warning()
-        if cache.exists():
-            return transcript_from_json(json.loads(cache.read_text(encoding="utf-8"))), warning
-        try:
-            result = transcribe(info.path, options, on_progress=lambda f: tracker("transcribe", f))
-        except ClipperError as exc:
-            if warning is None:
-                raise
-            # nothing came out, and the forced language is the likely reason: say both in the one line
-            return Failed(message=f"{exc}; {warning}", data=exc)
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        write_json(cache, transcript_to_json(result))
-        return result, warning
-
-    return _expected(work)
+    """ASR with faster-whisper (cached per file and options), or a supplied SRT/VTT (:func:`transcribe_step`)."""
+    return _expected(transcribe_step, info, transcript_file, options, cache_dir, tracker)
 
 
 @task(name="scenes")
 def scenes_task(info: MediaInfo, ffmpeg: str | None) -> SceneCuts | State:
-    from clipper.scenes import SceneOptions
-
-    return _expected(detect_scenes, info.path, SceneOptions(ffmpeg=ffmpeg))
+    return _expected(scenes_step, info, ffmpeg)
 
 
 @task(name="selling points")
@@ -252,15 +219,7 @@ def selling_points_task(
     transcript: Transcript, products: tuple[Product, ...], backend: str
 ) -> tuple[tuple[ProductSegment, ...], DetectionResult] | State:
     """Product (or topic) segments, then the selling points; LLM backends read ``MCN_LLM_*`` themselves."""
-
-    def work() -> tuple[tuple[ProductSegment, ...], DetectionResult]:
-        if products:
-            segments = find_product_segments(transcript.sentences, products, transcript.language)
-        else:
-            segments = find_topic_segments(transcript.sentences, transcript.language)
-        return segments, detect_selling_points(transcript, segments, products, backend=backend)
-
-    return _expected(work)
+    return _expected(selling_points_step, transcript, products, backend)
 
 
 @task(name="plan")
@@ -271,7 +230,7 @@ def plan_task(
     scenes: SceneCuts,
     options: PlanOptions,
 ) -> tuple[PlannedClip, ...]:
-    return plan_clips(transcript, detection.points, segments, scenes, options, kinds=detection.kinds)
+    return plan_step(transcript, detection, segments, scenes, options)
 
 
 # Rendering fans out: one task run per clip, submitted to a task runner that the render step opens for itself
@@ -279,42 +238,20 @@ def plan_task(
 # a thread pool of MCN_RENDER_WORKERS=1 in the flow's process renders the clips one after another, as before: ffmpeg
 # already uses every core, so two at once on one box only compete. MCN_RENDER_DASK spreads them with prefect-dask:
 # "local" (a Dask LocalCluster of MCN_RENDER_WORKERS processes) or the address of a Dask scheduler whose workers run
-# on other machines (they need the image, the data volume and the Prefect API, like a Prefect worker).
-_RENDER_BOARDS: dict[str, _RenderBoard] = {}
+# on other machines (they need the image, the data volume and the Prefect API, like a Prefect worker). A clip task
+# finds the step's RenderBoard (progress, skip after a failure) by token when it runs in the flow's process; one
+# rendered in another process (Dask) finds none, and the flow counts it when its task ends.
+_RENDER_BOARDS: dict[str, RenderBoard] = {}
 _BOARDS_LOCK = threading.Lock()
-_SKIPPED = "not rendered: another clip failed"
 
 
-@dataclass(slots=True)
-class _RenderBoard:
-    """The render step's shared state for clip tasks in this process: it sums the seconds each clip has written
-    into one render fraction that only goes up (clips render at once in threads), and after a clip failed it tells
-    the clips not yet started to skip. A clip rendered in another process (Dask) finds no board: the flow counts it
-    when its task ends."""
-
-    tracker: _Tracker
-    total: float
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    seconds: dict[str, float] = field(default_factory=dict)
-    reported: float = 0.0
-    failed: bool = False
-
-    def clip(self, clip_id: str, seconds: float, duration: float) -> None:
-        with self.lock:
-            self.seconds[clip_id] = max(self.seconds.get(clip_id, 0.0), min(seconds, duration))
-            fraction = min(sum(self.seconds.values()) / self.total, 1.0)
-            if fraction > self.reported:
-                self.reported = fraction
-                self.tracker("render", fraction, clip_id)
-
-
-def _board(token: str) -> _RenderBoard | None:
+def _board(token: str) -> RenderBoard | None:
     with _BOARDS_LOCK:
         return _RENDER_BOARDS.get(token)
 
 
 @contextmanager
-def _lend_board(token: str, board: _RenderBoard) -> Iterator[None]:
+def _lend_board(token: str, board: RenderBoard) -> Iterator[None]:
     with _BOARDS_LOCK:
         _RENDER_BOARDS[token] = board
     try:
@@ -345,14 +282,6 @@ def render_task_runner(workers: int = 1, dask: str = "") -> TaskRunner[Any]:
     return DaskTaskRunner(address=dask)
 
 
-def render_threads(workers: int, dask: str) -> int:
-    """ffmpeg threads per clip: automatic (one per core) for one clip at a time or on a remote Dask worker; the
-    cores shared out when ``workers`` clips render at once on this machine, so they do not oversubscribe it."""
-    if workers <= 1 or dask not in ("", "local"):
-        return 0
-    return max(1, (os.cpu_count() or 1) // workers)
-
-
 @task(name="render clip", task_run_name="render {plan.id}")
 def render_clip_task(
     info: MediaInfo, plan: PlannedClip, words: tuple[Word, ...], out_path: Path, options: RenderOptions, board: str
@@ -360,7 +289,7 @@ def render_clip_task(
     """Render one clip; progress and the skip after a failed clip go through the board when it is in this process."""
     shared = _board(board)
     if shared is not None and shared.failed:
-        return Cancelled(message=_SKIPPED)
+        return Cancelled(message=SKIPPED)
 
     def on_progress(seconds: float) -> None:
         if shared is not None:
@@ -388,7 +317,7 @@ def render_clips_step(
     over the clips rendering at once."""
     total = sum(plan.duration for plan in plans) or 1.0
     tracker("render", 0.0, f"{len(plans)} clips")
-    board = _RenderBoard(tracker, total)
+    board = RenderBoard(tracker, total)
     token = uuid.uuid4().hex
     states: dict[str, State[Any]] = {}
     results: dict[str, RenderedClip] = {}
@@ -452,6 +381,70 @@ def _tag_brand(brand: str | None) -> None:
             client.update_flow_run(runtime.flow_run.id, tags=[*tags, brand_tag(brand)])
 
 
+class _PrefectSteps:
+    """The pipeline's steps as task runs of this flow (:class:`mcn.clips_pipeline.Steps`): a task that returned a
+    Failed state raises :class:`StepFailed` with its message, which the pipeline records as the step's failure."""
+
+    def __init__(self, tracker: _Tracker, render_workers: int, render_dask: str) -> None:
+        self.tracker = tracker
+        self.render_workers, self.render_dask = render_workers, render_dask
+
+    @staticmethod
+    def _value(state: State[Any]) -> Any:
+        if state.is_failed():
+            raise StepFailed(state.message or "failed")
+        return state.result()
+
+    def probe(self, source: str, downloads: Path, fetch: FetchOptions) -> tuple[str, MediaInfo]:
+        # ``source`` is the redacted form; the task looks the real URL up (hand_over_source)
+        return cast(tuple[str, MediaInfo], self._value(probe_task(source, downloads, fetch, return_state=True)))
+
+    def transcribe(
+        self, info: MediaInfo, transcript_file: str | None, options: TranscribeOptions, cache_dir: Path
+    ) -> tuple[Transcript, str | None]:
+        state = transcribe_task(info, transcript_file, options, cache_dir, self.tracker, return_state=True)
+        return cast(tuple[Transcript, str | None], self._value(state))
+
+    def start_scenes(self, info: MediaInfo, ffmpeg: str | None) -> Callable[[], SceneCuts]:
+        future = scenes_task.submit(info, ffmpeg)
+
+        def wait() -> SceneCuts:
+            future.wait()
+            return cast(SceneCuts, self._value(future.state))
+
+        return wait
+
+    def selling_points(
+        self, transcript: Transcript, products: tuple[Product, ...], backend: str
+    ) -> tuple[tuple[ProductSegment, ...], DetectionResult]:
+        state = selling_points_task(transcript, products, backend, return_state=True)
+        return cast(tuple[tuple[ProductSegment, ...], DetectionResult], self._value(state))
+
+    def plan(
+        self,
+        transcript: Transcript,
+        detection: DetectionResult,
+        segments: tuple[ProductSegment, ...],
+        scenes: SceneCuts,
+        options: PlanOptions,
+    ) -> tuple[PlannedClip, ...]:
+        return plan_task(transcript, detection, segments, scenes, options)
+
+    def render(
+        self,
+        info: MediaInfo,
+        plans: tuple[PlannedClip, ...],
+        words: tuple[Word, ...],
+        out_dir: Path,
+        options: RenderOptions,
+    ) -> list[RenderedClip]:
+        runner = render_task_runner(self.render_workers, self.render_dask)
+        rendered = render_clips_step(info, plans, words, out_dir, options, self.tracker, runner)
+        if isinstance(rendered, State):
+            raise StepFailed(rendered.message or "render failed")
+        return rendered
+
+
 @flow(name="make-clips", flow_run_name=_flow_run_name, log_prints=True)
 def make_clips(
     source: str,
@@ -480,212 +473,31 @@ def make_clips(
     """
     _tag_brand(brand)
     settings = get_settings()
-    data_dir = settings.resolved_data_dir
-    backend = detector or settings.detector
-    lang = None if language == "auto" else language
-    params = {
-        "products": products,
-        "transcript": transcript,
-        "language": language,
-        "max_clips": max_clips,
-        "min_seconds": min_seconds,
-        "max_seconds": max_seconds,
-        "detector": backend,
-        "size": f"{width}x{height}",
-        "brand": brand,
-    }
-    run_id, source_id = store.start_run("make_clips", source, params, flow_run_id=str(runtime.flow_run.id or ""))
-    stage = _Stage()
+    options = ClipsOptions(
+        products=products, transcript=transcript, language=language, max_clips=max_clips,
+        min_seconds=min_seconds, max_seconds=max_seconds, out=out, detector=detector, width=width, height=height,
+        brand=brand,
+    )  # fmt: skip
+    shown = redact_url(source)
+    tracker = _Tracker(create_progress_artifact(0.0, description=f"make clips: {shown}"))
     try:
-        return _run_steps(
-            run_id,
-            source_id,
+        made = run_pipeline(
             source,
-            products,
-            transcript,
-            lang,
-            backend,
-            (max_clips, min_seconds, max_seconds),
-            Path(out) if out else data_dir / "renders" / run_id[:12],
-            (width, height),
-            stage,
+            options,
+            steps=_PrefectSteps(tracker, settings.render_workers, settings.render_dask),
+            report=tracker,
+            flow_run_id=str(runtime.flow_run.id or ""),
         )
-    except BaseException as exc:
-        # Interrupted (Ctrl-C; a SIGTERM, which Prefect's engine turns into TerminationSignal and then reports the
-        # run Crashed) or a bug: the run row must not stay 'running' for ever. Re-raised so Prefect records it.
-        kind = "interrupted" if not isinstance(exc, Exception) else "unexpected error"
-        store.fail_run(run_id, stage.step, source, f"{kind} during {stage.step} ({type(exc).__name__})")
-        raise
-
-
-@dataclass(slots=True)
-class _Stage:
-    """The step a run is in, for the failure record of an interrupted run."""
-
-    step: str = "input"
-
-
-def _run_steps(
-    run_id: str,
-    source_id: str,
-    source: str,
-    products: str | None,
-    transcript: str | None,
-    lang: str | None,
-    backend: str,
-    limits: tuple[int, float, float],
-    out_dir: Path,
-    size: tuple[int, int],
-    stage: _Stage,
-) -> dict[str, Any] | State:
-    settings = get_settings()
-    data_dir = settings.resolved_data_dir
-    max_clips, min_seconds, max_seconds = limits
-    width, height = size
-    shown = redact_url(source)  # what is shown and stored; only the probe task gets ``source`` itself
-    artifact = create_progress_artifact(0.0, description=f"make clips: {shown}")
-    tracker = _Tracker(artifact)
-
-    def failed(step: str, message: str | None) -> State:
-        """Record the failure of ``step`` and end the run Failed with its one-line reason."""
-        reason = message or f"{step} failed"
-        store.fail_run(run_id, step, shown, reason)
+    except PipelineFailed as exc:
         # No log line of our own: Prefect logs the final state with this reason, and one message is enough.
-        return Failed(message=reason)
-
-    try:
-        product_list: tuple[Product, ...] = load_products(products) if products else ()
-        plan_options = PlanOptions(
-            min_seconds=min_seconds, max_seconds=max_seconds, max_clips=max_clips, id_prefix="clip"
-        )
-    except (ClipperError, ValueError) as exc:
-        return failed("input", str(exc))
-    if product_list:
-        store.upsert_products(product_list)
-
-    stage.step = "probe"
-    tracker("probe", 0.0, shown)
-    fetch = FetchOptions(
-        max_bytes=settings.max_download_bytes,
-        deadline_seconds=settings.download_deadline_seconds,
-        allow_private=settings.fetch_allow_private,
-    )
-    probed = probe_task(source, data_dir / "sources", fetch, return_state=True)
-    if probed.is_failed():
-        return failed("probe", probed.message)
-    local_path, info = _value(probed)
-    assert isinstance(info, MediaInfo)
-    store.record_probe(source_id, local_path, info)
-    tracker("probe", 1.0)
-
-    transcribe_options = TranscribeOptions(
-        model=resolve_model(settings.whisper_model),
-        model_zh=resolve_model(settings.whisper_model_zh) if settings.whisper_model_zh else None,
-        device=settings.whisper_device,
-        compute_type=settings.whisper_compute_type,
-        cpu_threads=settings.whisper_threads,
-        batch_size=settings.whisper_batch_size,
-        language=lang,
-        hotwords=tuple(name for p in product_list for name in p.names),
-        # attributes too: the cached corpus transcripts the quality figures rest on were corrected towards them
-        correction_terms=product_terms(product_list),
-    )
-    stage.step = "transcribe"
-    tracker("transcribe", 0.0, "from the file" if transcript else "speech recognition")
-    scenes_future = scenes_task.submit(info, settings.ffmpeg)
-    transcribed = transcribe_task(
-        info, transcript, transcribe_options, data_dir / "transcripts", tracker, return_state=True
-    )
-    if transcribed.is_failed():
-        scenes_future.wait()
-        return failed("transcribe", transcribed.message)
-    text: Transcript
-    language_warning: str | None
-    text, language_warning = _value(transcribed)
-    tracker("transcribe", 1.0, f"{len(text.sentences)} sentences")
-    scenes_future.wait()
-    scenes_state = scenes_future.state
-    if scenes_state.is_failed():
-        return failed("scenes", scenes_state.message)
-    scenes: SceneCuts = _value(scenes_state)
-    tracker("scenes", 1.0, f"{len(scenes.cuts)} cuts")
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    transcript_path = out_dir / "transcript.json"
-    write_json(transcript_path, transcript_to_json(text))
-    write_srt(text, out_dir / "transcript.srt")
-    store.record_transcript(
-        source_id, text.language, text.origin, str(transcript_path), len(text.sentences), len(text.words)
-    )
-
-    stage.step = "selling points"
-    detected = selling_points_task(text, product_list, backend, return_state=True)
-    if detected.is_failed():
-        return failed("selling points", detected.message)
-    segments, detection = _value(detected)
-    assert isinstance(detection, DetectionResult)
-    tracker("selling points", 1.0, f"{len(detection.points)} points")
-    if detection.kinds:
-        write_json(transcript_path, transcript_to_json(text, detection.kinds))
-
-    stage.step = "plan"
-    plans = plan_task(text, detection, segments, scenes, plan_options)
-    tracker("plan", 1.0, f"{len(plans)} clips")
-    if not plans:
-        # A run that made nothing is not a success: the operator's runs list must show it red, with why.
-        return failed(
-            "plan",
-            f"no clips: no selling-point range of {min_seconds:.0f}-{max_seconds:.0f} s in "
-            f"{len(text.sentences)} sentences ({len(detection.points)} selling points found)"
-            + (f"; {language_warning}" if language_warning else ""),
-        )
-
-    stage.step = "render"
-    render_options = RenderOptions(
-        ffmpeg=settings.ffmpeg,
-        font_family=settings.font_family,
-        produce_id_prefix=f"{run_id[:12]}-",
-        width=width,
-        height=height,
-        threads=render_threads(settings.render_workers, settings.render_dask),
-    )
-    rendered_state = render_clips_step(
-        info,
-        plans,
-        tuple(text.words),
-        out_dir,
-        render_options,
-        tracker,
-        render_task_runner(settings.render_workers, settings.render_dask),
-    )
-    if isinstance(rendered_state, State):
-        return failed("render", rendered_state.message)
-    rendered: list[RenderedClip] = rendered_state
-
-    manifest = build_manifest(shown, info.duration, text.language, rendered, out_dir)
-    write_json(out_dir / "clips.json", manifest)
-    store.record_clips(run_id, source_id, rendered)
-    stats = {
-        "clips": len(rendered),
-        "sentences": len(text.sentences),
-        "segments": len(segments),
-        "detector": detection.backend,
-        "llm_calls": detection.calls,
-        "prompt_tokens": detection.prompt_tokens,
-        "completion_tokens": detection.completion_tokens,
-        "llm_cost": detection.cost,
-        "fallbacks": detection.fallbacks,
-        "out_dir": str(out_dir),
-        "warning": language_warning,
-    }
-    store.finish_run(run_id, stats)
+        return Failed(message=exc.reason)
     create_table_artifact(
         [
             {
                 "rank": i,
                 "id": c["id"],
                 # a markdown link to a file:// URL, and the plain absolute path to copy
-                "clip": f"[{Path(c['path']).name}]({(out_dir / c['path']).resolve().as_uri()})",
+                "clip": f"[{Path(c['path']).name}]({(made.out_dir / c['path']).resolve().as_uri()})",
                 "duration": f"{c['duration']:.1f} s",
                 "product": c["product"] or "",
                 "start": c["source_start"],
@@ -693,23 +505,23 @@ def _run_steps(
                 "score": c["score"],
                 "title": c["title"],  # whole: never shortened for the table
                 "hook": c["hook"],
-                "path": str((out_dir / c["path"]).resolve()),
+                "path": str((made.out_dir / c["path"]).resolve()),
             }
-            for i, c in enumerate(manifest["clips"], start=1)
+            for i, c in enumerate(made.manifest["clips"], start=1)
         ],
         key="clips",
-        description=f"Clips from {shown} (run {run_id[:12]}), best first; files in {out_dir}",
+        description=f"Clips from {shown} (run {made.run_id[:12]}), best first; files in {made.out_dir}",
     )
-    result = {**manifest, "run_id": run_id, "out_dir": str(out_dir)}
-    if language_warning:
+    if made.warning:
         # Clips were made, but they may rest on a wrong transcript: Completed, with the warning as its message.
-        return Completed(message=language_warning, data={**result, "warning": language_warning})
-    return result
+        return Completed(message=made.warning, data=made.result())
+    return made.result()
 
 
 if __name__ == "__main__":
     # One runnable flow per file; the CLI (`mcn clips make`) sits above this module and adds progress bars.
     import argparse
+    import json
     import sys
 
     parser = argparse.ArgumentParser(description=(__doc__ or "make clips").splitlines()[0])

@@ -8,8 +8,9 @@ shows a rich progress bar. Subcommands are :class:`LazyCommand` entries: their m
 from __future__ import annotations
 
 import importlib
-import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
@@ -19,6 +20,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from mcn.terminal import console, fail, out
+from mcn.terminal import out as stdout
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,13 +180,10 @@ app.add_typer(models_app, name="models")
 
 
 def _quiet_prefect() -> None:
-    """Keep Prefect's run logs off the terminal (they still reach the Prefect UI); the CLI draws bars and prints
-    the one-line reason of a failure itself. Telemetry off: with the ephemeral SQLite server it only adds
-    "database is locked" noise (PrefectHQ/prefect#18934)."""
-    for handler in ("CONSOLE", "CONSOLE_FLOW_RUNS", "CONSOLE_TASK_RUNS"):
-        os.environ.setdefault(f"PREFECT_LOGGING_HANDLERS_{handler}_LEVEL", "CRITICAL")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    """Prefect's logs off the terminal, telemetry off (:func:`mcn.prefect_api.quiet_prefect`; kept for callers)."""
+    from mcn.prefect_api import quiet_prefect
+
+    quiet_prefect()
 
 
 @clips_app.command("make")
@@ -227,20 +226,17 @@ def clips_make(
             load_products(products)  # a bad product list fails here in a second, not after the run started
         except InputFileError as exc:
             raise fail(str(exc), 2) from None
-    _quiet_prefect()
-    from mcn.prefect_api import prefect_api_for_run
+    from mcn.prefect_api import NOT_RECORDED, prefect_api_for_run, quiet_prefect
     from mcn.settings import get_settings
 
-    # mcn up's server when it runs, else a temporary one started now so it comes up while the flow imports
-    _, server = prefect_api_for_run(get_settings().data_dir)
-    if server is not None:
-        import flows.make_clips  # noqa: F401  (the import the server's start-up overlaps)
-
-        try:
-            server.wait()
-        except RuntimeError as exc:
-            server.stop()
-            raise fail(str(exc), 1) from None
+    # the flow when a Prefect API records it (PREFECT_API_URL, a running mcn up); else the same steps in this
+    # process without importing Prefect, which alone would cost more than the 5 s a run's start may take
+    recorded = prefect_api_for_run(get_settings().data_dir).recorded
+    if recorded:
+        quiet_prefect()
+    else:
+        stdout.print(NOT_RECORDED, highlight=False, soft_wrap=True)  # (``out`` is the --out option here)
+    make_one = _make_one if recorded else _make_one_here
     results = []
     for n, source in enumerate(sources):
         target = out
@@ -249,7 +245,7 @@ def clips_make(
             stem = Path(urlsplit(source).path if "://" in source else source).stem
             target = out / f"{n + 1:02d}-{stem or 'source'}"
         results.append(
-            _make_one(
+            make_one(
                 source,
                 products,
                 transcript,
@@ -267,26 +263,13 @@ def clips_make(
         raise typer.Exit(1)
 
 
-def _make_one(
-    source: str,
-    products: Path | None,
-    transcript: Path | None,
-    language: str,
-    max_clips: int,
-    min_seconds: float,
-    max_seconds: float,
-    out_dir: Path | None,
-    detector: str | None,
-    size: tuple[int, int] = (1080, 1920),
-    *,
-    brand: str | None = None,
-) -> str | None:
-    """Run the flow for one source; print where the clips are or the one-line reason. Returns the error."""
+@contextmanager
+def _step_bars() -> Iterator[None]:
+    """One progress bar per step on stderr, fed by :mod:`mcn.progress` reports while the block runs."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from clipper.urls import redact_text
-    from flows.make_clips import STEPS, hand_over_source, make_clips
     from mcn import progress
+    from mcn.clips_pipeline import STEPS
 
     with Progress(
         TextColumn("{task.description:<16}"),
@@ -311,33 +294,105 @@ def _make_one(
 
         progress.set_sink(sink)
         try:
-            with hand_over_source(source) as shown:
-                state = make_clips(
-                    source=shown,
-                    products=str(products) if products else None,
-                    transcript=str(transcript) if transcript else None,
-                    language=language,
-                    max_clips=max_clips,
-                    min_seconds=min_seconds,
-                    max_seconds=max_seconds,
-                    out=str(out_dir) if out_dir else None,
-                    detector=detector,
-                    width=size[0],
-                    height=size[1],
-                    brand=brand,
-                    return_state=True,
-                )
+            yield
         finally:
             progress.set_sink(None)
+
+
+def _make_one(
+    source: str,
+    products: Path | None,
+    transcript: Path | None,
+    language: str,
+    max_clips: int,
+    min_seconds: float,
+    max_seconds: float,
+    out_dir: Path | None,
+    detector: str | None,
+    size: tuple[int, int] = (1080, 1920),
+    *,
+    brand: str | None = None,
+) -> str | None:
+    """Run the make-clips flow for one source; print where the clips are or the one-line reason. Returns the
+    error."""
+    from clipper.urls import redact_text
+    from flows.make_clips import hand_over_source, make_clips
+
+    with _step_bars(), hand_over_source(source) as shown:
+        state = make_clips(
+            source=shown,
+            products=str(products) if products else None,
+            transcript=str(transcript) if transcript else None,
+            language=language,
+            max_clips=max_clips,
+            min_seconds=min_seconds,
+            max_seconds=max_seconds,
+            out=str(out_dir) if out_dir else None,
+            detector=detector,
+            width=size[0],
+            height=size[1],
+            brand=brand,
+            return_state=True,
+        )
     if state.is_failed():
-        message = redact_text(state.message or "failed")
-        console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-        return message
+        return _print_error(redact_text(state.message or "failed"))
     manifest: dict[str, Any] = state.result()  # type: ignore[assignment]  # Completed: the flow's dict
+    _print_made(manifest)
+    return None
+
+
+def _make_one_here(
+    source: str,
+    products: Path | None,
+    transcript: Path | None,
+    language: str,
+    max_clips: int,
+    min_seconds: float,
+    max_seconds: float,
+    out_dir: Path | None,
+    detector: str | None,
+    size: tuple[int, int] = (1080, 1920),
+    *,
+    brand: str | None = None,
+) -> str | None:
+    """:func:`_make_one` without Prefect: the pipeline's steps in this process, the same bars, files, records
+    and lines (:mod:`mcn.clips_pipeline`)."""
+    from clipper.urls import redact_text
+    from mcn.clips_pipeline import ClipsOptions, PipelineFailed, run_pipeline
+
+    options = ClipsOptions(
+        products=str(products) if products else None,
+        transcript=str(transcript) if transcript else None,
+        language=language,
+        max_clips=max_clips,
+        min_seconds=min_seconds,
+        max_seconds=max_seconds,
+        out=str(out_dir) if out_dir else None,
+        detector=detector,
+        width=size[0],
+        height=size[1],
+        brand=brand,
+    )
+    try:
+        with _step_bars():
+            made = run_pipeline(source, options)
+    except PipelineFailed as exc:
+        return _print_error(redact_text(exc.reason))
+    except Exception as exc:  # noqa: BLE001 - a bug, recorded as the run's failure: one line, as a failed flow says it
+        return _print_error(redact_text(f"{source}: unexpected error ({type(exc).__name__}: {exc})"))
+    _print_made(made.result())
+    return None
+
+
+def _print_error(message: str) -> str:
+    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    return message
+
+
+def _print_made(manifest: dict[str, Any]) -> None:
     _print_clips(manifest)
     if manifest.get("warning"):  # made, but on shaky ground (a forced language the audio disagrees with)
         console.print(f"[yellow]warning:[/yellow] {manifest['warning']}", highlight=False, soft_wrap=True)
-    return None
 
 
 def _print_clips(manifest: dict[str, Any]) -> None:

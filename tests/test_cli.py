@@ -1,13 +1,19 @@
-"""``mcn doctor``, ``mcn db upgrade`` and ``mcn models install`` as an operator runs them."""
+"""``mcn doctor``, ``mcn db upgrade``, ``mcn models install`` and ``mcn clips make`` without a Prefect server, as an
+operator runs them."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from mcn.cli import app
+from mcn.samples import GeneratedStream
 
 
 def test_doctor_passes_on_a_set_up_machine(
@@ -96,3 +102,97 @@ def test_doctor_tells_the_truth_about_what_does_not_work(data_dir: Path, monkeyp
     sandbox = check_sandbox()
     assert sandbox is not None and not sandbox.ok and "no answer" in sandbox.detail
     get_settings.cache_clear()
+
+
+# ``mcn clips make`` in a fresh process, as the operator starts it; argv[1] is where it writes, at exit, whether
+# Prefect was ever imported
+NO_SERVER_MCN = """
+import atexit, json, sys
+report = sys.argv.pop(1)
+atexit.register(lambda: open(report, "w").write(json.dumps("prefect" in sys.modules)))
+from mcn.cli import main
+sys.argv[0] = "mcn"
+main()
+"""
+CHATTER = (
+    "1\n00:00:01,000 --> 00:00:03,000\nHello everyone, thanks for joining.\n\n"
+    "2\n00:00:04,000 --> 00:00:06,000\nSay hi in the chat while we wait.\n"
+)
+
+
+def _mcn_without_server(data_dir: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], bool]:
+    """Run ``mcn *args`` with no PREFECT_API_URL and no mcn up; return it and whether it imported Prefect."""
+    report = data_dir.parent / "prefect-imported.json"
+    report.unlink(missing_ok=True)
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    done = subprocess.run(
+        [sys.executable, "-c", NO_SERVER_MCN, str(report), *args],
+        env=env | {"COLUMNS": "200", "PREFECT_HOME": str(data_dir.parent / "prefect-home")},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    return done, bool(json.loads(report.read_text()))
+
+
+def test_clips_make_without_a_server_runs_in_process_without_prefect(
+    data_dir: Path,
+    whisper_model_dir: Path,
+    sample_stream_en: GeneratedStream,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No Prefect API: the same steps in the CLI's own process (real whisper, real ffmpeg), the run recorded in
+    mcn's database, one line saying it is not in Prefect; a failed job exits 1 with one error line (a bad input,
+    a run that made no clips), a usage error 2, and Prefect is never imported."""
+    from sqlmodel import Session, select
+
+    from clipper.media import probe
+    from mcn.db import get_engine
+    from mcn.prefect_api import NOT_RECORDED
+    from mcn.settings import get_settings
+    from mcn.tables import RunFailure, RunRecord
+
+    monkeypatch.setenv("MCN_WHISPER_MODEL", str(whisper_model_dir))
+    get_settings.cache_clear()
+    out = tmp_path / "clips"
+    made, imported = _mcn_without_server(
+        data_dir, "clips", "make", str(sample_stream_en.video), "--products", str(sample_stream_en.products_csv),
+        "--max-clips", "1", "--max-seconds", "20", "--out", str(out),
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert not imported
+    assert made.stdout.startswith(NOT_RECORDED) and made.stdout.count("not recorded in Prefect") == 1
+    assert f"clips.json and clips in {out}" in made.stdout and "Traceback" not in made.stderr
+    manifest = json.loads((out / "clips.json").read_text())
+    assert manifest["language"] == "en" and len(manifest["clips"]) == 1
+    clip = manifest["clips"][0]
+    assert clip["product"] in {p.id for p in sample_stream_en.products}
+    info = probe(out / clip["path"])
+    assert (info.width, info.height) == (1080, 1920) and abs(info.duration - clip["duration"]) < 0.2
+    assert json.loads((out / "transcript.json").read_text())["sentences"]
+
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    bad, imported = _mcn_without_server(data_dir, "clips", "make", str(empty))
+    assert (bad.returncode, imported) == (1, False), bad.stderr
+    assert [ln for ln in bad.stderr.splitlines() if ln.strip()] == [f"error: {empty}: file is empty (0 bytes)"]
+
+    chatter = tmp_path / "chatter.srt"
+    chatter.write_text(CHATTER, encoding="utf-8")
+    nothing, imported = _mcn_without_server(
+        data_dir, "clips", "make", str(sample_stream_en.video), "--transcript", str(chatter),
+        "--out", str(tmp_path / "none"),
+    )  # fmt: skip
+    assert (nothing.returncode, imported) == (1, False), nothing.stdout + nothing.stderr
+    lines = [ln for ln in nothing.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: no clips: no selling-point range"), nothing.stderr
+
+    usage, imported = _mcn_without_server(data_dir, "clips", "make", str(tmp_path / "missing.mp4"))
+    assert (usage.returncode, imported) == (2, False), usage.stderr
+
+    with Session(get_engine()) as db:
+        runs = db.exec(select(RunRecord)).all()
+        assert sorted(r.status for r in runs) == ["failed", "failed", "succeeded"]
+        assert all(not r.flow_run_id for r in runs)  # no Prefect flow run behind them
+        assert sorted(f.step for f in db.exec(select(RunFailure)).all()) == ["plan", "probe"]
