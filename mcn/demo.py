@@ -23,7 +23,7 @@ from collections import Counter
 from contextlib import ExitStack
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -32,6 +32,9 @@ from rich.table import Table
 
 from mcn.demo_timing import PhaseClock
 from mcn.settings import get_settings
+
+if TYPE_CHECKING:
+    from mcn.demo_month import BackgroundMonth
 
 DEMO_ACCOUNTS = 30
 DEMO_POSTS_PER_ACCOUNT = 10  # the sandbox's daily cap per account
@@ -93,46 +96,55 @@ def _run_phases(workdir: Path | None, console: Console, accounts: int, remix_var
     day = (datetime.now(tz) + timedelta(days=1)).date()
     day_start = datetime.combine(day, datetime.min.time(), tz)
     admin_token = secrets.token_urlsafe(24)
-    with ExitStack() as stack:
-        with clock.phase("sandbox start + accounts"):
-            with console.status("starting the sandbox platform"):
-                url = stack.enter_context(
-                    spawn_sandbox(
-                        base / "sandbox",
-                        admin_token,
-                        "--clock",
-                        "manual",
-                        "--start",
-                        day_start.strftime("%Y-%m-%d %H:%M"),
-                        log=base / "sandbox.log",
+    month: BackgroundMonth | None = None
+    try:
+        with ExitStack() as stack:
+            with clock.phase("sandbox start + accounts"):
+                with console.status("starting the sandbox platform"):
+                    url = stack.enter_context(
+                        spawn_sandbox(
+                            base / "sandbox",
+                            admin_token,
+                            "--clock",
+                            "manual",
+                            "--start",
+                            day_start.strftime("%Y-%m-%d %H:%M"),
+                            log=base / "sandbox.log",
+                        )
                     )
+                os.environ["MCN_SANDBOX_URL"] = url
+                os.environ["MCN_SANDBOX_PUBLISH_VIA"] = "api"
+                get_settings.cache_clear()
+                console.print(f"sandbox platform on {url} (creator pages: {url}/login)", highlight=False)
+                admin = stack.enter_context(
+                    httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin_token}"}, timeout=30)
                 )
-            os.environ["MCN_SANDBOX_URL"] = url
-            os.environ["MCN_SANDBOX_PUBLISH_VIA"] = "api"
-            get_settings.cache_clear()
-            console.print(f"sandbox platform on {url} (creator pages: {url}/login)", highlight=False)
-            admin = stack.enter_context(
-                httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin_token}"}, timeout=30)
-            )
-            account_ids = _create_accounts(admin, accounts)
-            _list_products(admin, url)
-            console.print(f"{len(account_ids)} sandbox accounts registered in mcn (tokens encrypted)", highlight=False)
-        needed = len(account_ids) * DEMO_POSTS_PER_ACCOUNT - clip_count
-        if remix_variants > 0 and _remixes_from_pool(url, base, remix_variants, needed, console, clock):
-            return 1
-        with clock.phase("planning"):
-            planned = _plan(day, day_start, console)
-        if not planned:
-            console.print("[red]error:[/red] the plan has no posts; see the unfilled slots above")
-            return 1
-        with clock.phase("compressed day's posting"):
-            posted = _run_compressed_day(admin, day_start, console)
-    _print_outcome(posted, console)
-    console.print(f"demo database: {base / 'demo.db'}; clips under {base}", highlight=False)
-    from mcn.demo_month import run_demo_month  # the compressed month: learned vs uniform allocation, plot saved
+                account_ids = _create_accounts(admin, accounts)
+                _list_products(admin, url)
+                console.print(
+                    f"{len(account_ids)} sandbox accounts registered in mcn (tokens encrypted)", highlight=False
+                )
+            needed = len(account_ids) * DEMO_POSTS_PER_ACCOUNT - clip_count
+            if remix_variants > 0 and _remixes_from_pool(url, base, remix_variants, needed, console, clock):
+                return 1
+            # The month reposts the remixes just rendered: it runs alongside the plan and the day (demo_month).
+            from mcn.demo_month import BackgroundMonth
 
-    with clock.phase("compressed month"):
-        return run_demo_month(base, console)
+            month = BackgroundMonth(base, console)
+            with clock.phase("planning"):
+                planned = _plan(day, day_start, console)
+            if not planned:
+                console.print("[red]error:[/red] the plan has no posts; see the unfilled slots above")
+                return 1
+            with clock.phase("compressed day's posting (the month alongside)"):
+                posted = _run_compressed_day(admin, day_start, console)
+        _print_outcome(posted, console)
+        console.print(f"demo database: {base / 'demo.db'}; clips under {base}", highlight=False)
+        with clock.phase("compressed month (what was left of it after the day)"):
+            return month.finish()
+    finally:
+        if month is not None:
+            month.stop()
 
 
 def _use_database(url: str) -> None:

@@ -21,6 +21,7 @@ metadata record). Like clips, a remix is written to a hidden temporary name, pro
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -73,9 +74,9 @@ class RemixOptions:
     Size, encoding and labels work as in :class:`clipper.render.RenderOptions`. ``max_shot_seconds`` splits long
     sentences into several shots; ``zoom`` is how far an image zooms or how much room a pan has (1.12: 12 %);
     ``supersample`` is the still's size relative to the frame (zoompan moves in whole pixels of the still, so a
-    larger still moves more smoothly). ``music`` off gives voice only; ``music_mood`` forces a mood;
-    ``music_db`` is the music's gain under a voice (the loops are at -20 LUFS, the voice near -16), and
-    ``music_alone_db`` its gain with no voice. ``currency`` prefixes the card's price.
+    larger still zooms more smoothly; pans slide a crop in whole output pixels). ``music`` off gives voice only;
+    ``music_mood`` forces a mood; ``music_db`` is the music's gain under a voice (the loops are at -20 LUFS, the
+    voice near -16), and ``music_alone_db`` its gain with no voice. ``currency`` prefixes the card's price.
     """
 
     width: int = 1080
@@ -198,7 +199,7 @@ def prepare_material(product: RemixProduct, ffmpeg: str | None = None) -> tuple[
             notes.append(f"{path}: an image listed as a video, skipped")
             continue
         try:
-            info = probe(path, require_audio=False)
+            info = _probe_material(path)
         except MediaError as exc:
             notes.append(f"{path}: {exc.problem}, skipped")
             continue
@@ -210,6 +211,18 @@ def prepare_material(product: RemixProduct, ffmpeg: str | None = None) -> tuple[
         first = notes[0] if notes else "no images or videos"
         raise MaterialError(f"product {product.id}", f"no usable material ({first})")
     return usable, notes
+
+
+@functools.lru_cache(maxsize=256)
+def _probe_cached(path: str, size: int, mtime_ns: int) -> MediaInfo:
+    return probe(path, require_audio=False)
+
+
+def _probe_material(path: str) -> MediaInfo:
+    """:func:`clipper.media.probe` of a material video, once per file version: a product's video is in many of its
+    remixes, and the probe decodes the file's first and last frames (about 0.08 CPU s each time)."""
+    stat = Path(path).stat()
+    return _probe_cached(path, stat.st_size, stat.st_mtime_ns)
 
 
 def plan_shots(
@@ -334,23 +347,35 @@ def _still(material: Material, path: Path, width: int, height: int) -> None:
         raise RenderError(str(path), "cannot write the prepared still")
 
 
-def _zoompan(motion: Motion, frames: int, zoom: float, width: int, height: int, fps: int) -> str:
+def _image_chain(motion: Motion, frames: int, zoom: float, width: int, height: int, fps: int) -> str:
+    """The filters moving a still over ``frames`` frames: ``zoompan`` for the zooms, a moving ``crop`` for pans.
+
+    ``zoompan`` builds a new scaler and rescales the still for every frame; a pan's zoom is constant, so scaling
+    the still once to ``zoom`` x the frame and sliding a frame-sized crop over it shows the same motion (the crop
+    moves in whole output pixels, about 2 a frame at 12 fps) for a third of the filter CPU at 540x960.
+    """
     z = zoom - 1.0
-    progress = f"on/{max(1, frames - 1)}"
-    centre_x, centre_y = "iw/2-(iw/zoom/2)", "ih/2-(ih/zoom/2)"
-    if motion == "zoom_in":
-        zx, x, y = f"1+{z:.4f}*{progress}", centre_x, centre_y
-    elif motion == "zoom_out":
-        zx, x, y = f"{zoom:.4f}-{z:.4f}*{progress}", centre_x, centre_y
-    elif motion == "pan_right":
-        zx, x, y = f"{zoom:.4f}", f"(iw-iw/zoom)*{progress}", centre_y
+    last = max(1, frames - 1)
+    if motion in ("zoom_in", "zoom_out"):
+        progress = f"on/{last}"
+        zx = f"1+{z:.4f}*{progress}" if motion == "zoom_in" else f"{zoom:.4f}-{z:.4f}*{progress}"
+        x, y = "iw/2-(iw/zoom/2)", "ih/2-(ih/zoom/2)"
+        return f"zoompan=z='{zx}':x='{x}':y='{y}':d={frames}:s={width}x{height}:fps={fps}"
+    scale = zoom if motion != "none" else 1.0
+    sw, sh = _even(width * scale), _even(height * scale)
+    progress = f"n/{last}"
+    x, y = "(iw-ow)/2", "(ih-oh)/2"
+    if motion == "pan_right":
+        x = f"(iw-ow)*{progress}"
     elif motion == "pan_left":
-        zx, x, y = f"{zoom:.4f}", f"(iw-iw/zoom)*(1-{progress})", centre_y
+        x = f"(iw-ow)*(1-{progress})"
     elif motion == "pan_up":
-        zx, x, y = f"{zoom:.4f}", centre_x, f"(ih-ih/zoom)*(1-{progress})"
-    else:
-        zx, x, y = "1", "0", "0"
-    return f"zoompan=z='{zx}':x='{x}':y='{y}':d={frames}:s={width}x{height}:fps={fps}"
+        y = f"(ih-oh)*(1-{progress})"
+    # The still is one frame: scaled and converted once, repeated, then cropped where the pan has got to.
+    return (
+        f"scale={sw}:{sh}:flags=bicubic,format=yuv420p,loop=loop={frames - 1}:size=1,setpts=N/{fps}/TB,"
+        f"crop={width}:{height}:x='{x}':y='{y}'"
+    )
 
 
 def _video_chain(material: Material, options: RemixOptions, frames: int) -> str:
@@ -393,7 +418,7 @@ def _command(
         seconds = frames / options.fps
         if shot.material.kind == "image":
             inputs.append(Input(str(stills[shot.material.id])))
-            pan = _zoompan(shot.motion, frames, options.zoom, w, h, options.fps)
+            pan = _image_chain(shot.motion, frames, options.zoom, w, h, options.fps)
             chains.append(f"[{n}:v]{pan},setsar=1,format=yuv420p,setpts=PTS-STARTPTS[s{n}]")
         else:
             loop = ("-stream_loop", "-1") if shot.source_start + seconds > shot.material.duration - 0.05 else ()

@@ -153,6 +153,25 @@ def test_cuts_follow_sentences_and_use_every_piece_of_material(rendered: RemixRe
     assert jump > 20 and drift < jump / 4, (jump, drift)
 
 
+def test_a_pan_slides_the_picture_across_its_shot(rendered: RemixResult) -> None:
+    """Pans are a crop sliding over the still scaled once (not zoompan): the product moves sideways through the
+    shot, the way the pan says, by about the zoom's spare width (12 % of the frame), and does not change size."""
+    pan = next(s for s in rendered.shots if s.motion in ("pan_right", "pan_left"))
+    first, last = _frames(rendered.path, [pan.start + 0.1, pan.end - 0.15])
+    band = slice(int(H * 0.3), int(H * 0.62))  # the product, between the hook card and the captions
+
+    def teal(frame: np.ndarray) -> tuple[float, int]:
+        mask = np.all(np.abs(frame[band].astype(np.int16) - np.array((80, 200, 200), np.int16)) <= 40, axis=2)
+        xs = np.nonzero(mask)[1]
+        return float(xs.mean()), int(mask.sum())
+
+    (x0, area0), (x1, area1) = teal(first), teal(last)
+    shift = x1 - x0
+    expected = -1 if pan.motion == "pan_right" else 1  # the window moves right: the picture moves left
+    assert shift * expected > 0.04 * W, (pan.motion, shift)
+    assert abs(area1 - area0) < 0.1 * area0  # a pan, not a zoom
+
+
 def test_captions_hook_card_label_and_product_card_are_burned(rendered: RemixResult) -> None:
     caption_band = slice(int(H * 0.62), int(H * 0.80))
     mids = [(c.start + c.end) / 2 for c in rendered.captions]
