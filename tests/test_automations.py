@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -56,20 +55,30 @@ def inbox() -> Iterator[_Inbox]:
 
 
 @pytest.fixture(scope="module")
-def harness(inbox: _Inbox) -> Iterator[str]:
-    """The Prefect test server with a webhook notification block pointing at ``inbox``; yields its slug/name."""
-    from prefect.blocks.notifications import CustomWebhookNotificationBlock
-    from prefect.testing.utilities import prefect_test_harness
+def harness(prefect_server: None, inbox: _Inbox) -> Iterator[str]:
+    """The Prefect test server with a webhook notification block pointing at ``inbox``; yields its slug/name.
 
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    with prefect_test_harness(server_startup_timeout=180):
-        host, port = inbox.server_address[:2]
-        CustomWebhookNotificationBlock(
-            name="mcn-test",
-            url=f"http://{host!s}:{port}/notify",
-            json_data={"subject": "{{subject}}", "body": "{{body}}"},
-        ).save("mcn-test", overwrite=True)
-        yield "custom-webhook/mcn-test"
+    The server is the session's: at the end the automations, the publish-due deployment and its runs go, so that
+    no "stalled" automation starts publish-due runs while later modules run."""
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+
+    host, port = inbox.server_address[:2]
+    CustomWebhookNotificationBlock(
+        name="mcn-test",
+        url=f"http://{host!s}:{port}/notify",
+        json_data={"subject": "{{subject}}", "body": "{{body}}"},
+    ).save("mcn-test", overwrite=True)
+    yield "custom-webhook/mcn-test"
+    with get_client(sync_client=True) as client:
+        for automation in _ours():
+            client.delete_automation(automation.id)
+        published = DeploymentFilter(name=DeploymentFilterName(any_=["publish-due"]))
+        for run in client.read_flow_runs(deployment_filter=published):
+            client.delete_flow_run(run.id)
+        for deployment in client.read_deployments(deployment_filter=published):
+            client.delete_deployment(deployment.id)
 
 
 def _ours() -> list[Any]:

@@ -186,9 +186,9 @@ def test_failing_account_is_reported_and_others_go_on(data_dir: Path, tmp_path: 
     assert "orders attributed" in result.output
 
 
-def test_collect_flow_runs_in_prefect(data_dir: Path, tmp_path: Path, sandbox_url: str) -> None:
-    from prefect.testing.utilities import prefect_test_harness
-
+def test_collect_flow_runs_in_prefect(
+    prefect_server_for_test: str, data_dir: Path, tmp_path: Path, sandbox_url: str
+) -> None:
     from flows.collect import collect_flow
 
     client = httpx.Client(base_url=sandbox_url, timeout=30)
@@ -198,6 +198,5 @@ def test_collect_flow_runs_in_prefect(data_dir: Path, tmp_path: Path, sandbox_ur
     video = distinct_videos(tmp_path / "videos", 1, start=90)[0]
     assert publish(client, remote[0]["api_token"], video, product_id="p1", external_info="x").status_code == 200
     advance(client, 2 * DAY)
-    with prefect_test_harness(server_startup_timeout=180):
-        counts = collect_flow(platforms=["sandbox"])
+    counts = collect_flow(platforms=["sandbox"])
     assert counts["problems"] == 0 and counts["orders_new"] == len(stored_orders()) > 0

@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -103,16 +102,13 @@ def test_a_killed_process_s_run_is_swept_once_and_live_foreign_and_unowned_runs_
 
 
 @pytest.fixture(scope="module")
-def prefect_api() -> Iterator[str]:
-    """The Prefect test harness's API URL (for the CLI subprocesses) while the harness runs."""
+def prefect_api(prefect_server: None) -> str:
+    """The Prefect test server's API URL (for the CLI subprocesses)."""
     from prefect.settings import PREFECT_API_URL
-    from prefect.testing.utilities import prefect_test_harness
 
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    with prefect_test_harness(server_startup_timeout=180):
-        api = PREFECT_API_URL.value()
-        assert api
-        yield api
+    api = PREFECT_API_URL.value()
+    assert api
+    return str(api)
 
 
 def _flow_run_state(flow_run_id: str) -> str:

@@ -420,17 +420,15 @@ def test_publish_and_review_commands(env: str, videos: list[Path]) -> None:
     get_settings.cache_clear()
 
 
-def test_publish_due_flow_runs_a_pass_in_prefect(env: str, videos: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    from prefect.testing.utilities import prefect_test_harness
-
+def test_publish_due_flow_runs_a_pass_in_prefect(
+    prefect_server_for_test: str, env: str, videos: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from flows.publish_due import publish_due_flow
 
     monkeypatch.setenv("MCN_PLATFORM_LIMITS", '{"sandbox": {"min_spacing_seconds": 0}}')
     get_settings.cache_clear()
     ids = mirror_accounts(sandbox_accounts(env, 2, "flow"))
     fill_outbox(ids, videos[220:], 2, _now() - timedelta(minutes=1))
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    with prefect_test_harness(server_startup_timeout=180):
-        counts = publish_due_flow(concurrency=2)
+    counts = publish_due_flow(concurrency=2)
     assert counts["posted"] == 4 and counts["failed"] == 0 and counts["skipped"] is None
     assert_exactly_once(env, set(_codes()))

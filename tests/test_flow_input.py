@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,16 +35,13 @@ MCN = Path(sys.executable).with_name("mcn")
 
 
 @pytest.fixture(scope="module")
-def prefect_api() -> Iterator[str]:
-    """The Prefect test harness's API URL (for the CLI subprocesses) while the harness runs."""
+def prefect_api(prefect_server: None) -> str:
+    """The Prefect test server's API URL (for the CLI subprocesses)."""
     from prefect.settings import PREFECT_API_URL
-    from prefect.testing.utilities import prefect_test_harness
 
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    with prefect_test_harness(server_startup_timeout=180):
-        url = PREFECT_API_URL.value()
-        assert url
-        yield url
+    url = PREFECT_API_URL.value()
+    assert url
+    return str(url)
 
 
 @pytest.fixture

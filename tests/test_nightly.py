@@ -43,16 +43,14 @@ def test_learn_and_plan_says_what_changed_and_why(data_dir: Path) -> None:
     assert again.plan.planned == 0
 
 
-def test_learn_and_plan_flow_leaves_an_artifact(data_dir: Path) -> None:
+def test_learn_and_plan_flow_leaves_an_artifact(prefect_server_for_test: str, data_dir: Path) -> None:
     from prefect.artifacts import Artifact
-    from prefect.testing.utilities import prefect_test_harness
 
     from flows.learn_and_plan import learn_and_plan_flow
 
     seed()
-    with prefect_test_harness(server_startup_timeout=180):
-        counts = learn_and_plan_flow(day=DAY.isoformat(), dry_run=True, collect_first=False)
-        artifact = Artifact.get("learn-and-plan")
+    counts = learn_and_plan_flow(day=DAY.isoformat(), dry_run=True, collect_first=False)
+    artifact = Artifact.get("learn-and-plan")
     assert counts["changes"]["p1"] == "promoted" and counts["planned"] > 0
     # Artifact.get answers the server's record of it (a client schema object), not an Artifact
     assert artifact is not None and "promoted" in str(getattr(artifact, "data", ""))

@@ -66,11 +66,16 @@ def _render(source: Any, plans: tuple[Any, ...], out: Path, workers: int, dask: 
 
 
 def _task_runs(name_prefix: str) -> list[Any]:
+    """This module's task runs named like ``name_prefix`` (the server is the session's: other modules' make-clips
+    runs have ``render clip-01`` tasks too)."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName, TaskRunFilter, TaskRunFilterName
 
     with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_=name_prefix)))
+        runs = client.read_task_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=["render-fanout-test"])),
+            task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_=name_prefix)),
+        )
     return list(runs)
 
 
