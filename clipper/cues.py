@@ -151,6 +151,10 @@ EN_PRICE = _c(
     r"\bcode\s+(?=[a-z]*\d)[a-z0-9]{4,}\b|\b(?:knocks?|takes?)\s+(?:\w+\s+){0,3}off\b|\b\d+\s*off\b",
     rf"\b(?:under|less than|just over)\s+(?:\$\s*\d+|{_EN_NUMWORD}(?:-\w+)?)\b(?!\s+(?:minutes?|seconds?|hours?|"
     r"days?|grams?|ounces?|pounds?|degrees?|percent))|\btwo for\b|\bbuy two\b|\bthird (?:one )?(?:is )?free\b",
+    # A bare sum as the whole predicate ("It's 1999, and today...", "They're 79.", "it's 40, 99 for one"): hosts say
+    # prices without the currency; a spec always carries its unit ("It's 15% ...", "it's 5 inches").
+    r"\b(?:it'?s|it is|they'?re|they are|that'?s|that is|now|only|just)\s+\d[\d,.]*\d(?=\s*(?:[,.;!?]|$))|"
+    r"\b(?:it'?s|it is|they'?re|they are|that'?s|that is)\s+\d[\d,.]*\s+(?:for (?:one|a|the|two|both|each))\b",
     r"\bwhile (?:supplies|stocks?) last\b|\b(?:selling|going) (?:out|fast)\b|\bsold out\b|\bsells? out\b",
     r"\b(?:in|out of) stock\b|\bstock\b|\brestock\w*\b|\binventory\b|\blimited\b|\bonly a few left\b",
     r"\blast (?:chance|call)\b|\bfinal (?:chance|call|hours?)\b|\bends? (?:in|at|soon|tonight|today)\b|\bending soon\b",

@@ -8,7 +8,9 @@ Rules, in the order they apply:
 2. Adjacent selling points of the same product merge; a range shorter than ``min_seconds`` grows into
    neighbouring clean sentences of the same product segment (the longer-spoken neighbour first), a range longer
    than ``max_seconds`` is split on sentence boundaries. A product left without any clip keeps its best range
-   down to ``short_floor_seconds``; what still does not fit is dropped.
+   down to ``short_floor_seconds``; any other run of clean selling talk boxed in by replies and price calls
+   becomes a short clip down to ``short_clip_seconds`` when it carries selling evidence of its own (see
+   :func:`_says_selling`), ranked after the full-length clips; what still does not fit is dropped.
 3. Cut points sit in the pause around the range: ``padding`` seconds outside the first and last word, never
    past the middle of the pause (so no part of a neighbouring word is heard), moved onto a scene cut when one
    falls in that pause.
@@ -18,12 +20,14 @@ Rules, in the order they apply:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from clipper.cues import sentence_cues
+from clipper.cues import SentenceCues, sentence_cues
 from clipper.scenes import SceneCuts
 from clipper.sentences import continues_previous as _continues
+from clipper.sentences import is_cjk
 from clipper.types import PlannedClip, ProductSegment, SellingPoint, Sentence, Transcript
 
 
@@ -33,6 +37,9 @@ class PlanOptions:
 
     ``short_floor_seconds``: a product whose selling talk cannot reach ``min_seconds`` even after growing into
     clean neighbours still gets one shorter clip if it lasts at least this long, rather than none.
+    ``short_clip_seconds``: any other run of clean selling talk boxed in by replies or price calls becomes a short
+    clip when it lasts at least this long (ranked after every full-length clip); ``0`` turns this off. Hosts often
+    say one or two selling sentences between comment replies and price calls; dropping them loses real talk.
     """
 
     min_seconds: float = 10.0
@@ -41,6 +48,7 @@ class PlanOptions:
     padding: float = 0.25
     id_prefix: str = "clip"
     short_floor_seconds: float = 6.0
+    short_clip_seconds: float = 4.0
 
     def __post_init__(self) -> None:
         if not 0 < self.min_seconds < self.max_seconds:
@@ -112,6 +120,7 @@ def plan_clips(
     if not sentences:
         return ()
     banned = excluded_sentences(transcript, kinds if len(kinds) == len(sentences) else ())
+    cues = [sentence_cues(s.text, transcript.language) for s in sentences]
     ranges: list[_Range] = []
     for point in points:
         ranges.extend(_clean(point, banned, len(sentences), transcript.language))
@@ -119,19 +128,31 @@ def plan_clips(
     fitted: list[_Range] = []
     short: list[_Range] = []
     spoken = spoken_sentences(sentences)
+    product_floor = min(opts.short_floor_seconds, opts.min_seconds)
+    tiny: list[_Range] = []
     for rng in ranges:
         pieces = _fit_duration(rng, sentences, banned, segments, opts, spoken)
         fitted.extend(pieces)
-        if not pieces:
-            floor = replace(opts, min_seconds=min(opts.short_floor_seconds, opts.min_seconds))
-            short.extend(_fit_duration(rng, sentences, banned, segments, floor, spoken))
-    # A product with selling talk too short for a full clip still gets its best short one.
+        if pieces:
+            continue
+        grown = _fit_duration(rng, sentences, banned, segments, replace(opts, min_seconds=product_floor), spoken)
+        short.extend(grown)
+        if not grown and 0 < opts.short_clip_seconds < product_floor:
+            floor = replace(opts, min_seconds=opts.short_clip_seconds)
+            tiny.extend(_fit_duration(rng, sentences, banned, segments, floor, spoken))
+    # A product with selling talk too short for a full clip still gets its best short one; other short runs of
+    # clean selling talk with evidence of their own become short clips too, after every full-length one.
     covered = {r.product_id for r in fitted}
+    extra: list[_Range] = []
     for rng in sorted(short, key=lambda r: -_span(sentences, r.first, r.last, 0.0)):
         if rng.product_id not in covered:
             fitted.append(rng)
             covered.add(rng.product_id)
+        elif opts.short_clip_seconds > 0 and _says_selling(rng, sentences, spoken, cues):
+            extra.append(rng)
+    extra.extend(r for r in tiny if _says_selling(r, sentences, spoken, cues))
     candidates = [_to_clip(r, sentences, transcript.duration, scenes, opts) for r in fitted]
+    shorts = [_to_clip(r, sentences, transcript.duration, scenes, opts) for r in extra]
     chosen: list[PlannedClip] = []
 
     def fits(clip: PlannedClip) -> bool:
@@ -142,7 +163,7 @@ def plan_clips(
     for clip in ranked:
         if len(chosen) < opts.max_clips and all(c.product_id != clip.product_id for c in chosen) and fits(clip):
             chosen.append(clip)
-    for clip in ranked:
+    for clip in ranked + sorted(shorts, key=lambda c: (-c.score, c.source_start)):
         if len(chosen) >= opts.max_clips:
             break
         if clip not in chosen and fits(clip):
@@ -170,6 +191,40 @@ def _clean(point: SellingPoint, banned: frozenset[int], count: int, language: st
             )
             run_start = None
     return out
+
+
+def _says_selling(
+    rng: _Range, sentences: Sequence[Sentence], spoken: Sequence[tuple[int, int]], cues: Sequence[SentenceCues]
+) -> bool:
+    """Whether every spoken sentence of a short range says something about the product on its own: a selling cue
+    (a material, a property, a number with its unit, a benefit, a demonstration) and no chatter cue.
+
+    A full-length clip is mostly the detector's word; a short one boxed in by replies and price calls is one or two
+    sentences, so one misread reply or aside would be most of it: it needs evidence of its own.
+    """
+    for a, b in spoken:
+        if b < rng.first or a > rng.last:
+            continue
+        group = cues[a : b + 1]
+        if not any(c.selling > 0 for c in group) or any(c.chatter or c.urgency for c in group):
+            return False
+    texts = [sentences[i].text.strip() for i in range(rng.first, rng.last + 1)]
+    # A question in it ("不吃辣的能不能不放辣，辣油单独一包", "Does it fit a queen?") is most likely a viewer's,
+    # answered: a reply whose reply cue ASR misheard.
+    if any(_QUESTION_FORM.search(t) for t in texts):
+        return False
+    # Where ASR punctuates, a short run must be whole sentences by its own marks: one ending on a comma, or
+    # starting after one, is a clause of a longer spoken sentence whose other half was left out.
+    if is_cjk(" ".join(texts)):
+        before = sentences[rng.first - 1].text.strip() if rng.first > 0 else "。"
+        if not (_END_MARK.search(texts[-1]) and _END_MARK.search(before)):
+            return False
+    return True
+
+
+#: A question: a question mark, or a Chinese A-not-A question (能不能, 会不会, 有没有, 是不是).
+_QUESTION_FORM = re.compile(r"[?？]|(?!动不动)([\u4e00-\u9fff])[不没]\1")
+_END_MARK = re.compile(r"[.!?。！？…][\"'”’）)]*$")
 
 
 def _merge_adjacent(ranges: list[_Range]) -> list[_Range]:

@@ -187,12 +187,42 @@ def continues_previous(sentences: Sequence[Sentence], index: int, long_pause: fl
     # "...小灰问刷子能洗吗？" then "能，洗完平放晾干就行": the answer finishes the question it follows.
     if _QUESTION_END.search(before) and _ANSWER.match(text):
         return True
+    # "Someone asked about shipping." then "Everything goes out in two days": a viewer's question read out on its
+    # own is answered by what follows it; question and answer are one reply, and no clip starts in between.
+    if _reads_out_question(before):
+        return True
     weak = pause < _CONTINUATION_PAUSE and bool(_CONTINUATION.match(text))
     short = len(text.split()) <= _TAIL_WORDS if not is_cjk(text) else len(_CJK.findall(text)) <= _TAIL_WORDS
     weak = weak or (pause < _TAIL_PAUSE and cur.duration < _TAIL_SECONDS and short)
     # "...which my stomach appreciates. So here's the deal, buy two...": after a full stop, an opening "so"/"and"
     # that starts a price call is the host turning to the price, not the end of the selling sentence.
     return weak and not (_END_PUNCT.search(before) and _starts_a_call(text, before))
+
+
+#: A read-out question this short (English words / Chinese characters) holds no answer yet.
+_QUESTION_WORDS = 7
+_QUESTION_CJK = 14
+
+
+_CLAUSE_END = re.compile(r"[.!?。！？…,;:，；：]+")
+
+
+def _reads_out_question(text: str) -> bool:
+    """Whether ``text`` ends on a viewer's question reported and not yet answered: its last clause has a reply cue
+    and no question mark ("Someone asked about shipping.", "“小陈”问能不能投到天花板，") and is too short to hold the
+    answer too."""
+    from clipper.cues import sentence_cues  # clipper.cues imports this module
+
+    clauses = [c for c in _CLAUSE_END.split(text) if c.strip()]
+    if not clauses:
+        return False
+    last = clauses[-1].strip()
+    # One asked with a question mark is answered only by an answer ("能，..."; see _ANSWER), as before.
+    if _QUESTION_END.search(text) or not sentence_cues(last, "").reply:
+        return False
+    if is_cjk(last):
+        return len(_CJK.findall(last)) <= _QUESTION_CJK
+    return len(last.split()) <= _QUESTION_WORDS
 
 
 def _starts_a_call(text: str, before: str) -> bool:

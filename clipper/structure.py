@@ -32,7 +32,7 @@ from clipper.cues import SentenceCues, resolve_language, sentence_cues
 from clipper.labels import SentenceKind
 from clipper.segments import product_keys
 from clipper.sentences import continues_previous
-from clipper.types import Product, ProductSegment, Transcript
+from clipper.types import Product, ProductSegment, Sentence, Transcript
 
 __all__ = ["SentenceKinds", "StructureOptions", "classify_sentences", "mask_names"]
 
@@ -165,12 +165,50 @@ def classify_sentences(
             and not reasons[i].endswith("(names it)")
         ):
             kinds[i], reasons[i] = "reply", "the question the next sentence answers"
+    if lang == "zh":
+        _mark_viewer_questions(sentences, kinds, reasons)
     _bridge_explanations(kinds, reasons, segment_of, opts.bridge)
     for i in range(1, len(kinds)):
         # "The whole thing folds flat. So it slides into a drawer": one spoken sentence that ASR split in two.
         if kinds[i - 1] == "selling" and reasons[i] in _WEAK_REASONS and continues_previous(sentences, i):
             kinds[i], reasons[i] = "selling", "finishes the sentence before it"
     return SentenceKinds(tuple(kinds), cues, tuple(reasons))
+
+
+#: A Chinese A-not-A question (能不能, 会不会, 有没有, 辣不辣); 动不动 is an adverb ("动不动就刺痛"), no question.
+_ZH_A_NOT_A = re.compile(r"(?!动不动)([\u4e00-\u9fff])[不没]\1")
+#: A-not-A forms a host asks her audience to agree with (是不是很软？); they open no viewer's question.
+_ZH_RHETORICAL = re.compile(r"是不是|对不对|好不好|要不要")
+_CLAUSE_MARK = re.compile(r"[，,。！？!?；;]")
+
+
+def _mark_viewer_questions(sentences: Sequence[Sentence], kinds: list[SentenceKind], reasons: list[str]) -> None:
+    """A viewer's question read out and answered is a reply, whatever ASR made of the viewer's name and of 问.
+
+    A host asks her audience rhetorical questions ("是不是很软？"), but an A-not-A question *followed by another
+    clause* in the same breath ("不吃辣的能不能不放辣，辣油单独一包") is a question put to the host and her answer.
+    The same question closing a piece, with the next piece continuing it, is answered by that piece.
+    """
+    for i, sentence in enumerate(sentences):
+        if kinds[i] in ("price", "reply", "greeting"):
+            continue
+        text = sentence.text.strip()
+        for m in _ZH_A_NOT_A.finditer(text):
+            rest = text[m.end() :]
+            clause_end = _CLAUSE_MARK.search(rest)
+            answered_here = clause_end is not None and len(_CJK_RUN.findall(rest[clause_end.end() :])) > 0
+            answered_next = (
+                (clause_end is None or not _CJK_RUN.search(rest[clause_end.end() :]))
+                and i + 1 < len(sentences)
+                and continues_previous(sentences, i + 1)
+            )
+            if _ZH_RHETORICAL.match(m.group(0)):
+                continue
+            if answered_here or answered_next:
+                kinds[i], reasons[i] = "reply", f"a viewer's question and its answer ({m.group(0)})"
+                if answered_next and not answered_here and kinds[i + 1] not in ("price", "greeting"):
+                    kinds[i + 1], reasons[i + 1] = "reply", "answers the viewer's question before it"
+                break
 
 
 def _bridge_explanations(

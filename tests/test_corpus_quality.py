@@ -15,9 +15,12 @@ a few points under the measurement after the latest tuning round (recall / clip 
 =========  ==================  =====================  =====================
 source     dev en              dev zh (8 streams)     holdout en
 =========  ==================  =====================  =====================
-text       86% / 87%           91% / 92%              94% / 85%, 1 price
-cached     86% / 86%, 0 cuts   92% / 83%, 2 cuts      87% / 85%, 2 cuts
+text       92% / 87%           96% / 91%              94% / 85%, 1 price
+cached     94% / 86%, 0 cuts   92% / 85%, 2 cuts      87% / 85%, 2 cuts
 =========  ==================  =====================  =====================
+
+(dev columns re-measured after short clips, read-out questions and A-not-A replies; the holdout column is the
+last measurement before them, not re-measured.)
 
 (cached: faster-whisper base, the transcripts in ``corpus/transcripts``). The zh holdout (zh-home-01, zh-beauty-02,
 zh-mixed-01: ``retired_holdout`` in splits.json) was measured once as holdout (82% / 75%, 8 cuts, 3 price lines
@@ -32,6 +35,7 @@ import json
 
 import pytest
 
+from clipper.planner import PlanOptions
 from mcn.samples.corpus import corpus_dir, list_streams, load_stream
 from mcn.samples.evaluate import Quality
 from mcn.samples.quality import StreamResult, corpus_transcript, measure_stream, transcript_path
@@ -81,8 +85,9 @@ def test_every_stream_no_cut_inside_a_line_and_every_product_clipped(sid: str) -
         # (en-beauty-02) at the last measurement; see the module docstring.
         assert q.products_clipped >= q.products_due - 1, q.summary()
         assert q.price_lines_in_clips <= 1, q.summary()
+    # Short clips (a run of selling talk boxed in by replies and price calls) go down to short_clip_seconds.
     for clip in result.clips:
-        assert 6.0 <= clip.duration <= 60.5, clip
+        assert PlanOptions().short_clip_seconds <= clip.duration <= 60.5, clip
 
 
 # (split, language) -> (recall floor, precision floor), a few points under the measurement in the module docstring.

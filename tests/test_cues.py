@@ -232,3 +232,11 @@ def test_a_chat_word_asr_made_of_a_list_item_is_no_chatter() -> None:
     cues = sentence_cues("一盒三十袋，一袋里六样，腰果、八弹幕、榛子、核桃。", "zh")
     assert not cues.chatter and not cues.reply, cues
     assert sentence_cues("弹幕里有人问能不能邮到新疆。", "zh").chatter
+
+
+def test_a_bare_sum_as_the_whole_predicate_is_a_price() -> None:
+    # Hosts say prices without the currency; a spec always carries its unit.
+    for text in ("It's 1999, and today it comes with the matching spoon.", "They're 79.", "it's 40, 99 for one"):
+        assert sentence_cues(text, "en").price_or_urgency, text
+    for text in ("It's 15% vitamin C.", "It's 100% cotton.", "It's 2.5 ounces, and it lasts.", "The pH is 5.5."):
+        assert not sentence_cues(text, "en").price_or_urgency, text

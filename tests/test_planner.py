@@ -79,7 +79,9 @@ def test_short_point_grows_within_its_segment_and_long_one_is_split() -> None:
     assert clips[0].duration >= min_len
     # cannot grow across the segment boundary (sentence 5) nor into the greeting: dropped, not stretched
     too_long_min = t.sentences[4].end - t.sentences[1].start + 5
-    strict = PlanOptions(min_seconds=too_long_min, max_seconds=90, short_floor_seconds=too_long_min)
+    strict = PlanOptions(
+        min_seconds=too_long_min, max_seconds=90, short_floor_seconds=too_long_min, short_clip_seconds=0
+    )
     assert plan_clips(t, [point(3, 3)], segs, options=strict) == ()
     # By default the product still gets one shorter clip (its talk is what the material allows), inside its segment.
     short = plan_clips(t, [point(3, 3)], segs, options=PlanOptions(min_seconds=too_long_min, max_seconds=90))
@@ -276,3 +278,71 @@ def test_a_misheard_price_beside_a_price_call_stays_out_of_a_clip_whatever_the_k
     # Away from a price call the same sentence may be clipped.
     t = transcript_from_lines(["每袋二十五克，充氮包装，打开还是脆的。", "吃着不腻口，平时九十九衣盒。"], "zh")
     assert excluded_sentences(t, ("selling", "selling")) == set()
+
+
+def test_a_viewers_question_read_out_alone_is_answered_by_the_next_sentence() -> None:
+    # ASR closed the question with a full stop where the host only paused; no clip may start at the answer.
+    asked = Sentence(0, 0.0, 1.4, "Someone asked about shipping.", ())
+    answer = Sentence(1, 1.7, 4.3, "Everything goes out in two days from our Ohio warehouse.", ())
+    told = Sentence(0, 0.0, 1.4, "The straps are racerback.", ())
+    assert continues_previous([asked, answer], 1)
+    assert not continues_previous([told, answer], 1)
+    # Chinese: the question closes the previous piece on a comma, the answer opens the next.
+    tail = Sentence(0, 0.0, 3.0, "投影很清楚，“小陈”问能不能投到天花板，", ())
+    reply = Sentence(1, 3.4, 7.0, "底座能往上转九十度，躺床上看剧。", ())
+    assert continues_previous([tail, reply], 1)
+    # A long clause with the cue word is the host's own talk, not a question read out.
+    talk = Sentence(0, 0.0, 4.0, "A lot of you asked me for jeans that aren't skinny jeans and these are them.", ())
+    assert not continues_previous([talk, answer], 1)
+
+
+BOXED = [
+    "Next up, the leggings.",  # 0 transition
+    "These leggings are seventy-eight percent nylon, thick and squat-proof for every workout.",  # 1
+    "They have two side pockets that hold a big phone without any bounce when you jog.",  # 2
+    "The waistband is five inches wide and never rolls down when you bend over.",  # 3
+    "Amy asks if they run small, yes, size up one.",  # 4 reply
+    "The inseam is 25 inches, and at five four it hits right at the ankle.",  # 5 one short selling sentence
+    "It's 39, link two.",  # 6 price
+    "Thanks for the follow, Dana!",  # 7 chatter
+    "Okay so my cat is asleep on the sofa behind me again today.",  # 8 chatter a detector took for selling
+    "It's 39, link two.",  # 9 price
+]
+
+
+def test_a_short_run_of_selling_talk_boxed_in_by_replies_and_prices_becomes_a_short_clip() -> None:
+    t = transcript_from_lines(BOXED, pause=0.5)
+    segment = ProductSegment(0, len(BOXED) - 1, "p-leggings", "Leggings")
+    points = [
+        SellingPoint(1, 3, "nylon", "Squat-proof nylon", "Leggings", 0.8, "cues", "p-leggings"),
+        SellingPoint(5, 5, "inseam", "A 25-inch inseam", "Leggings", 0.5, "cues", "p-leggings"),
+        SellingPoint(8, 8, "cat", "My cat", "Leggings", 0.5, "cues", "p-leggings"),
+    ]
+    assert 4.0 <= t.sentences[5].duration + 0.5 < 10.0 and t.sentences[8].duration + 0.5 >= 4.0
+    clips = plan_clips(t, points, [segment], options=PlanOptions(min_seconds=10))
+    assert [c.sentences for c in clips] == [(1, 2, 3), (5,)]
+    assert clips[1].duration < 10.0
+    # Off, the short run is dropped as before (the product already has its full-length clip).
+    off = plan_clips(t, points, [segment], options=PlanOptions(min_seconds=10, short_clip_seconds=0))
+    assert [c.sentences for c in off] == [(1, 2, 3)]
+    # A short clip never crowds out a full-length one.
+    one = plan_clips(t, points, [segment], options=PlanOptions(min_seconds=10, max_clips=1))
+    assert [c.sentences for c in one] == [(1, 2, 3)]
+
+
+def test_a_short_chinese_run_must_be_whole_sentences_without_a_question() -> None:
+    lines = [
+        "纯棉面料，洗了不变形，贴身穿特别舒服，一点都不扎。",  # 0
+        "领口是螺纹收口，洗多少次都不会松垮，版型很正。",  # 1
+        "今天六十九，一号链接。",  # 2 price
+        "不吃辣能不能不放辣，辣油单独一包。",  # 3 a viewer's question and its answer
+        "今天六十九，一号链接。",  # 4 price
+        "面料加厚三百克，冬天穿也暖和。",  # 5 short, whole
+        "今天六十九，一号链接。",  # 6 price
+    ]
+    t = transcript_from_lines(lines, "zh", seconds_per_char=0.25)
+    segment = ProductSegment(0, len(lines) - 1, "p-tee", "T恤")
+    points = [SellingPoint(i, i, "x", "纯棉", "T恤", 0.6, "cues", "p-tee") for i in (0, 1, 3, 5)]
+    kinds = ["selling", "selling", "price", "selling", "price", "selling", "price"]
+    clips = plan_clips(t, points, [segment], options=PlanOptions(min_seconds=10), kinds=kinds)
+    assert [c.sentences for c in clips] == [(0, 1), (5,)], [c.sentences for c in clips]

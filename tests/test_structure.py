@@ -135,3 +135,18 @@ def test_a_sum_whose_pack_asr_misheard_is_a_price_beside_a_price_call() -> None:
     t = transcript_from_lines(lines, "zh")
     kinds = classify_sentences(t, find_product_segments(t.sentences, [NUTS], "zh"), [NUTS]).kinds
     assert "price" not in kinds, kinds
+
+
+def test_an_a_not_a_question_with_its_answer_is_a_reply_a_rhetorical_one_is_not() -> None:
+    hotpot = Product("p-base", "火锅底料", ("底料",), attributes=("牛油", "一袋四块"))
+    lines = [
+        "接下来是火锅底料，牛油炒的，一袋四块，一块煮一锅。",
+        "不吃辣的能不能不放辣，辣油单独一包，不放就行。",  # ASR lost the viewer's name and 问
+        "你闻闻是不是特别香，牛油是现炒的。",  # the host asks her audience
+        "汤底煮开了，动不动就冒泡，特别香。",  # 动不动: an adverb, no question
+        "煮出来的汤底颜色红亮，牛油味很足。",
+    ]
+    t = transcript_from_lines(lines, "zh")
+    kinds = classify_sentences(t, find_product_segments(t.sentences, [hotpot], "zh"), [hotpot]).kinds
+    assert kinds[1] == "reply", kinds
+    assert kinds[2] == kinds[3] == kinds[4] == "selling", kinds
