@@ -359,6 +359,7 @@ def _make_one_here(
     and lines (:mod:`mcn.clips_pipeline`)."""
     from clipper.urls import redact_text
     from mcn.clips_pipeline import ClipsOptions, PipelineFailed, run_pipeline
+    from mcn.db import DatabaseUnavailable
 
     options = ClipsOptions(
         products=str(products) if products else None,
@@ -378,6 +379,8 @@ def _make_one_here(
             made = run_pipeline(source, options)
     except PipelineFailed as exc:
         return _print_error(redact_text(exc.reason))
+    except DatabaseUnavailable:
+        raise  # one line from the root group, as for every command
     except Exception as exc:  # noqa: BLE001 - a bug, recorded as the run's failure: one line, as a failed flow says it
         return _print_error(redact_text(f"{source}: unexpected error ({type(exc).__name__}: {exc})"))
     _print_made(made.result())
