@@ -1,17 +1,20 @@
 """The demo: the whole loop on embedded defaults (SQLite, ephemeral Prefect, offline detector, sandbox platform).
 
-1. Generate three sample livestreams at once (espeak-ng speech over a test picture, each with a product list) and
+1. Start the sandbox platform in its own process, with a manual clock; its alliance product pool syncs into mcn
+   in the background (the sandbox draws product images and videos on request) while the next step runs.
+2. Generate three sample livestreams at once (espeak-ng speech over a test picture, each with a product list) and
    make clips from them (rendered at 540x960 to stay quick).
-2. Start the sandbox platform in its own process, with a manual clock; create a few dozen creator accounts on it
-   through its admin API (no manual steps), register them in mcn with their API tokens encrypted in the vault,
-   and put the sample products in its catalogue.
-3. Plan tomorrow (Asia/Shanghai) across the accounts: caps, posting windows, spacing, one clip per platform.
-4. Compress the day: step a simulated clock through tomorrow's slots, moving the sandbox's clock along, and run a
-   dispatcher pass at each step, so every post goes out at its slot in a few seconds of real time.
-5. Print what went out and what the outbox holds.
+3. Create a few dozen creator accounts on the sandbox through its admin API (no manual steps), register them in
+   mcn with their API tokens encrypted in the vault, and put the sample products in its catalogue.
+4. Render product remixes from the pool for the slots the clips leave free (make-remix at 540x960, 12 fps).
+5. Plan tomorrow (Asia/Shanghai) across the accounts: caps, posting windows, spacing, one clip per platform.
+6. Compress the day: step a simulated clock through tomorrow's slots, moving the sandbox's clock along, and run a
+   dispatcher pass at each step, so every post goes out at its slot in a few seconds of real time. Meanwhile the
+   compressed month (:mod:`mcn.demo_month`) runs in its own process on the rendered remixes.
+7. Print what went out and what the outbox holds, then the month.
 
 Everything lives under ``<data dir>/demo`` (its own SQLite database, so re-runs start clean); the whisper model
-and settings are the usual ones.
+and settings are the usual ones. Each phase prints its wall time and CPU seconds (:mod:`mcn.demo_timing`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import os
 import secrets
 import shutil
 from collections import Counter
+from concurrent.futures import Future
 from contextlib import ExitStack
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -77,18 +81,7 @@ def _run_phases(workdir: Path | None, console: Console, accounts: int, remix_var
     base.mkdir(parents=True, exist_ok=True)
     _use_database(f"sqlite:///{base / 'demo.db'}")
 
-    made = 0
-    samples = {"stream-a": DEV_EN, "stream-b": HELDOUT_EN, "stream-c": HELDOUT2_EN}
-    with clock.phase(f"sample generation ({len(samples)} streams at once)"):
-        streams = _generate_samples(samples, base, console)
-    for name, stream in streams.items():
-        with clock.phase(f"make-clips {name}"):
-            error = _clips_from_sample(name, stream, base)
-        if error:
-            return 1
-        made += 1
-    clip_count = _count_clips()
-    console.print(f"{clip_count} clips from {made} sample streams", highlight=False)
+    from concurrent.futures import ThreadPoolExecutor
 
     from sandbox.process import spawn_sandbox
 
@@ -99,33 +92,51 @@ def _run_phases(workdir: Path | None, console: Console, accounts: int, remix_var
     month: BackgroundMonth | None = None
     try:
         with ExitStack() as stack:
-            with clock.phase("sandbox start + accounts"):
-                with console.status("starting the sandbox platform"):
-                    url = stack.enter_context(
-                        spawn_sandbox(
-                            base / "sandbox",
-                            admin_token,
-                            "--clock",
-                            "manual",
-                            "--start",
-                            day_start.strftime("%Y-%m-%d %H:%M"),
-                            log=base / "sandbox.log",
-                        )
+            # The sandbox first: its alliance pool (product images and videos it draws on request) syncs in the
+            # background while the samples and clips are made, instead of after them.
+            with clock.phase("sandbox start"), console.status("starting the sandbox platform"):
+                url = stack.enter_context(
+                    spawn_sandbox(
+                        base / "sandbox",
+                        admin_token,
+                        "--clock",
+                        "manual",
+                        "--start",
+                        day_start.strftime("%Y-%m-%d %H:%M"),
+                        log=base / "sandbox.log",
                     )
-                os.environ["MCN_SANDBOX_URL"] = url
-                os.environ["MCN_SANDBOX_PUBLISH_VIA"] = "api"
-                get_settings.cache_clear()
-                console.print(f"sandbox platform on {url} (creator pages: {url}/login)", highlight=False)
-                admin = stack.enter_context(
-                    httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin_token}"}, timeout=30)
                 )
+            os.environ["MCN_SANDBOX_URL"] = url
+            os.environ["MCN_SANDBOX_PUBLISH_VIA"] = "api"
+            get_settings.cache_clear()
+            console.print(f"sandbox platform on {url} (creator pages: {url}/login)", highlight=False)
+            admin = stack.enter_context(
+                httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin_token}"}, timeout=30)
+            )
+            pool_sync = stack.enter_context(ThreadPoolExecutor(max_workers=1)).submit(_sync_pool, url, base)
+            console.print("product pool: syncing from the sandbox's alliance API in the background", highlight=False)
+
+            made = 0
+            samples = {"stream-a": DEV_EN, "stream-b": HELDOUT_EN, "stream-c": HELDOUT2_EN}
+            with clock.phase(f"sample generation ({len(samples)} streams at once)"):
+                streams = _generate_samples(samples, base, console)
+            for name, stream in streams.items():
+                with clock.phase(f"make-clips {name}"):
+                    error = _clips_from_sample(name, stream, base)
+                if error:
+                    return 1
+                made += 1
+            clip_count = _count_clips()
+            console.print(f"{clip_count} clips from {made} sample streams", highlight=False)
+
+            with clock.phase("accounts"):
                 account_ids = _create_accounts(admin, accounts)
                 _list_products(admin, url)
                 console.print(
                     f"{len(account_ids)} sandbox accounts registered in mcn (tokens encrypted)", highlight=False
                 )
             needed = len(account_ids) * DEMO_POSTS_PER_ACCOUNT - clip_count
-            if remix_variants > 0 and _remixes_from_pool(url, base, remix_variants, needed, console, clock):
+            if remix_variants > 0 and _remixes_from_pool(url, base, remix_variants, needed, console, clock, pool_sync):
                 return 1
             # The month reposts the remixes just rendered: it runs alongside the plan and the day (demo_month).
             from mcn.demo_month import BackgroundMonth
@@ -247,24 +258,41 @@ def _list_products(admin: httpx.Client, url: str) -> None:
         db.commit()
 
 
+def _sync_pool(url: str, base: Path) -> Any:
+    """The sandbox's alliance pool into mcn, its media under ``base / "pool-media"`` (the background step)."""
+    from alliance.sync import SandboxPoolSource, sync_pool
+
+    return sync_pool(SandboxPoolSource(url), base / "pool-media")
+
+
 def _remixes_from_pool(
-    url: str, base: Path, variants: int, needed: int, console: Console, clock: PhaseClock
+    url: str,
+    base: Path,
+    variants: int,
+    needed: int,
+    console: Console,
+    clock: PhaseClock,
+    pool_sync: Future[Any],
 ) -> str | None:
-    """Sync the sandbox's alliance pool into mcn, then remix every sharable product in stock up to ``variants``
+    """Wait for the pool sync started in the background (``pool_sync``), then remix every sharable product in
+    stock up to ``variants``
     times, as many as ``needed`` posts call for (make-remix at 540x960, two pieces of material a variant) into
     plannable clips rows; an error line or None."""
     import json
     import math
 
     from alliance.store import load_pool, pool_media
-    from alliance.sync import SandboxPoolSource, SyncError, sync_pool
+    from alliance.sync import SyncError
     from flows.make_remix import make_remix
     from mcn.db import session
     from mcn.tables import ProductRecord
 
-    with clock.phase("pool sync"), console.status("syncing the product pool from the sandbox's alliance API"):
+    with (
+        clock.phase("pool sync (what was left of it after make-clips)"),
+        console.status("syncing the product pool from the sandbox's alliance API"),
+    ):
         try:
-            synced = sync_pool(SandboxPoolSource(url), base / "pool-media")
+            synced = pool_sync.result()
         except SyncError as exc:
             console.print(f"[red]error:[/red] product pool: {exc}")
             return str(exc)

@@ -221,7 +221,10 @@ def _probe_cached(path: str, size: int, mtime_ns: int) -> MediaInfo:
 def _probe_material(path: str) -> MediaInfo:
     """:func:`clipper.media.probe` of a material video, once per file version: a product's video is in many of its
     remixes, and the probe decodes the file's first and last frames (about 0.08 CPU s each time)."""
-    stat = Path(path).stat()
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return probe(path, require_audio=False)  # raises the one-line MediaError (file not found, ...)
     return _probe_cached(path, stat.st_size, stat.st_mtime_ns)
 
 
