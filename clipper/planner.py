@@ -28,6 +28,7 @@ from clipper.cues import SentenceCues, sentence_cues
 from clipper.scenes import SceneCuts
 from clipper.sentences import continues_previous as _continues
 from clipper.sentences import is_cjk
+from clipper.structure import host_story
 from clipper.types import PlannedClip, ProductSegment, SellingPoint, Sentence, Transcript
 
 
@@ -197,7 +198,8 @@ def _says_selling(
     rng: _Range, sentences: Sequence[Sentence], spoken: Sequence[tuple[int, int]], cues: Sequence[SentenceCues]
 ) -> bool:
     """Whether every spoken sentence of a short range says something about the product on its own: a selling cue
-    (a material, a property, a number with its unit, a benefit, a demonstration) and no chatter cue.
+    (a material, a property, a number with its unit, a benefit, a demonstration), no chatter cue, no marker of the
+    host's own story, no question, and (where ASR punctuates Chinese) whole sentences by its marks.
 
     A full-length clip is mostly the detector's word; a short one boxed in by replies and price calls is one or two
     sentences, so one misread reply or aside would be most of it: it needs evidence of its own.
@@ -209,6 +211,10 @@ def _says_selling(
         if not any(c.selling > 0 for c in group) or any(c.chatter or c.urgency for c in group):
             return False
     texts = [sentences[i].text.strip() for i in range(rng.first, rng.last + 1)]
+    # The host's own story ("我妈刚给我发微信", "I took this to a festival last summer") carries numbers with units
+    # as often as selling talk does; a short clip of it would be all aside.
+    if any(host_story(t) for t in texts):
+        return False
     # A question in it ("不吃辣的能不能不放辣，辣油单独一包", "Does it fit a queen?") is most likely a viewer's,
     # answered: a reply whose reply cue ASR misheard.
     if any(_QUESTION_FORM.search(t) for t in texts):

@@ -31,10 +31,10 @@ from dataclasses import dataclass, replace
 from clipper.cues import SentenceCues, resolve_language, sentence_cues
 from clipper.labels import SentenceKind
 from clipper.segments import product_keys
-from clipper.sentences import continues_previous
+from clipper.sentences import continues_previous, is_cjk
 from clipper.types import Product, ProductSegment, Sentence, Transcript
 
-__all__ = ["SentenceKinds", "StructureOptions", "classify_sentences", "mask_names"]
+__all__ = ["SentenceKinds", "StructureOptions", "classify_sentences", "host_story", "mask_names"]
 
 _EN_STOP = frozenset(
     """a an the and or but so if then than that this these those it its it's is are was were be been being am
@@ -180,6 +180,11 @@ _ZH_A_NOT_A = re.compile(r"(?!动不动)([\u4e00-\u9fff])[不没]\1")
 #: A-not-A forms a host asks her audience to agree with (是不是很软？); they open no viewer's question.
 _ZH_RHETORICAL = re.compile(r"是不是|对不对|好不好|要不要")
 _CLAUSE_MARK = re.compile(r"[，,。！？!?；;]")
+
+
+def host_story(text: str) -> bool:
+    """Whether ``text`` has a marker of the host's own story (family, her day, the weather, last week)."""
+    return bool((_ZH_NARRATIVE if is_cjk(text) else _EN_NARRATIVE).search(text))
 
 
 def _mark_viewer_questions(sentences: Sequence[Sentence], kinds: list[SentenceKind], reasons: list[str]) -> None:

@@ -339,10 +339,12 @@ def test_a_short_chinese_run_must_be_whole_sentences_without_a_question() -> Non
         "今天六十九，一号链接。",  # 4 price
         "面料加厚三百克，冬天穿也暖和。",  # 5 short, whole
         "今天六十九，一号链接。",  # 6 price
+        "我妈刚发微信，说今天降温十度。",  # 7 the host's own story, with a number and its unit
+        "今天六十九，一号链接。",  # 8 price
     ]
     t = transcript_from_lines(lines, "zh", seconds_per_char=0.25)
     segment = ProductSegment(0, len(lines) - 1, "p-tee", "T恤")
-    points = [SellingPoint(i, i, "x", "纯棉", "T恤", 0.6, "cues", "p-tee") for i in (0, 1, 3, 5)]
-    kinds = ["selling", "selling", "price", "selling", "price", "selling", "price"]
+    points = [SellingPoint(i, i, "x", "纯棉", "T恤", 0.6, "cues", "p-tee") for i in (0, 1, 3, 5, 7)]
+    kinds = ["selling", "selling", "price", "selling", "price", "selling", "price", "selling", "price"]
     clips = plan_clips(t, points, [segment], options=PlanOptions(min_seconds=10), kinds=kinds)
     assert [c.sentences for c in clips] == [(0, 1), (5,)], [c.sentences for c in clips]
