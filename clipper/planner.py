@@ -10,7 +10,7 @@ Rules, in the order they apply:
    than ``max_seconds`` is split on sentence boundaries. A product left without any clip keeps its best range
    down to ``short_floor_seconds``; any other run of clean selling talk boxed in by replies and price calls
    becomes a short clip down to ``short_clip_seconds`` when it carries selling evidence of its own (see
-   :func:`_says_selling`), ranked after the full-length clips; what still does not fit is dropped.
+   :func:`_evidenced`), ranked after the full-length clips; what still does not fit is dropped.
 3. Cut points sit in the pause around the range: ``padding`` seconds outside the first and last word, never
    past the middle of the pause (so no part of a neighbouring word is heard), moved onto a scene cut when one
    falls in that pause.
@@ -149,9 +149,10 @@ def plan_clips(
         if rng.product_id not in covered:
             fitted.append(rng)
             covered.add(rng.product_id)
-        elif opts.short_clip_seconds > 0 and _says_selling(rng, sentences, spoken, cues):
-            extra.append(rng)
-    extra.extend(r for r in tiny if _says_selling(r, sentences, spoken, cues))
+        elif opts.short_clip_seconds > 0:
+            extra.extend(_evidenced(rng, sentences, spoken, cues, opts.short_clip_seconds, opts.padding))
+    for rng in tiny:
+        extra.extend(_evidenced(rng, sentences, spoken, cues, opts.short_clip_seconds, opts.padding))
     candidates = [_to_clip(r, sentences, transcript.duration, scenes, opts) for r in fitted]
     shorts = [_to_clip(r, sentences, transcript.duration, scenes, opts) for r in extra]
     chosen: list[PlannedClip] = []
@@ -194,38 +195,58 @@ def _clean(point: SellingPoint, banned: frozenset[int], count: int, language: st
     return out
 
 
-def _says_selling(
-    rng: _Range, sentences: Sequence[Sentence], spoken: Sequence[tuple[int, int]], cues: Sequence[SentenceCues]
-) -> bool:
-    """Whether every spoken sentence of a short range says something about the product on its own: a selling cue
-    (a material, a property, a number with its unit, a benefit, a demonstration), no chatter cue, no marker of the
-    host's own story, no question, and (where ASR punctuates Chinese) whole sentences by its marks.
+def _evidenced(
+    rng: _Range,
+    sentences: Sequence[Sentence],
+    spoken: Sequence[tuple[int, int]],
+    cues: Sequence[SentenceCues],
+    min_seconds: float,
+    padding: float,
+) -> list[_Range]:
+    """The parts of a short range whose every spoken sentence says something about the product on its own, that
+    last at least ``min_seconds``: a selling cue (a material, a property, a number with its unit, a benefit, a
+    demonstration), no chatter or urgency cue, no marker of the host's own story, no question, and (where ASR
+    punctuates Chinese) whole sentences by its marks.
 
     A full-length clip is mostly the detector's word; a short one boxed in by replies and price calls is one or two
-    sentences, so one misread reply or aside would be most of it: it needs evidence of its own.
+    sentences, so one misread reply or aside would be most of it: each sentence needs evidence of its own, and one
+    without it ("Kendra again, no, it won't pill") is left out rather than sinking the sentence beside it.
     """
-    for a, b in spoken:
-        if b < rng.first or a > rng.last:
+    groups = [(a, b) for a, b in spoken if rng.first <= a and b <= rng.last]
+    out: list[_Range] = []
+    run: list[tuple[int, int]] = []
+    for g in [*groups, None]:
+        if g is not None and _group_says_selling(g, sentences, cues):
+            run.append(g)
             continue
-        group = cues[a : b + 1]
-        if not any(c.selling > 0 for c in group) or any(c.chatter or c.urgency for c in group):
-            return False
-    texts = [sentences[i].text.strip() for i in range(rng.first, rng.last + 1)]
+        if run:
+            first, last = run[0][0], run[-1][1]
+            long_enough = _span(sentences, first, last, padding) >= min_seconds
+            if long_enough and _whole_by_marks(first, last, sentences):
+                out.append(replace(rng, first=first, last=last))
+        run = []
+    return out
+
+
+def _group_says_selling(group: tuple[int, int], sentences: Sequence[Sentence], cues: Sequence[SentenceCues]) -> bool:
+    a, b = group
+    found = cues[a : b + 1]
+    if not any(c.selling > 0 for c in found) or any(c.chatter or c.urgency for c in found):
+        return False
+    texts = [sentences[i].text.strip() for i in range(a, b + 1)]
     # The host's own story ("我妈刚给我发微信", "I took this to a festival last summer") carries numbers with units
-    # as often as selling talk does; a short clip of it would be all aside.
-    if any(host_story(t) for t in texts):
-        return False
-    # A question in it ("不吃辣的能不能不放辣，辣油单独一包", "Does it fit a queen?") is most likely a viewer's,
-    # answered: a reply whose reply cue ASR misheard.
-    if any(_QUESTION_FORM.search(t) for t in texts):
-        return False
-    # Where ASR punctuates, a short run must be whole sentences by its own marks: one ending on a comma, or
-    # starting after one, is a clause of a longer spoken sentence whose other half was left out.
-    if is_cjk(" ".join(texts)):
-        before = sentences[rng.first - 1].text.strip() if rng.first > 0 else "。"
-        if not (_END_MARK.search(texts[-1]) and _END_MARK.search(before)):
-            return False
-    return True
+    # as often as selling talk does. A question ("不吃辣的能不能不放辣，辣油单独一包", "Does it fit a queen?") is most
+    # likely a viewer's, answered: a reply whose reply cue ASR misheard.
+    return not any(host_story(t) or _QUESTION_FORM.search(t) for t in texts)
+
+
+def _whole_by_marks(first: int, last: int, sentences: Sequence[Sentence]) -> bool:
+    """Where ASR punctuates Chinese, whether ``first..last`` are whole sentences by its own marks: one ending on a
+    comma, or starting after one, is a clause of a longer spoken sentence whose other half was left out."""
+    if not is_cjk(" ".join(sentences[i].text for i in range(first, last + 1))):
+        return True
+    before = sentences[first - 1].text.strip() if first > 0 else "。"
+    return bool(_END_MARK.search(sentences[last].text.strip()) and _END_MARK.search(before))
 
 
 #: A question: a question mark, or a Chinese A-not-A question (能不能, 会不会, 有没有, 是不是).

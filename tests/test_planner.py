@@ -348,3 +348,15 @@ def test_a_short_chinese_run_must_be_whole_sentences_without_a_question() -> Non
     kinds = ["selling", "selling", "price", "selling", "price", "selling", "price", "selling", "price"]
     clips = plan_clips(t, points, [segment], options=PlanOptions(min_seconds=10), kinds=kinds)
     assert [c.sentences for c in clips] == [(0, 1), (5,)], [c.sentences for c in clips]
+
+
+def test_a_sentence_without_evidence_is_left_out_of_a_short_clip_not_the_one_beside_it() -> None:
+    lines = [*BOXED[:5], "Kendra again, no, it won't pill at all, honestly.", *BOXED[5:7]]
+    t = transcript_from_lines(lines, pause=0.5)
+    segment = ProductSegment(0, len(lines) - 1, "p-leggings", "Leggings")
+    points = [
+        SellingPoint(1, 3, "nylon", "Squat-proof nylon", "Leggings", 0.8, "cues", "p-leggings"),
+        SellingPoint(5, 6, "inseam", "A 25-inch inseam", "Leggings", 0.5, "cues", "p-leggings"),
+    ]
+    clips = plan_clips(t, points, [segment], options=PlanOptions(min_seconds=10))
+    assert [c.sentences for c in clips] == [(1, 2, 3), (6,)], [c.sentences for c in clips]
