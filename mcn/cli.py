@@ -180,7 +180,8 @@ app.add_typer(models_app, name="models")
 
 
 def _quiet_prefect() -> None:
-    """Prefect's logs off the terminal, telemetry off (:func:`mcn.prefect_api.quiet_prefect`; kept for callers)."""
+    """Prefect's logs off the terminal, telemetry off (:func:`mcn.prefect_api.quiet_prefect`; here for the callers
+    that import it from the CLI: ``mcn doctor``, ``mcn demo``, ``mcn.remix_cli``)."""
     from mcn.prefect_api import quiet_prefect
 
     quiet_prefect()
@@ -230,7 +231,8 @@ def clips_make(
     from mcn.settings import get_settings
 
     # the flow when a Prefect API records it (PREFECT_API_URL, a running mcn up); else the same steps in this
-    # process without importing Prefect, which alone would cost more than the 5 s a run's start may take
+    # process without importing Prefect, whose import alone is most of a run's 5 s start-up budget here
+    # (bench/bench_run_fixed_cost.py)
     recorded = prefect_api_for_run(get_settings().data_dir).recorded
     if recorded:
         quiet_prefect()
