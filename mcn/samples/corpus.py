@@ -3,7 +3,7 @@
 Each stream is ``corpus/streams/<id>.json`` (the script, every line labelled) plus, once voiced by
 ``scripts/voice_corpus.py``, ``corpus/audio/<id>.opus`` and ``corpus/audio/<id>.timing.json`` (each line's speech
 times in the audio). ``corpus/splits.json`` fixes which streams may be tuned on (``dev``) and which are only ever
-measured (``holdout``, and ``holdout2``: streams written blind after the first holdout was measured).
+measured (``holdout``; ``holdout2`` and ``holdout3``: streams written blind after the first holdout was measured).
 
 :func:`load_stream` gives a :class:`CorpusStream` with the same :class:`~mcn.samples.TimedLine` ground truth the
 generated espeak-ng streams have, so :mod:`mcn.samples.evaluate` scores both alike, and :func:`stream_labels`
@@ -32,7 +32,7 @@ __all__ = [
     "stream_labels",
 ]
 
-Split = Literal["dev", "holdout", "holdout2", "unsplit"]
+Split = Literal["dev", "holdout", "holdout2", "holdout3", "unsplit"]
 
 
 class CorpusError(ValueError):
@@ -72,15 +72,15 @@ def _splits(root: Path) -> dict[str, Split]:
         return {}
     data = json.loads(path.read_text(encoding="utf-8"))
     out: dict[str, Split] = {}
-    for split in ("dev", "holdout", "holdout2"):
+    for split in ("dev", "holdout", "holdout2", "holdout3"):
         for sid in data.get(split, []):
             out[sid] = cast(Split, split)
     return out
 
 
 def split_of(stream_id: str, root: Path | None = None) -> Split:
-    """``dev``, ``holdout``, ``holdout2`` (written blind later, never tuned on) or ``unsplit`` (a stream not yet
-    assigned, treated like ``holdout`` by tuning code)."""
+    """``dev``, ``holdout``, ``holdout2`` or ``holdout3`` (written blind later, never tuned on), or ``unsplit`` (a
+    stream not yet assigned, treated like ``holdout`` by tuning code)."""
     return _splits(root or corpus_dir()).get(stream_id, "unsplit")
 
 

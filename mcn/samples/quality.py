@@ -130,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", choices=("asr", "cached", "text"), default="cached")
     parser.add_argument("--detector", default="heuristic")
-    parser.add_argument("--split", choices=("dev", "holdout", "holdout2"), default=None)
+    parser.add_argument("--split", choices=("dev", "holdout", "holdout2", "holdout3"), default=None)
     parser.add_argument("--language", choices=("zh", "en"), default=None)
     parser.add_argument("--model", default="base", help="whisper model for --source asr / --write-transcripts")
     parser.add_argument("--write-transcripts", action="store_true", help="run ASR and cache corpus/transcripts/")
