@@ -39,8 +39,10 @@ class PlanOptions:
     ``short_floor_seconds``: a product whose selling talk cannot reach ``min_seconds`` even after growing into
     clean neighbours still gets one shorter clip if it lasts at least this long, rather than none.
     ``short_clip_seconds``: any other run of clean selling talk boxed in by replies or price calls becomes a short
-    clip when it lasts at least this long (ranked after every full-length clip); ``0`` turns this off. Hosts often
-    say one or two selling sentences between comment replies and price calls; dropping them loses real talk.
+    clip when it lasts at least this long (ranked after every full-length clip); ``0`` (the default) turns this off.
+    Hosts often say one or two selling sentences between comment replies and price calls; dropping them loses real
+    talk. Off by default because its evidence check is not yet safe on unseen hosts: at 4 s it let three price
+    calls into clips on the held-out English streams (``bench/results/corpus-holdout3-first-sight.txt``).
     """
 
     min_seconds: float = 10.0
@@ -49,7 +51,7 @@ class PlanOptions:
     padding: float = 0.25
     id_prefix: str = "clip"
     short_floor_seconds: float = 6.0
-    short_clip_seconds: float = 4.0
+    short_clip_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0 < self.min_seconds < self.max_seconds:

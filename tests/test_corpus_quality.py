@@ -15,12 +15,13 @@ a few points under the measurement after the latest tuning round (recall / clip 
 =========  ==================  =====================  =====================
 source     dev en              dev zh (8 streams)     holdout en
 =========  ==================  =====================  =====================
-text       92% / 87%           96% / 91%              94% / 85%, 1 price
-cached     94% / 86%, 0 cuts   92% / 85%, 2 cuts      87% / 85%, 2 cuts
+text       86% / 87%           91% / 92%              94% / 85%, 1 price
+cached     86% / 86%, 0 cuts   92% / 85%, 2 cuts      87% / 85%, 2 cuts
 =========  ==================  =====================  =====================
 
-(dev columns re-measured after short clips, read-out questions and A-not-A replies; the holdout column is the
-last measurement before them, not re-measured.)
+(dev columns re-measured after read-out questions and A-not-A replies, with short clips off by default; with
+short clips on, dev reads 92-94% recall in English but the English holdout took three price lines into clips, so
+they are opt-in: bench/results/corpus-holdout3-first-sight.txt.)
 
 (cached: faster-whisper base, the transcripts in ``corpus/transcripts``). The zh holdout (zh-home-01, zh-beauty-02,
 zh-mixed-01: ``retired_holdout`` in splits.json) was measured once as holdout (82% / 75%, 8 cuts, 3 price lines
@@ -85,9 +86,10 @@ def test_every_stream_no_cut_inside_a_line_and_every_product_clipped(sid: str) -
         # (en-beauty-02) at the last measurement; see the module docstring.
         assert q.products_clipped >= q.products_due - 1, q.summary()
         assert q.price_lines_in_clips <= 1, q.summary()
-    # Short clips (a run of selling talk boxed in by replies and price calls) go down to short_clip_seconds.
+    # A product's only clip may be short (short_floor_seconds); short clips of boxed-in talk are opt-in.
+    floor = min(PlanOptions().short_floor_seconds, PlanOptions().short_clip_seconds or 60.0)
     for clip in result.clips:
-        assert PlanOptions().short_clip_seconds <= clip.duration <= 60.5, clip
+        assert floor <= clip.duration <= 60.5, clip
 
 
 # (split, language) -> (recall floor, precision floor), a few points under the measurement in the module docstring.

@@ -319,14 +319,14 @@ def test_a_short_run_of_selling_talk_boxed_in_by_replies_and_prices_becomes_a_sh
         SellingPoint(8, 8, "cat", "My cat", "Leggings", 0.5, "cues", "p-leggings"),
     ]
     assert 4.0 <= t.sentences[5].duration + 0.5 < 10.0 and t.sentences[8].duration + 0.5 >= 4.0
-    clips = plan_clips(t, points, [segment], options=PlanOptions(min_seconds=10))
+    clips = plan_clips(t, points, [segment], options=PlanOptions(min_seconds=10, short_clip_seconds=4.0))
     assert [c.sentences for c in clips] == [(1, 2, 3), (5,)]
     assert clips[1].duration < 10.0
     # Off, the short run is dropped as before (the product already has its full-length clip).
     off = plan_clips(t, points, [segment], options=PlanOptions(min_seconds=10, short_clip_seconds=0))
     assert [c.sentences for c in off] == [(1, 2, 3)]
     # A short clip never crowds out a full-length one.
-    one = plan_clips(t, points, [segment], options=PlanOptions(min_seconds=10, max_clips=1))
+    one = plan_clips(t, points, [segment], options=PlanOptions(min_seconds=10, short_clip_seconds=4.0, max_clips=1))
     assert [c.sentences for c in one] == [(1, 2, 3)]
 
 
@@ -346,7 +346,7 @@ def test_a_short_chinese_run_must_be_whole_sentences_without_a_question() -> Non
     segment = ProductSegment(0, len(lines) - 1, "p-tee", "T恤")
     points = [SellingPoint(i, i, "x", "纯棉", "T恤", 0.6, "cues", "p-tee") for i in (0, 1, 3, 5, 7)]
     kinds = ["selling", "selling", "price", "selling", "price", "selling", "price", "selling", "price"]
-    clips = plan_clips(t, points, [segment], options=PlanOptions(min_seconds=10), kinds=kinds)
+    clips = plan_clips(t, points, [segment], options=PlanOptions(min_seconds=10, short_clip_seconds=4.0), kinds=kinds)
     assert [c.sentences for c in clips] == [(0, 1), (5,)], [c.sentences for c in clips]
 
 
@@ -358,5 +358,5 @@ def test_a_sentence_without_evidence_is_left_out_of_a_short_clip_not_the_one_bes
         SellingPoint(1, 3, "nylon", "Squat-proof nylon", "Leggings", 0.8, "cues", "p-leggings"),
         SellingPoint(5, 6, "inseam", "A 25-inch inseam", "Leggings", 0.5, "cues", "p-leggings"),
     ]
-    clips = plan_clips(t, points, [segment], options=PlanOptions(min_seconds=10))
+    clips = plan_clips(t, points, [segment], options=PlanOptions(min_seconds=10, short_clip_seconds=4.0))
     assert [c.sentences for c in clips] == [(1, 2, 3), (6,)], [c.sentences for c in clips]
