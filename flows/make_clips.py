@@ -459,6 +459,8 @@ def make_clips(
     width: int = 1080,
     height: int = 1920,
     brand: str | None = None,
+    fps: int = 30,
+    preset: str = "veryfast",
 ) -> dict[str, Any] | State:
     """Make clips from ``source`` (a video file or an http(s) URL) into ``out``; return the manifest.
 
@@ -467,7 +469,8 @@ def make_clips(
 
     ``products`` is a CSV/JSON product list; ``transcript`` an SRT/VTT used instead of ASR; ``language`` is
     ``auto``, ``zh`` or ``en``; ``detector`` overrides ``MCN_DETECTOR`` (heuristic, openai, transformers);
-    ``width`` x ``height`` is the rendered size (9:16; the demo renders smaller to stay quick). ``brand`` names
+    ``width`` x ``height`` is the rendered size (9:16; the demo renders smaller to stay quick), ``fps`` and
+    ``preset`` (x264) its frame rate and encoder speed (the demo: 15 fps, ultrafast). ``brand`` names
     the run (with the source's file name and the date; without it, the products file's stem stands in) and tags
     it ``brand:<brand>``.
     """
@@ -476,7 +479,7 @@ def make_clips(
     options = ClipsOptions(
         products=products, transcript=transcript, language=language, max_clips=max_clips,
         min_seconds=min_seconds, max_seconds=max_seconds, out=out, detector=detector, width=width, height=height,
-        brand=brand,
+        fps=fps, preset=preset, brand=brand,
     )  # fmt: skip
     shown = redact_url(source)
     tracker = _Tracker(create_progress_artifact(0.0, description=f"make clips: {shown}"))

@@ -314,6 +314,8 @@ def _make_one(
     size: tuple[int, int] = (1080, 1920),
     *,
     brand: str | None = None,
+    fps: int = 30,
+    preset: str = "veryfast",
 ) -> str | None:
     """Run the make-clips flow for one source; print where the clips are or the one-line reason. Returns the
     error."""
@@ -334,6 +336,8 @@ def _make_one(
             width=size[0],
             height=size[1],
             brand=brand,
+            fps=fps,
+            preset=preset,
             return_state=True,
         )
     if state.is_failed():
@@ -356,6 +360,8 @@ def _make_one_here(
     size: tuple[int, int] = (1080, 1920),
     *,
     brand: str | None = None,
+    fps: int = 30,
+    preset: str = "veryfast",
 ) -> str | None:
     """:func:`_make_one` without Prefect: the pipeline's steps in this process, the same bars, files, records
     and lines (:mod:`mcn.clips_pipeline`)."""
@@ -374,6 +380,8 @@ def _make_one_here(
         detector=detector,
         width=size[0],
         height=size[1],
+        fps=fps,
+        preset=preset,
         brand=brand,
     )
     try:

@@ -53,8 +53,8 @@ class ClipsOptions:
 
     ``products`` is a CSV/JSON product list; ``transcript`` an SRT/VTT used instead of speech recognition;
     ``language`` is ``auto``, ``zh`` or ``en``; ``detector`` overrides ``MCN_DETECTOR``; ``out`` defaults to
-    ``<data dir>/renders/<run id>``; ``width`` x ``height`` is the rendered size; ``brand`` is stored with the
-    run's parameters."""
+    ``<data dir>/renders/<run id>``; ``width`` x ``height`` is the rendered size, ``fps`` and ``preset`` (x264) its
+    frame rate and encoder speed; ``brand`` is stored with the run's parameters."""
 
     products: str | None = None
     transcript: str | None = None
@@ -66,6 +66,8 @@ class ClipsOptions:
     detector: str | None = None
     width: int = 1080
     height: int = 1920
+    fps: int = 30
+    preset: str = "veryfast"
     brand: str | None = None
 
 
@@ -542,6 +544,8 @@ class _Run:
             produce_id_prefix=f"{self.run_id[:12]}-",
             width=options.width,
             height=options.height,
+            fps=options.fps,
+            preset=options.preset,
             threads=render_threads(settings.render_workers, settings.render_dask),
         )
         try:

@@ -3,7 +3,7 @@
 1. Start the sandbox platform in its own process, with a manual clock; its alliance product pool syncs into mcn
    in the background (the sandbox draws product images and videos on request) while the next step runs.
 2. Generate three sample livestreams at once (espeak-ng speech over a test picture, each with a product list) and
-   make clips from them (rendered at 540x960 to stay quick).
+   make clips from them (rendered at 540x960, 15 fps, x264 ultrafast to stay quick).
 3. Create a few dozen creator accounts on the sandbox through its admin API (no manual steps), register them in
    mcn with their API tokens encrypted in the vault, and put the sample products in its catalogue.
 4. Render product remixes from the pool for the slots the clips leave free (make-remix at 540x960, 12 fps).
@@ -49,6 +49,9 @@ DEMO_REMIX_VARIANTS = 15
 #: Remix frame rate in the demo (12: the zoompan and encoding work scale with it; the near-duplicate measures
 #: sample 1 fps and footage ids, so they see the same thing).
 DEMO_REMIX_FPS = 12
+#: Livestream clips in the demo: 540x960 at 15 fps, x264 ultrafast (a product run renders 1080x1920, 30 fps,
+#: veryfast); the demo shows what is cut and posted, not broadcast quality.
+DEMO_CLIP_FPS = 15
 #: Remixes rendered at once: each ffmpeg pass is partly single-threaded, two keep two cores busy.
 DEMO_REMIX_WORKERS = 2
 DEMO_TZ = "Asia/Shanghai"
@@ -192,7 +195,18 @@ def _clips_from_sample(name: str, stream: Any, base: Path) -> str | None:
     from mcn.cli import _make_one
 
     return _make_one(
-        str(stream.video), stream.products_csv, None, "auto", 15, 6.0, 30.0, base / f"{name}-clips", None, (540, 960)
+        str(stream.video),
+        stream.products_csv,
+        None,
+        "auto",
+        15,
+        6.0,
+        30.0,
+        base / f"{name}-clips",
+        None,
+        (540, 960),
+        fps=DEMO_CLIP_FPS,
+        preset="ultrafast",
     )
 
 
