@@ -400,22 +400,29 @@ def test_runs_go_to_the_make_clips_deployment_once_prefect_has_it(
     assert submitter.name == "in-process"  # no API URL: the flow runs on the console's thread
     monkeypatch.setenv("PREFECT_API_URL", str(PREFECT_API_URL.value()))
     assert not deployment_exists()
-    make_clips.to_deployment(name="make-clips", _sync=True).apply(_sync=True)  # type: ignore[call-arg]
-    assert deployment_exists() and submitter.name == "prefect deployment"
-    job = ClipJob(source=str(data_dir / "stream.mp4"), brand="acme", out=str(data_dir / "out"), max_clips=3)
-    ref = submitter.submit(job)
-    with get_client(sync_client=True) as client:
-        run = client.read_flow_run(UUID(ref))
-    assert run.parameters["source"] == job.source and run.parameters["brand"] == "acme"
-    assert run.parameters["max_clips"] == 3 and run.state is not None and run.state.is_scheduled()
-    # the page's progress comes from the run's progress artifact (make-clips updates it in every step)
-    assert submitter.progress(ref) is None
-    from prefect.client.schemas.actions import ArtifactCreate
+    deployment_id = make_clips.to_deployment(name="make-clips", _sync=True).apply(_sync=True)  # type: ignore[call-arg]
+    ref = None
+    try:
+        assert deployment_exists() and submitter.name == "prefect deployment"
+        job = ClipJob(source=str(data_dir / "stream.mp4"), brand="acme", out=str(data_dir / "out"), max_clips=3)
+        ref = submitter.submit(job)
+        with get_client(sync_client=True) as client:
+            run = client.read_flow_run(UUID(ref))
+        assert run.parameters["source"] == job.source and run.parameters["brand"] == "acme"
+        assert run.parameters["max_clips"] == 3 and run.state is not None and run.state.is_scheduled()
+        # the page's progress comes from the run's progress artifact (make-clips updates it in every step)
+        assert submitter.progress(ref) is None
+        from prefect.client.schemas.actions import ArtifactCreate
 
-    with get_client(sync_client=True) as client:
-        client.create_artifact(ArtifactCreate(type="progress", data=37.5, flow_run_id=run.id, description="render"))
-    shown = submitter.progress(ref)
-    assert shown is not None and shown.fraction == pytest.approx(0.375) and shown.detail == "render"
+        with get_client(sync_client=True) as client:
+            client.create_artifact(ArtifactCreate(type="progress", data=37.5, flow_run_id=run.id, description="render"))
+        shown = submitter.progress(ref)
+        assert shown is not None and shown.fraction == pytest.approx(0.375) and shown.detail == "render"
+    finally:  # the Prefect test server is shared by the session: leave no deployment or scheduled run behind
+        with get_client(sync_client=True) as client:
+            if ref is not None:
+                client.delete_flow_run(UUID(ref))
+            client.delete_deployment(deployment_id)
 
 
 # -- the operator's calendar, failed posts and accounts ------------------------------------------------------------

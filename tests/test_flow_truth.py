@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from pathlib import Path
 
 import pytest
@@ -93,12 +94,13 @@ def test_cli_brand_option_names_and_tags_the_run(prefect_server: None, data_dir:
     from mcn.cli import app
 
     video, srt = _chatter(tmp_path)
-    args = ["clips", "make", str(video), "--transcript", str(srt), "--language", "en", "--brand", "globex"]
+    brand = f"globex{uuid.uuid4().hex[:6]}"  # the session's Prefect server is shared: a tag only this test uses
+    args = ["clips", "make", str(video), "--transcript", str(srt), "--language", "en", "--brand", brand]
     result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "out")])
     assert result.exit_code == 1 and "no clips:" in result.output, result.output  # chatter: nothing to sell
     with get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=["brand:globex"])))
-    assert [r.name.split(" · ")[:2] for r in runs] == [["globex", "chatter.mp4"]]
+        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"brand:{brand}"])))
+    assert [r.name.split(" · ")[:2] for r in runs] == [[brand, "chatter.mp4"]]
     refused = CliRunner().invoke(app, ["clips", "make", str(video), "--brand", "  "])
     assert refused.exit_code == 2 and "--brand" in refused.output
 
