@@ -181,7 +181,7 @@ app.add_typer(models_app, name="models")
 
 def _quiet_prefect() -> None:
     """Prefect's logs off the terminal, telemetry off (:func:`mcn.prefect_api.quiet_prefect`; here for the callers
-    that import it from the CLI: ``mcn doctor``, ``mcn demo``, ``mcn.remix_cli``)."""
+    that import it from the CLI: ``mcn doctor``, ``mcn demo``)."""
     from mcn.prefect_api import quiet_prefect
 
     quiet_prefect()

@@ -22,7 +22,7 @@ def remix_make(
     tts: Annotated[str | None, typer.Option(help="piper or openai (default MCN_TTS_BACKEND).")] = None,
 ) -> None:
     """Render 15-40 s 9:16 remixes of each product; writes remixes.json and one mp4 per remix."""
-    from mcn.cli import _quiet_prefect
+    from mcn.prefect_api import quiet_prefect
 
     if not products_file.is_file():
         raise fail(f"{products_file}: file not found", 2)
@@ -36,7 +36,7 @@ def remix_make(
         raise fail(str(exc), 2) from None
     if not loaded.products:
         raise fail(f"{products_file}: no usable product ({len(loaded.problems)} bad rows)", 2)
-    _quiet_prefect()
+    quiet_prefect()
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from flows.make_remix import STEPS, make_remix

@@ -149,14 +149,10 @@ def sweep_dead_runs(engine: Engine) -> list[str]:
 
 
 def detached_child_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """The environment of :func:`crash_flow_runs_detached`'s child: this one, less a ``PREFECT_API_URL`` that
-    points at the temporary server this command started (``mcn.prefect_api``): that server stops with the command,
-    and the child may outlive it, so the child starts its own."""
+    """The environment of :func:`crash_flow_runs_detached`'s child: this one (its ``PREFECT_API_URL``, or none:
+    then the child starts Prefect's ephemeral server, given two minutes on a loaded machine)."""
     env = dict(environ)
     env.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    temporary = env.pop("MCN_TEMPORARY_PREFECT_API_URL", None)  # mcn.prefect_api.TEMPORARY_API_ENV
-    if temporary and env.get("PREFECT_API_URL") == temporary:
-        del env["PREFECT_API_URL"]
     return env
 
 
