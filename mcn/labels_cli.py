@@ -62,9 +62,10 @@ def review_command(
 def _serve(clips: ClipsFolder, annotator: str, host: str, port: int) -> None:
     import uvicorn
 
+    from mcn.review import posting_verdicts
     from mcn.review_web import create_review_app
 
-    review = create_review_app(clips, annotator)
+    review = create_review_app(clips, annotator, decide=posting_verdicts(clips, annotator))
     shown = f"[{host}]" if ":" in host else host
     console.print(f"review page: http://{shown}:{port}/  (Ctrl-C stops it; each save stores labels)", soft_wrap=True)
     try:

@@ -42,7 +42,7 @@ from mcn.labels_store import (
     with_kind,
     with_verdict,
 )
-from mcn.review import CONTEXT_SENTENCES
+from mcn.review import CONTEXT_SENTENCES, ClipDecision
 
 __all__ = ["CSRF_FIELD", "CSRF_HEADER", "ReviewApp", "create_review_app", "is_loopback_host"]
 
@@ -79,13 +79,17 @@ def create_review_app(
     annotator: str,
     load: Callable[[ClipsFolder], SourceLabels] | None = None,
     save: Callable[[SourceLabels], SourceLabels] = save_labels,
+    decide: ClipDecision | None = None,
 ) -> ReviewApp:
     """Build the review page for ``folder``; labels are read with ``load`` (stored, else from the folder) and
-    written with ``save``. A new random CSRF token is drawn for each app."""
+    written with ``save``. ``decide`` (:func:`mcn.review.posting_verdicts`) turns a good/bad verdict into the
+    posting plan's approval or rejection, as the terminal review does; its line is shown with the save notice.
+    A new random CSRF token is drawn for each app."""
     token = secrets.token_urlsafe(32)
     read_labels = load or (lambda f: labels_for_folder(f, annotator))
     lock = threading.Lock()  # one save at a time: read-modify-write of the source's labels
     media = {_media_key(c.path): c for c in folder.clips}
+    posting: dict[str, str] = {}  # clip id -> what its last verdict did to posting (shown with the save notice)
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.middleware("http")
@@ -112,7 +116,7 @@ def create_review_app(
         except ClipperError as err:
             return _error(str(err), 409)
         notice = saved if saved in {c.id for c in folder.clips} else None
-        return HTMLResponse(_render_page(folder, labels, token, notice))
+        return HTMLResponse(_render_page(folder, labels, token, notice, posting.get(notice or "", "")))
 
     @app.get("/media/{path:path}")
     def clip_media(path: str) -> Response:
@@ -135,6 +139,9 @@ def create_review_app(
         try:
             with lock:
                 clip_id = apply_form(folder, read_labels(folder), form, annotator, save)
+                verdict = str(form.get("verdict") or "")
+                if decide is not None and verdict in ("good", "bad"):
+                    posting[clip_id] = decide(clip_id, verdict == "good", str(form.get("reason") or "").strip())
         except ClipperError as err:
             return _error(str(err), 400)
         return RedirectResponse(f"/?saved={clip_id}#clip-{clip_id}", status_code=303)
@@ -206,7 +213,7 @@ class _Row:
     inside: bool
 
 
-def _render_page(folder: ClipsFolder, labels: SourceLabels, token: str, saved: str | None) -> str:
+def _render_page(folder: ClipsFolder, labels: SourceLabels, token: str, saved: str | None, posting: str = "") -> str:
     cards = []
     for clip in folder.clips:
         verdict = verdict_for(labels, clip.id)
@@ -223,6 +230,7 @@ def _render_page(folder: ClipsFolder, labels: SourceLabels, token: str, saved: s
         csrf_field=CSRF_FIELD,
         csrf_token=token,
         saved=saved,
+        posting=posting,
         media_url=_media_url,
     )
 

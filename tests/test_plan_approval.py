@@ -248,3 +248,72 @@ def test_the_terminal_reviews_verdicts_gate_posting_like_the_consoles(engine: En
     assert (bad.status, bad.last_error) == ("rejected", "clip rejected by li.na: starts mid-sentence")
     assert good.status == "planned"
     assert plan_day(DAY, now=NOW).rejected_clips == 1 and _planned(engine) == {good.clip_id}
+
+
+def test_the_web_reviews_verdicts_gate_posting_too(engine: Engine, tmp_path: Path) -> None:
+    """``mcn clips review --web``: a bad verdict saved on the page rejects the clip for posting (its planned post
+    cancelled, the line shown with the save notice), a good one approves it, as in the terminal review."""
+    import httpx
+
+    from mcn.labels_store import read_clips_folder
+    from mcn.review import posting_verdicts
+    from mcn.review_web import CSRF_FIELD, create_review_app
+    from sandbox.server import serve_in_thread
+    from tests.labels_support import SOURCE, make_clips_folder
+
+    placeholder = tmp_path / "clip.mp4"
+    placeholder.write_bytes(b"\0" * 64)
+    folder_path = make_clips_folder(tmp_path / "out", media=placeholder)
+    stamp = datetime.now(UTC)
+    tables = SQLModel.metadata.tables
+    run_id = "labelledrun0002"
+    with engine.begin() as conn:
+        conn.execute(
+            insert(tables["sources"]),
+            [{"id": "web-src", "uri": SOURCE, "status": "done", "created_at": stamp, "updated_at": stamp}],
+        )
+        conn.execute(
+            insert(tables["runs"]),
+            [
+                {
+                    "id": run_id,
+                    "kind": "make_clips",
+                    "source_id": "web-src",
+                    "status": "succeeded",
+                    "params": {},
+                    "stats": {"out_dir": str(folder_path)},
+                    "started_at": stamp,
+                }
+            ],
+        )
+    made = add_clips(engine, 2)
+    with engine.begin() as conn:
+        for old, new in zip(made, (f"{run_id[:12]}-c01", f"{run_id[:12]}-c02"), strict=True):
+            conn.execute(update(CLIPS).where(CLIPS.c.id == old).values(id=new, run_id=run_id, source_id="web-src"))
+    add_account(engine, "only", daily_cap=10)
+    assert plan_day(DAY, now=NOW).planned == 2
+
+    folder = read_clips_folder(folder_path)
+    review = create_review_app(folder, "li.na", decide=posting_verdicts(folder, "li.na"))
+    first, second = folder.clips[0], folder.clips[1]
+    with serve_in_thread(review.app) as url, httpx.Client(base_url=url, follow_redirects=True) as http:
+        for clip, verdict, reason in ((first, "bad", "starts mid-sentence"), (second, "good", "")):
+            form = {
+                CSRF_FIELD: review.csrf_token,
+                "clip_id": clip.id,
+                "first": str(clip.first_sentence),
+                "last": str(clip.last_sentence),
+                "verdict": verdict,
+                "reason": reason,
+            }
+            page = http.post("/save", data=form)
+            assert page.status_code == 200, page.text
+            expected = (
+                "rejected for posting, 1 planned post(s) cancelled" if verdict == "bad" else "approved for posting"
+            )
+            assert expected in page.text
+    with engine.connect() as conn:
+        rows = {r.clip_id: r for r in conn.execute(select(POSTS))}
+    bad, good = rows[f"{run_id[:12]}-{first.id}"], rows[f"{run_id[:12]}-{second.id}"]
+    assert (bad.status, bad.last_error) == ("rejected", "clip rejected by li.na: starts mid-sentence")
+    assert good.status == "planned"
