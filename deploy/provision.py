@@ -25,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 #: the deployments whose runs use every core of a worker: one run per worker at a time
-HEAVY = ("make-clips", "make-remix")
+HEAVY = ("make-clips", "make-remix", "make-edits")
 
 
 def _fail(message: str) -> int:
@@ -74,7 +74,7 @@ def deploy(prefect_file: Path, names: list[str]) -> None:
 
 
 def scale_heavy_deployments(workers: int) -> list[str]:
-    """Let up to ``workers`` make-clips (and make-remix) runs go at once: one per worker, not one in all."""
+    """Let up to ``workers`` make-clips (make-remix, make-edits) runs go at once: one per worker, not one in all."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import DeploymentUpdate
     from prefect.exceptions import ObjectNotFound

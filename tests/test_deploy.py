@@ -28,6 +28,7 @@ def test_deployments_validate_and_their_entrypoints_are_flows() -> None:
     assert set(by_name) == {
         "make-clips",
         "make-remix",
+        "make-edits",
         "plan-day",
         "publish-due",
         "publish-due-now",
