@@ -11,9 +11,9 @@ import importlib
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 from urllib.parse import urlsplit
 
 import typer
@@ -21,6 +21,9 @@ from typer.core import TyperCommand, TyperGroup
 
 from mcn.terminal import console, fail, out
 from mcn.terminal import out as stdout
+
+if TYPE_CHECKING:
+    from mcn.clips_pipeline import ClipsOptions
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +230,7 @@ def clips_make(
             load_products(products)  # a bad product list fails here in a second, not after the run started
         except InputFileError as exc:
             raise fail(str(exc), 2) from None
+    from mcn.clips_pipeline import ClipsOptions
     from mcn.prefect_api import NOT_RECORDED, prefect_api_for_run, quiet_prefect
     from mcn.settings import get_settings
 
@@ -246,20 +250,18 @@ def clips_make(
             # the path's stem only: a URL's user info or query never names a folder
             stem = Path(urlsplit(source).path if "://" in source else source).stem
             target = out / f"{n + 1:02d}-{stem or 'source'}"
-        results.append(
-            make_one(
-                source,
-                products,
-                transcript,
-                language,
-                max_clips,
-                min_seconds,
-                max_seconds,
-                target,
-                detector,
-                brand=brand.strip() if brand else None,
-            )
+        options = ClipsOptions(
+            products=str(products) if products else None,
+            transcript=str(transcript) if transcript else None,
+            language=language,
+            max_clips=max_clips,
+            min_seconds=min_seconds,
+            max_seconds=max_seconds,
+            out=str(target) if target else None,
+            detector=detector,
+            brand=brand.strip() if brand else None,
         )
+        results.append(make_one(source, options))
     failed = [r for r in results if r is not None]
     if failed:
         raise typer.Exit(1)
@@ -301,45 +303,14 @@ def _step_bars() -> Iterator[None]:
             progress.set_sink(None)
 
 
-def _make_one(
-    source: str,
-    products: Path | None,
-    transcript: Path | None,
-    language: str,
-    max_clips: int,
-    min_seconds: float,
-    max_seconds: float,
-    out_dir: Path | None,
-    detector: str | None,
-    size: tuple[int, int] = (1080, 1920),
-    *,
-    brand: str | None = None,
-    fps: int = 30,
-    preset: str = "veryfast",
-) -> str | None:
+def _make_one(source: str, options: ClipsOptions) -> str | None:
     """Run the make-clips flow for one source; print where the clips are or the one-line reason. Returns the
     error."""
     from clipper.urls import redact_text
     from flows.make_clips import hand_over_source, make_clips
 
     with _step_bars(), hand_over_source(source) as shown:
-        state = make_clips(
-            source=shown,
-            products=str(products) if products else None,
-            transcript=str(transcript) if transcript else None,
-            language=language,
-            max_clips=max_clips,
-            min_seconds=min_seconds,
-            max_seconds=max_seconds,
-            out=str(out_dir) if out_dir else None,
-            detector=detector,
-            width=size[0],
-            height=size[1],
-            brand=brand,
-            fps=fps,
-            preset=preset,
-            return_state=True,
-        )
+        state = make_clips(source=shown, **asdict(options), return_state=True)  # the flow's parameters are its fields
     if state.is_failed():
         return _print_error(redact_text(state.message or "failed"))
     manifest: dict[str, Any] = state.result()  # type: ignore[assignment]  # Completed: the flow's dict
@@ -347,43 +318,13 @@ def _make_one(
     return None
 
 
-def _make_one_here(
-    source: str,
-    products: Path | None,
-    transcript: Path | None,
-    language: str,
-    max_clips: int,
-    min_seconds: float,
-    max_seconds: float,
-    out_dir: Path | None,
-    detector: str | None,
-    size: tuple[int, int] = (1080, 1920),
-    *,
-    brand: str | None = None,
-    fps: int = 30,
-    preset: str = "veryfast",
-) -> str | None:
+def _make_one_here(source: str, options: ClipsOptions) -> str | None:
     """:func:`_make_one` without Prefect: the pipeline's steps in this process, the same bars, files, records
     and lines (:mod:`mcn.clips_pipeline`)."""
     from clipper.urls import redact_text
-    from mcn.clips_pipeline import ClipsOptions, PipelineFailed, run_pipeline
+    from mcn.clips_pipeline import PipelineFailed, run_pipeline
     from mcn.db import DatabaseUnavailable
 
-    options = ClipsOptions(
-        products=str(products) if products else None,
-        transcript=str(transcript) if transcript else None,
-        language=language,
-        max_clips=max_clips,
-        min_seconds=min_seconds,
-        max_seconds=max_seconds,
-        out=str(out_dir) if out_dir else None,
-        detector=detector,
-        width=size[0],
-        height=size[1],
-        fps=fps,
-        preset=preset,
-        brand=brand,
-    )
     try:
         with _step_bars():
             made = run_pipeline(source, options)

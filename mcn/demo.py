@@ -193,21 +193,20 @@ def _generate_samples(scripts: dict[str, Any], base: Path, console: Console) -> 
 
 def _clips_from_sample(name: str, stream: Any, base: Path) -> str | None:
     from mcn.cli import _make_one
+    from mcn.clips_pipeline import ClipsOptions
 
-    return _make_one(
-        str(stream.video),
-        stream.products_csv,
-        None,
-        "auto",
-        15,
-        6.0,
-        30.0,
-        base / f"{name}-clips",
-        None,
-        (540, 960),
+    options = ClipsOptions(
+        products=str(stream.products_csv),
+        max_clips=15,
+        min_seconds=6.0,
+        max_seconds=30.0,
+        out=str(base / f"{name}-clips"),
+        width=540,
+        height=960,
         fps=DEMO_CLIP_FPS,
         preset="ultrafast",
     )
+    return _make_one(str(stream.video), options)
 
 
 def _count_clips() -> int:
