@@ -200,21 +200,21 @@ def test_rejecting_a_planned_clip_cancels_its_unsent_posts_with_the_reason_shown
     assert result.planned == 0 and result.rejected_clips == 1
 
 
-def test_the_terminal_reviews_verdicts_gate_posting_like_the_consoles(engine: Engine, tmp_path: Path) -> None:
-    from mcn.cli import app
+def _reviewed_folder_with_planned_clips(engine: Engine, tmp_path: Path, run_id: str) -> Path:
+    """A clips folder (two clips, c01 and c02) and the run that made it as mcn clips make records it (its source,
+    output folder and clips), both clips planned for one account; returns the folder."""
     from tests.labels_support import SOURCE, make_clips_folder
 
     placeholder = tmp_path / "clip.mp4"
     placeholder.write_bytes(b"\0" * 64)  # the review reads clips.json and transcript.json, not the video
     folder = make_clips_folder(tmp_path / "out", media=placeholder)
-    # the run that made the folder, as mcn clips make records it: its source, output folder and clips
     stamp = datetime.now(UTC)
     tables = SQLModel.metadata.tables
-    run_id = "labelledrun0001"
+    source_id = f"{run_id}-src"
     with engine.begin() as conn:
         conn.execute(
             insert(tables["sources"]),
-            [{"id": "lbl-src", "uri": SOURCE, "status": "done", "created_at": stamp, "updated_at": stamp}],
+            [{"id": source_id, "uri": SOURCE, "status": "done", "created_at": stamp, "updated_at": stamp}],
         )
         conn.execute(
             insert(tables["runs"]),
@@ -222,7 +222,7 @@ def test_the_terminal_reviews_verdicts_gate_posting_like_the_consoles(engine: En
                 {
                     "id": run_id,
                     "kind": "make_clips",
-                    "source_id": "lbl-src",
+                    "source_id": source_id,
                     "status": "succeeded",
                     "params": {},
                     "stats": {"out_dir": str(folder)},
@@ -233,9 +233,17 @@ def test_the_terminal_reviews_verdicts_gate_posting_like_the_consoles(engine: En
     made = add_clips(engine, 2)
     with engine.begin() as conn:
         for old, new in zip(made, (f"{run_id[:12]}-c01", f"{run_id[:12]}-c02"), strict=True):
-            conn.execute(update(CLIPS).where(CLIPS.c.id == old).values(id=new, run_id=run_id, source_id="lbl-src"))
+            conn.execute(update(CLIPS).where(CLIPS.c.id == old).values(id=new, run_id=run_id, source_id=source_id))
     add_account(engine, "only", daily_cap=10)
     assert plan_day(DAY, now=NOW).planned == 2  # the operator's own clips: planned without review
+    return folder
+
+
+def test_the_terminal_reviews_verdicts_gate_posting_like_the_consoles(engine: Engine, tmp_path: Path) -> None:
+    from mcn.cli import app
+
+    run_id = "labelledrun0001"
+    folder = _reviewed_folder_with_planned_clips(engine, tmp_path, run_id)
 
     env = {"COLUMNS": "200", "MCN_ANNOTATOR": "li.na"}
     review = CliRunner().invoke(app, ["clips", "review", str(folder)], input="b starts mid-sentence\ng\n", env=env)
@@ -259,39 +267,9 @@ def test_the_web_reviews_verdicts_gate_posting_too(engine: Engine, tmp_path: Pat
     from mcn.review import posting_verdicts
     from mcn.review_web import CSRF_FIELD, create_review_app
     from sandbox.server import serve_in_thread
-    from tests.labels_support import SOURCE, make_clips_folder
 
-    placeholder = tmp_path / "clip.mp4"
-    placeholder.write_bytes(b"\0" * 64)
-    folder_path = make_clips_folder(tmp_path / "out", media=placeholder)
-    stamp = datetime.now(UTC)
-    tables = SQLModel.metadata.tables
     run_id = "labelledrun0002"
-    with engine.begin() as conn:
-        conn.execute(
-            insert(tables["sources"]),
-            [{"id": "web-src", "uri": SOURCE, "status": "done", "created_at": stamp, "updated_at": stamp}],
-        )
-        conn.execute(
-            insert(tables["runs"]),
-            [
-                {
-                    "id": run_id,
-                    "kind": "make_clips",
-                    "source_id": "web-src",
-                    "status": "succeeded",
-                    "params": {},
-                    "stats": {"out_dir": str(folder_path)},
-                    "started_at": stamp,
-                }
-            ],
-        )
-    made = add_clips(engine, 2)
-    with engine.begin() as conn:
-        for old, new in zip(made, (f"{run_id[:12]}-c01", f"{run_id[:12]}-c02"), strict=True):
-            conn.execute(update(CLIPS).where(CLIPS.c.id == old).values(id=new, run_id=run_id, source_id="web-src"))
-    add_account(engine, "only", daily_cap=10)
-    assert plan_day(DAY, now=NOW).planned == 2
+    folder_path = _reviewed_folder_with_planned_clips(engine, tmp_path, run_id)
 
     folder = read_clips_folder(folder_path)
     review = create_review_app(folder, "li.na", decide=posting_verdicts(folder, "li.na"))
