@@ -87,17 +87,7 @@ def _decide(post_ids: Sequence[str], approval: str, status: str, reviewer: str, 
                 **({"error_code": "rejected", "last_error": reason} if status == "rejected" else {}),
             )
         )
-        for post_id in post_ids:
-            conn.execute(
-                events.insert().values(
-                    post_id=post_id,
-                    at=now,
-                    from_status="planned",
-                    to_status=status,
-                    worker=reviewer,
-                    detail=f"{approval}: {reason}"[:500],
-                )
-            )
+        _record_from_planned(conn, post_ids, status, reviewer, f"{approval}: {reason}", now)
     return len(post_ids)
 
 
@@ -128,18 +118,24 @@ def cancel_posts_of_clip(conn: Connection, clip_id: str, reviewer: str, note: st
             status="rejected", approval="rejected", error_code="clip_rejected", last_error=reason[:500], updated_at=now
         )
     )
-    for post_id in ids:
-        conn.execute(
-            events.insert().values(
-                post_id=post_id,
-                at=now,
-                from_status="planned",
-                to_status="rejected",
-                worker=reviewer,
-                detail=reason[:500],
-            )
-        )
+    _record_from_planned(conn, ids, "rejected", reviewer, reason, now)
     return len(ids)
+
+
+def _record_from_planned(
+    conn: Connection, post_ids: Sequence[str], to_status: str, reviewer: str, detail: str, at: datetime
+) -> None:
+    """One ``post_events`` row per post leaving ``planned`` by a reviewer's decision, in one statement."""
+    if not post_ids:
+        return  # an empty parameter list would be one row of nothing, not none
+    conn.execute(
+        events.insert(),
+        [
+            {"post_id": post_id, "at": at, "from_status": "planned", "to_status": to_status, "worker": reviewer,
+             "detail": detail[:500]}
+            for post_id in post_ids
+        ],
+    )  # fmt: skip
 
 
 def approve(post_ids: Sequence[str], reviewer: str = "operator", note: str = "") -> int:
